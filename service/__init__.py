@@ -1,0 +1,1 @@
+"""FastAPI service: try-on API, touchpoint events, analytics and personalized offers."""

@@ -1,0 +1,97 @@
+"""One error base class with a status code, turned into JSON by add_exception_handlers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vision.errors import CatalogError, FrameError, FrameTooLargeError, VisionError
+
+
+class ServiceError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, detail: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    code = "not_found"
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(ServiceError):
+    status_code = 403
+    code = "forbidden"
+
+
+class Conflict(ServiceError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class Unprocessable(ServiceError):
+    status_code = 422
+    code = "unprocessable"
+
+
+class RateLimited(ServiceError):
+    status_code = 429
+    code = "rate_limited"
+
+
+def _body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if detail is not None:
+        body["error"]["detail"] = detail
+    return body
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service(_: Request, exc: ServiceError) -> JSONResponse:
+        headers = {"Retry-After": "60"} if isinstance(exc, RateLimited) else None
+        return JSONResponse(
+            _body(exc.code, exc.message, exc.detail), status_code=exc.status_code, headers=headers
+        )
+
+    @app.exception_handler(VisionError)
+    async def _vision(_: Request, exc: VisionError) -> JSONResponse:
+        status = 413 if isinstance(exc, FrameTooLargeError) else 404 if isinstance(
+            exc, CatalogError
+        ) else 422 if isinstance(exc, FrameError) else 400
+        return JSONResponse(_body(exc.code, str(exc)), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return JSONResponse(_body("validation_error", "request is invalid", errors), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(_body("http_error", str(exc.detail)), status_code=exc.status_code)

@@ -1,0 +1,1 @@
+"""Face tracking, metric head pose, measurements and try-on rendering; no web or SQL code."""
