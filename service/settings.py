@@ -42,6 +42,25 @@ class Settings(BaseSettings):
     max_streams: int = 8
     max_body_bytes: int = 8 * 1024 * 1024
     rate_limit_per_minute: int = 600
+    # The public demo key gets its own (lower) budget; 0 = same as rate_limit_per_minute.
+    demo_rate_limit_per_minute: int = 120
+    # Single-frame requests waiting for a worker beyond this many get 503 (bounded backlog).
+    max_pending_renders: int = 16
+    # Per-stream WebSocket message size cap (a 1280x720 JPEG is ~100-300 kB).
+    max_stream_frame_bytes: int = 2 * 1024 * 1024
+    # A stream with no message for this long is closed (seconds).
+    stream_idle_timeout_s: float = 60.0
+    jpeg_quality: int = 85
+    # GLB uploads through POST /v1/products.
+    max_glb_bytes: int = 4 * 1024 * 1024
+    max_glb_triangles: int = 100_000
+    # Stream touchpoint events are batched off the frame path: flushed at this many or after
+    # this many seconds, whichever first; the in-memory buffer drops beyond max_event_buffer.
+    event_batch_size: int = 50
+    event_flush_interval_s: float = 1.0
+    max_event_buffer: int = 10_000
+    # Prefix for every Redis key this service writes (several deployments can share one Redis).
+    redis_prefix: str = "tryon:"
 
     # Keys: a public demo key limited to try-on, created at start-up when set (empty = none).
     demo_api_key: str = "demo-public-key"
@@ -54,4 +73,16 @@ class Settings(BaseSettings):
     coupon_valid_hours: float = 72.0
     offer_frequency_cap: int = 5
     offer_frequency_window_hours: float = 24.0
+    # Cross-shopper offer statistics (popularity, co-try-on) are cached this long per process.
+    offers_stats_ttl_s: float = 300.0
+    # Funnel: a cart/order counts when within this many hours after the first try-on.
+    conversion_window_hours: float = 72.0
     handoff_token_ttl_s: int = 600
+    # Run migrations (alembic upgrade heads) and the retention purge when the app starts.
+    migrate_on_startup: bool = True
+    retention_on_startup: bool = True
+    # Events timestamped further than this into the future are rejected (client clock skew).
+    event_max_future_skew_s: float = 300.0
+    event_max_batch: int = 500
+    # Base URL the hand-off QR code points at (the phone opens it); empty = the request's own.
+    public_base_url: str = ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from enum import Enum
@@ -70,17 +71,66 @@ class Face:
         return cls(landmarks=pts, bbox=bbox, score=float(score), image_size=image_size)
 
 
+def _landmarks_array(landmark_list: Any, width: int, height: int) -> np.ndarray:
+    arr = np.array([(p.x, p.y, p.z) for p in landmark_list.landmark], dtype=np.float32)
+    return arr * np.array([width, height, width], dtype=np.float32)
+
+
 def _mediapipe_to_faces(result: Any, width: int, height: int, scores: list[float]) -> list[Face]:
     """Adapter from the legacy solution's protobuf output to Face results."""
     faces: list[Face] = []
     for i, lm in enumerate(result.multi_face_landmarks or []):
-        arr = np.array([(p.x, p.y, p.z) for p in lm.landmark], dtype=np.float32)
-        if arr.shape[0] != NUM_LANDMARKS:
+        if len(lm.landmark) != NUM_LANDMARKS:
             continue  # only possible without iris refinement; the Face type requires 478
-        arr *= np.array([width, height, width], dtype=np.float32)
+        arr = _landmarks_array(lm, width, height)
         score = scores[i] if i < len(scores) else 1.0
         faces.append(Face.from_landmarks(arr, score, (width, height)))
     return faces
+
+
+def _detection_boxes(detections: Any, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """(k, 4) pixel boxes and (k,) scores of the face detector's output (empty when it idled)."""
+    boxes, scores = [], []
+    for d in detections or []:
+        r = d.location_data.relative_bounding_box
+        boxes.append((r.xmin * width, r.ymin * height, (r.xmin + r.width) * width,
+                      (r.ymin + r.height) * height))
+        scores.append(d.score[0] if len(d.score) else 0.0)
+    return np.array(boxes, dtype=np.float64).reshape(-1, 4), np.array(scores, dtype=np.float64)
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(n, m) intersection over the smaller area of (n, 4) and (m, 4) x0, y0, x1, y1 boxes.
+
+    Not IoU: a detector box covers only the inner face, so it lies inside the landmark box.
+    """
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(hi - lo, 0.0, None).prod(axis=2)
+    area_a = (a[:, 2:] - a[:, :2]).prod(axis=1)
+    area_b = (b[:, 2:] - b[:, :2]).prod(axis=1)
+    return inter / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-9)
+
+
+def _face_mesh_solution(options: FaceTrackerOptions) -> Any:
+    """The legacy face-mesh graph, also observing its `face_detections` stream for scores."""
+    from mediapipe.python.solution_base import SolutionBase  # heavy import, kept lazy
+    from mediapipe.python.solutions import face_mesh
+
+    return SolutionBase(
+        binary_graph_path=face_mesh._BINARYPB_FILE_PATH,
+        side_inputs={
+            "num_faces": options.max_faces,
+            "with_attention": True,
+            "use_prev_landmarks": options.running_mode is RunningMode.VIDEO,
+        },
+        calculator_params={
+            "facedetectionshortrangecpu__facedetectionshortrange__facedetection__"
+            "TensorsToDetectionsCalculator.min_score_thresh": options.min_detection_confidence,
+            "facelandmarkcpu__ThresholdingCalculator.threshold": options.min_tracking_confidence,
+        },
+        outputs=["multi_face_landmarks", "face_detections"],
+    )
 
 
 class FaceTracker:
@@ -94,18 +144,13 @@ class FaceTracker:
         self.options = options or FaceTrackerOptions()
         if not self.options.refine_landmarks:
             raise ValueError("refine_landmarks must be True: Face requires the 10 iris points")
-        from mediapipe.python.solutions import face_mesh  # heavy import, kept lazy
-
-        self._mesh = face_mesh.FaceMesh(
-            static_image_mode=self.options.running_mode is RunningMode.IMAGE,
-            max_num_faces=self.options.max_faces,
-            refine_landmarks=True,
-            min_detection_confidence=self.options.min_detection_confidence,
-            min_tracking_confidence=self.options.min_tracking_confidence,
-        )
+        self._mesh = _face_mesh_solution(self.options)
         self._lock = threading.Lock()
         self._closed = False
-        self._last_score = 1.0
+        # Bounding boxes and scores of the faces returned last frame: while the graph tracks
+        # (the detector does not run), each face keeps the detection score it was found with.
+        self._prev_boxes = np.zeros((0, 4))
+        self._prev_scores = np.zeros(0)
 
     @classmethod
     def create_from_options(cls, options: FaceTrackerOptions) -> FaceTracker:
@@ -120,11 +165,29 @@ class FaceTracker:
         rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         rgb.flags.writeable = False
         with self._lock:
-            result = self._mesh.process(rgb)
-        n = len(result.multi_face_landmarks or [])
-        # The legacy graph thresholds presence internally (min_tracking_confidence) and does not
-        # expose the score; a returned face passed that threshold.
-        return _mediapipe_to_faces(result, w, h, [self._last_score] * n)
+            result = self._mesh.process({"image": rgb})
+            faces = _mediapipe_to_faces(result, w, h, [])
+            scores = self._scores(faces, *_detection_boxes(result.face_detections, w, h))
+            faces = [dataclasses.replace(f, score=s) for f, s in zip(faces, scores, strict=True)]
+            self._prev_boxes = np.array([f.bbox for f in faces], dtype=np.float64).reshape(-1, 4)
+            self._prev_scores = np.array(scores, dtype=np.float64)
+        return faces
+
+    def _scores(self, faces: list[Face], det_boxes: np.ndarray, det_scores: np.ndarray
+                ) -> list[float]:
+        """Presence score per face: the matching detection's score, else the carried one."""
+        if not faces:
+            return []
+        boxes = np.array([f.bbox for f in faces], dtype=np.float64)
+        out = np.full(len(faces), self.options.min_tracking_confidence, dtype=np.float64)
+        for ref_boxes, ref_scores in ((self._prev_boxes, self._prev_scores),
+                                      (det_boxes, det_scores)):  # detections win: applied last
+            if len(ref_boxes):
+                overlap = _overlap(boxes, ref_boxes)
+                best = overlap.argmax(axis=1)
+                hit = overlap[np.arange(len(faces)), best] > 0.5
+                out[hit] = ref_scores[best[hit]]
+        return [float(v) for v in out]
 
     def close(self) -> None:
         if not self._closed:

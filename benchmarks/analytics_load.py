@@ -1,0 +1,285 @@
+"""Analytics query latency (p50/p95) at 1M SYNTHETIC events on SQLite and PostgreSQL, and
+offers latency under concurrent load.
+
+Events are SYNTHETIC (seeded generator), bulk-loaded with executemany (SQLite) and COPY
+(PostgreSQL), not through ingest (its throughput is the events benchmark's job).
+Run: `python -m benchmarks.analytics_load [--events 1000000] [--backends sqlite,postgres]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert
+
+from service.analytics import queries
+from service.analytics.definitions import Filters
+from service.analytics.fitgap import Frame, consented_face_widths, fit_gap
+from service.db.engine import make_engine, make_sessionmaker
+from service.db.migrate import upgrade
+from service.db.models import Event
+from service.offers.ranking import Item
+from service.offers.service import StatsCache, get_offers
+from service.settings import Settings
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PG_ADMIN = os.environ.get("TRYON_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+END = datetime(2026, 6, 1, tzinfo=UTC)
+DAYS = 90
+N_SKUS, N_SHOPPERS = 40, 50_000
+EVENT_MIX = {
+    "Frame Applied": 0.38,
+    "Try-On Dwell": 0.34,
+    "Shade Applied": 0.10,
+    "Product Added": 0.07,
+    "Order Completed": 0.03,
+    "Feedback Submitted": 0.02,
+    "Try-On Started": 0.06,
+}
+CHANNELS = ["web", "kiosk", "app", "store_staff", "call_centre"]
+
+
+def synthetic_rows(n: int, seed: int = 1) -> list[dict[str, Any]]:
+    """SYNTHETIC events: Zipf-ish products, 50k shoppers, 90 days, 5 channels, 20 stores."""
+    rng = np.random.default_rng(seed)
+    names = list(EVENT_MIX)
+    kinds = rng.choice(len(names), size=n, p=list(EVENT_MIX.values()))
+    skus = np.minimum(rng.zipf(1.6, size=n), N_SKUS) - 1
+    shoppers = rng.integers(0, N_SHOPPERS, size=n)
+    secs = rng.integers(0, DAYS * 86400, size=n)
+    chans = rng.integers(0, len(CHANNELS), size=n)
+    stores = rng.integers(0, 20, size=n)
+    dwell = rng.lognormal(9.5, 0.8, size=n).astype(int)
+    start = END - timedelta(days=DAYS)
+    now = datetime.now(UTC)
+    rows = []
+    for i in range(n):
+        name = names[kinds[i]]
+        sku = f"SKU-{skus[i]:02d}"
+        props: dict[str, Any] = {}
+        row = {
+            "message_id": uuid.uuid4().hex,
+            "event": name,
+            "anonymous_id": f"shopper-{shoppers[i]}",
+            "user_id": None,
+            "shopper_id": f"shopper-{shoppers[i]}",
+            "session_id": None,
+            "channel": CHANNELS[chans[i]],
+            "store_id": f"store-{stores[i]}",
+            "kiosk_id": None,
+            "sku": None,
+            "variant": None,
+            "shade": None,
+            "dwell_ms": None,
+            "price": None,
+            "currency": None,
+            "timestamp": start + timedelta(seconds=int(secs[i])),
+            "received_at": now,
+            "source": "bench",
+            "context": {},
+        }
+        if name in ("Frame Applied", "Try-On Dwell", "Product Added", "Order Completed"):
+            row["sku"], row["variant"] = sku, ("black", "tortoise", "gold")[i % 3]
+        if name == "Try-On Dwell":
+            row["dwell_ms"] = int(dwell[i])
+        if name == "Shade Applied":
+            row["shade"] = f"shade-{skus[i] % 16}"
+            props = {"consent": True, "monk_index": int(1 + i % 10)}
+        if name == "Feedback Submitted":
+            props = {"nps": int(i % 11)}
+        if name == "Try-On Started":
+            props = {"consent": True, "face_width_mm": round(float(rng.normal(138, 7)), 1)}
+        row["properties"] = props
+        rows.append(row)
+    return rows
+
+
+def load(url: str, rows: list[dict[str, Any]]) -> float:
+    engine = make_engine(url)
+    upgrade(engine)
+    t0 = time.perf_counter()
+    if engine.dialect.name == "postgresql":
+        cols = [c for c in rows[0]]
+        raw = engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            with cur.copy(f"COPY events ({', '.join(cols)}) FROM STDIN") as cp:
+                for r in rows:
+                    cp.write_row(
+                        [json.dumps(r[c]) if c in ("properties", "context") else r[c] for c in cols]
+                    )
+            raw.commit()
+            cur.execute("ANALYZE events")
+            raw.commit()
+        finally:
+            raw.close()
+    else:
+        with engine.begin() as conn:
+            for i in range(0, len(rows), 50_000):
+                conn.execute(insert(Event), rows[i : i + 50_000])
+            conn.exec_driver_sql("ANALYZE")
+    engine.dispose()
+    return time.perf_counter() - t0
+
+
+def timed(fn: Callable[[], Any], runs: int) -> dict[str, float]:
+    fn()  # warm-up (plans, page cache)
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1000)
+    ts.sort()
+    return {"p50_ms": statistics.median(ts), "p95_ms": float(np.percentile(ts, 95)), "runs": runs}
+
+
+def bench_backend(url: str, n: int, runs: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"load_s": load(url, rows)}
+    engine = make_engine(url, pool_size=8) if "postgresql" in url else make_engine(url)
+    factory = make_sessionmaker(engine)
+    last7 = Filters(start=END - timedelta(days=7), end=END)
+    everything = Filters(start=END - timedelta(days=DAYS), end=END)
+    frames = [Frame(f"SKU-{i:02d}", 126.0 + i % 10 * 2) for i in range(N_SKUS)]
+    cases: dict[str, Callable[[Any], Any]] = {
+        "products 7d by variant": lambda s: queries.product_summary(s, last7, ("variant",)),
+        "products 90d by variant": lambda s: queries.product_summary(s, everything, ("variant",)),
+        "products 90d kiosk by day": lambda s: queries.product_summary(
+            s, Filters(everything.start, END, "kiosk"), ("day",)
+        ),
+        "funnel 7d (72 h window)": lambda s: queries.funnel(s, last7, 72.0),
+        "funnel 90d (72 h window)": lambda s: queries.funnel(s, everything, 72.0),
+        "nps 90d by channel": lambda s: queries.nps(s, everything),
+        "shades 90d by skin tone": lambda s: queries.shade_popularity(s, everything, True),
+        "fit-gap 90d": lambda s: fit_gap(consented_face_widths(s, everything), frames),
+    }
+    out["queries"] = {}
+    for name, q in cases.items():
+        with factory() as s:
+            out["queries"][name] = timed(lambda q=q, s=s: q(s), runs)
+        print(f"  {name}: {out['queries'][name]}", flush=True)
+
+    items = {
+        f"SKU-{i:02d}": Item(
+            f"SKU-{i:02d}",
+            f"Frame {i}",
+            ("round", "aviator", "cat-eye")[i % 3],
+            ("black", "tortoise", "gold"),
+            126.0 + i % 10 * 2,
+        )
+        for i in range(N_SKUS)
+    }
+    cache = StatsCache(ttl_s=3600)
+    settings = Settings(offer_frequency_cap=10**6)
+    t0 = time.perf_counter()
+    with factory() as s:
+        cache.get(s, END)
+    out["offers_stats_refresh_ms"] = (time.perf_counter() - t0) * 1000
+
+    def one(i: int) -> float:
+        t = time.perf_counter()
+        with factory.begin() as s:
+            get_offers(
+                s, settings, items, cache, f"shopper-{i * 7919 % N_SHOPPERS}", limit=5, now=END
+            )
+        return (time.perf_counter() - t) * 1000
+
+    for threads in (1, 4):
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(one, range(10)))
+            t0 = time.perf_counter()
+            lat = sorted(pool.map(one, range(1000, 1000 + 200)))
+            wall = time.perf_counter() - t0
+        out[f"offers_{threads}_threads"] = {
+            "p50_ms": statistics.median(lat),
+            "p95_ms": float(np.percentile(lat, 95)),
+            "requests": len(lat),
+            "rps": len(lat) / wall,
+        }
+        print(f"  offers {threads} threads: {out[f'offers_{threads}_threads']}", flush=True)
+    engine.dispose()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--backends", default="sqlite,postgres")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    rows = synthetic_rows(args.events)
+    print(
+        f"SYNTHETIC: generated {len(rows)} events in {time.perf_counter() - t0:.1f} s", flush=True
+    )
+    res: dict[str, Any] = {
+        "label": "SYNTHETIC events",
+        "events": args.events,
+        "machine": platform.platform(),
+        "cpus": os.cpu_count(),
+        "backends": {},
+    }
+    for backend in args.backends.split(","):
+        print(f"{backend}:", flush=True)
+        if backend == "sqlite":
+            with tempfile.TemporaryDirectory() as tmp:
+                res["backends"]["sqlite"] = bench_backend(
+                    f"sqlite:///{tmp}/bench.sqlite", args.events, args.runs, rows
+                )
+        else:
+            import psycopg
+
+            name = f"tryon_bench_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+                c.execute(f'CREATE DATABASE "{name}"')
+            try:
+                url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+                res["backends"]["postgres"] = bench_backend(url, args.events, args.runs, rows)
+            finally:
+                with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+                    c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    lines = [
+        f"# Analytics and offers latency at {args.events:,} SYNTHETIC events",
+        "",
+        f"{res['machine']}, {res['cpus']} CPUs",
+        "",
+        "| query | " + " | ".join(f"{b} p50 ms | {b} p95 ms" for b in res["backends"]) + " |",
+        "|---|" + "---|---|" * len(res["backends"]),
+    ]
+    names = next(iter(res["backends"].values()))["queries"]
+    for q in names:
+        cells = [
+            f"{v['queries'][q]['p50_ms']:.0f} | {v['queries'][q]['p95_ms']:.0f}"
+            for v in res["backends"].values()
+        ]
+        lines.append(f"| {q} | " + " | ".join(cells) + " |")
+    for k in ("offers_1_threads", "offers_4_threads"):
+        cells = [f"{v[k]['p50_ms']:.1f} | {v[k]['p95_ms']:.1f}" for v in res["backends"].values()]
+        lines.append(f"| offers, {k.split('_')[1]} thread(s) | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "bulk load s: " + ", ".join(f"{b} {v['load_s']:.0f}" for b, v in res["backends"].items()),
+        "offer stats refresh ms (cached 5 min): "
+        + ", ".join(f"{b} {v['offers_stats_refresh_ms']:.0f}" for b, v in res["backends"].items()),
+    ]
+    table = "\n".join(lines)
+    print(table)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "analytics_load.json").write_text(json.dumps(res, indent=2))
+    (RESULTS / "analytics_load.md").write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()

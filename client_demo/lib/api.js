@@ -1,0 +1,169 @@
+// The service's HTTP API as the pages use it: config, authenticated fetch, and the
+// adapters that turn API shapes into what the UI draws (kept here so a changed field is one edit).
+
+export class ApiError extends Error {
+  constructor(status, code, message, detail) {
+    super(message || `HTTP ${status}`);
+    this.status = status;
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+export async function loadConfig() {
+  const res = await fetch('/demo/config.json', { cache: 'no-store' });
+  if (!res.ok) throw new ApiError(res.status, 'config', 'could not load the demo config');
+  return res.json();
+}
+
+export class Api {
+  constructor(config, key) {
+    this.config = config;
+    this.paths = config.paths || {};
+    this.key = key ?? config.api_key;
+  }
+
+  path(name, params = {}) {
+    let p = this.paths[name];
+    for (const [k, v] of Object.entries(params)) p = p.replace(`{${k}}`, encodeURIComponent(v));
+    return p;
+  }
+
+  headers(extra = {}) {
+    const h = { ...extra };
+    if (this.key) h.Authorization = `Bearer ${this.key}`;
+    return h;
+  }
+
+  async request(url, { method = 'GET', body, headers = {}, keepalive = false, as = 'json' } = {}) {
+    const init = { method, headers: this.headers(headers), keepalive };
+    if (body !== undefined) {
+      if (body instanceof Blob || body instanceof FormData) init.body = body;
+      else {
+        init.body = JSON.stringify(body);
+        init.headers['Content-Type'] = 'application/json';
+      }
+    }
+    const res = await fetch(url, init);
+    if (!res.ok) {
+      let err = {};
+      try { err = (await res.json()).error || {}; } catch { /* not JSON */ }
+      throw new ApiError(res.status, err.code, err.message || `${method} ${url}: ${res.status}`, err.detail);
+    }
+    if (as === 'blob') return res.blob();
+    if (as === 'response') return res;
+    if (res.status === 204) return null;
+    return res.json();
+  }
+
+  get(url, opts) { return this.request(url, opts); }
+  post(url, body, opts = {}) { return this.request(url, { ...opts, method: 'POST', body }); }
+
+  wsUrl(query) {
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    const q = new URLSearchParams(query);
+    // Browsers cannot set headers on a WebSocket, so the key travels as a query parameter.
+    if (this.key) q.set('key', this.key);
+    return `${scheme}://${location.host}${this.path('stream')}?${q}`;
+  }
+}
+
+// ---- adapters: API shapes -> UI shapes -------------------------------------------------
+
+const listOf = (body, ...keys) => {
+  if (Array.isArray(body)) return body;
+  for (const k of keys) if (body && Array.isArray(body[k])) return body[k];
+  return [];
+};
+
+export function normalizeProducts(body) {
+  return listOf(body, 'products', 'items', 'data')
+    .filter((p) => !p.type || p.type === 'glasses')
+    .map((p) => ({
+      sku: p.sku,
+      name: p.name || p.sku,
+      style: p.style || '',
+      price: p.price ?? null,
+      currency: p.currency || 'EUR',
+      lens: num(p.lens_width_mm),
+      bridge: num(p.bridge_mm),
+      temple: num(p.temple_mm),
+      frameWidth: num(p.frame_width_mm),
+      sizeBand: p.size_band || '',
+      variants: (p.variants || []).map((v) => ({
+        name: v.name,
+        color: v.frame_color || v.color || '#333',
+      })),
+    }));
+}
+
+export function normalizeShades(body) {
+  return listOf(body, 'shades', 'items', 'data').map((s) => ({
+    id: s.id ?? s.shade_id,
+    name: s.name || s.id,
+    hex: s.hex || s.color || '#b03050',
+    finish: s.finish || 'satin',
+    sku: s.sku || null,
+    price: s.price ?? null,
+    currency: s.currency || 'EUR',
+  }));
+}
+
+// Measurements arrive in the photo render response (`measurements` + `fit`), in the
+// analyze response, and in the stream's per-frame message (`fit`, and `measurements` when sent).
+export function normalizeFit(msg) {
+  if (!msg) return null;
+  const m = { ...(msg.fit || {}), ...(msg.measurements || {}) };
+  const pd = num(m.pd_mm);
+  const width = num(m.face_width_mm);
+  const sizeBand = m.size_band || null;
+  if (pd == null && width == null && !sizeBand) return null;
+  const rec = m.recommended_frame_width_mm;
+  return {
+    pd,
+    width,
+    sizeBand,
+    range: Array.isArray(rec) && rec.length === 2 ? rec.map(Number) : null,
+    reliable: m.reliable !== false,
+    flags: m.quality_flags || [],
+    verdict: m.verdict || null,
+    fitting: msg.fitting_skus || m.fitting_skus || null,
+  };
+}
+
+export function normalizeOffers(body) {
+  return listOf(body, 'offers', 'items', 'data').map((o) => ({
+    id: o.offer_id ?? o.id,
+    sku: o.sku ?? o.product?.sku,
+    name: o.name ?? o.product?.name ?? o.sku,
+    reason: o.reason || (o.reasons || []).join(' · '),
+    coupon: o.coupon || null,
+    price: o.price ?? o.product?.price ?? null,
+    currency: o.currency ?? o.product?.currency ?? 'EUR',
+  }));
+}
+
+function num(v) {
+  if (v === null || v === undefined || v === '') return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+export function money(amount, currency = 'EUR') {
+  if (amount == null) return '';
+  try {
+    return new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(amount);
+  } catch {
+    return `${Number(amount).toFixed(2)} ${currency}`;
+  }
+}
+
+export function uuid() {
+  if (globalThis.crypto?.randomUUID) return crypto.randomUUID();
+  // Fallback for insecure origins (a kiosk on plain http on the LAN): RFC 4122 v4 by hand.
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

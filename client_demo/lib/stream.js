@@ -1,0 +1,196 @@
+// Camera capture and the try-on WebSocket: JPEG frames out, composited JPEG + JSON back.
+// At most one frame is in flight: the next frame is grabbed from the camera only when the
+// previous answer arrived, so it is always the newest one (latest wins, latency stays flat).
+
+export const FRAME_W = 640;
+export const FRAME_H = 480;
+const JPEG_QUALITY = 0.8;
+const MIN_INTERVAL_MS = 1000 / 30; // never send faster than the camera can deliver
+const STALL_MS = 3000; // an answer this late is given up, so one lost frame cannot stop the stream
+
+export async function openCamera(video) {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    const err = new Error('This browser has no camera access here.');
+    err.name = 'NotSupportedError';
+    throw err;
+  }
+  const stream = await navigator.mediaDevices.getUserMedia({
+    audio: false,
+    video: { width: { ideal: FRAME_W }, height: { ideal: FRAME_H }, facingMode: 'user' },
+  });
+  video.srcObject = stream;
+  await video.play();
+  return stream;
+}
+
+export function closeCamera(video) {
+  const s = video.srcObject;
+  if (s) for (const t of s.getTracks()) t.stop();
+  video.srcObject = null;
+}
+
+export function cameraErrorText(err) {
+  switch (err?.name) {
+    case 'NotAllowedError':
+    case 'SecurityError':
+      return 'Camera permission was refused.';
+    case 'NotFoundError':
+    case 'OverconstrainedError':
+      return 'No camera was found.';
+    case 'NotReadableError':
+      return 'The camera is in use by another app.';
+    default:
+      return err?.message || 'The camera could not be started.';
+  }
+}
+
+// Draw the video into a 640x480 canvas (centre crop to 4:3) and encode it as JPEG.
+export function grabFrame(video, canvas) {
+  const vw = video.videoWidth;
+  const vh = video.videoHeight;
+  if (!vw || !vh) return Promise.resolve(null);
+  canvas.width = FRAME_W;
+  canvas.height = FRAME_H;
+  const ctx = canvas.getContext('2d');
+  const scale = Math.max(FRAME_W / vw, FRAME_H / vh);
+  const sw = FRAME_W / scale;
+  const sh = FRAME_H / scale;
+  ctx.drawImage(video, (vw - sw) / 2, (vh - sh) / 2, sw, sh, 0, 0, FRAME_W, FRAME_H);
+  return new Promise((resolve) => canvas.toBlob(resolve, 'image/jpeg', JPEG_QUALITY));
+}
+
+export class TryOnStream extends EventTarget {
+  constructor(url, video) {
+    super();
+    this.url = url;
+    this.video = video;
+    this.canvas = document.createElement('canvas');
+    this.ws = null;
+    this.inFlight = null; // {seq, t0, blob}
+    this.seq = 0;
+    this.lastSendAt = 0;
+    this.pendingMeta = null; // the JSON of the frame whose bytes come next
+    this.stats = { sent: 0, received: 0, stalls: 0, rtt: [], fps: 0 };
+    this.lastSent = null;
+    this.closed = false;
+    this.pumpTimer = null;
+  }
+
+  open() {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(this.url);
+      ws.binaryType = 'blob';
+      this.ws = ws;
+      let opened = false;
+      ws.onopen = () => {
+        opened = true;
+        resolve();
+        this.pump();
+      };
+      ws.onerror = () => { if (!opened) reject(new Error('could not connect to the try-on stream')); };
+      ws.onclose = (ev) => {
+        this.ws = null;
+        if (!opened) reject(new Error(ev.reason || `stream refused (${ev.code})`));
+        this.dispatchEvent(new CustomEvent('close', { detail: { code: ev.code, reason: ev.reason } }));
+      };
+      ws.onmessage = (ev) => this.onMessage(ev.data);
+    });
+  }
+
+  get isOpen() { return this.ws?.readyState === WebSocket.OPEN; }
+
+  send(msg) {
+    if (this.isOpen) this.ws.send(JSON.stringify(msg));
+  }
+
+  close(reason = 'done') {
+    this.closed = true;
+    clearTimeout(this.pumpTimer);
+    if (this.isOpen) {
+      this.send({ type: 'end' });
+      this.ws.close(1000, reason);
+    }
+  }
+
+  async pump() {
+    if (this.closed || !this.isOpen) return;
+    const now = performance.now();
+    if (this.inFlight) {
+      if (now - this.inFlight.t0 < STALL_MS) return;
+      this.stats.stalls += 1; // give up on a lost answer
+      this.inFlight = null;
+    }
+    const wait = this.lastSendAt + MIN_INTERVAL_MS - now;
+    if (wait > 0) {
+      clearTimeout(this.pumpTimer);
+      this.pumpTimer = setTimeout(() => this.pump(), wait);
+      return;
+    }
+    const seq = ++this.seq;
+    this.inFlight = { seq, t0: now }; // reserve the slot before the async encode
+    const blob = await grabFrame(this.video, this.canvas);
+    if (!blob || !this.isOpen) {
+      this.inFlight = null;
+      clearTimeout(this.pumpTimer);
+      this.pumpTimer = setTimeout(() => this.pump(), 50);
+      return;
+    }
+    this.inFlight.t0 = performance.now();
+    this.inFlight.blob = blob;
+    this.lastSendAt = this.inFlight.t0;
+    this.ws.send(blob);
+    this.stats.sent += 1;
+    clearTimeout(this.pumpTimer);
+    this.pumpTimer = setTimeout(() => this.pump(), STALL_MS + 10);
+  }
+
+  // The server answers each frame with a JSON {"type":"frame", ...} and then the JPEG bytes;
+  // other JSON messages (ready, selected, snapshot, error, end) go to 'message' listeners.
+  onMessage(data) {
+    if (typeof data === 'string') {
+      let msg;
+      try { msg = JSON.parse(data); } catch { return; }
+      if (msg.type === 'frame') {
+        this.pendingMeta = msg;
+        if (msg.bytes === 0) this.emitFrame(null, msg); // nothing to draw for this one
+      } else {
+        if (msg.type === 'error' && msg.frame_id != null && this.inFlight) {
+          this.inFlight = null; // that frame failed on the server: free the slot, go on
+          this.pump();
+        }
+        this.dispatchEvent(new CustomEvent('message', { detail: msg }));
+      }
+      return;
+    }
+    const meta = this.pendingMeta;
+    this.pendingMeta = null;
+    this.emitFrame(data, meta);
+  }
+
+  emitFrame(blob, meta) {
+    const now = performance.now();
+    const sent = this.inFlight;
+    const rtt = sent ? now - sent.t0 : null;
+    if (sent) this.lastSent = sent.blob;
+    this.inFlight = null;
+    this.stats.received += 1;
+    if (rtt != null) {
+      this.stats.rtt.push(rtt);
+      if (this.stats.rtt.length > 60) this.stats.rtt.shift();
+    }
+    if (this.lastFrameAt) {
+      const inst = 1000 / Math.max(1, now - this.lastFrameAt);
+      this.stats.fps = this.stats.fps ? this.stats.fps * 0.9 + inst * 0.1 : inst;
+    }
+    this.lastFrameAt = now;
+    this.dispatchEvent(new CustomEvent('frame', { detail: { blob, meta, rtt, sent: sent?.blob } }));
+    this.pump();
+  }
+}
+
+// Median of the recent round trips, for the readout.
+export function median(values) {
+  if (!values.length) return null;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}

@@ -1,0 +1,1 @@
+"""API keys, uploaded catalog products and rate-limit counters (the service-api tables)."""

@@ -1,0 +1,197 @@
+"""GET /v1/analytics/...: product, funnel, shade, NPS and fit-gap reports, exports and charts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from service.analytics import charts, queries
+from service.analytics.definitions import (
+    DEFAULT_CONVERSION_WINDOW_HOURS,
+    FIT_BIN_MM,
+    FIT_TOLERANCE_MM,
+    Filters,
+)
+from service.analytics.exports import export
+from service.analytics.fitgap import consented_face_widths, fit_gap, load_frames
+from service.auth import AnalystDep
+from service.db.engine import SessionDep
+from service.errors import Unprocessable
+
+router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
+Format = Literal["json", "csv", "jsonl", "parquet"]
+GroupBy = Annotated[str, Query(description="comma-separated: variant, channel, store, day")]
+
+
+def get_filters(
+    start: Annotated[datetime | None, Query(description="inclusive, ISO 8601")] = None,
+    end: Annotated[datetime | None, Query(description="exclusive, ISO 8601")] = None,
+    channel: Annotated[str | None, Query(max_length=32)] = None,
+    store_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> Filters:
+    from datetime import UTC
+
+    start = start.replace(tzinfo=UTC) if start and start.tzinfo is None else start
+    end = end.replace(tzinfo=UTC) if end and end.tzinfo is None else end
+    if start and end and end <= start:
+        raise Unprocessable("end must be after start")
+    return Filters(start, end, channel, store_id)
+
+
+FiltersDep = Annotated[Filters, Depends(get_filters)]
+
+
+def _dims(group_by: str) -> list[str]:
+    return [d.strip() for d in group_by.split(",") if d.strip()]
+
+
+def _respond(
+    rows: list[dict[str, Any]], fmt: Format, name: str, f: Filters, **meta: Any
+) -> Response:
+    if fmt == "json":
+        return JSONResponse({"report": name, "filters": _filters_json(f), **meta, "rows": rows})
+    body, media = export(rows, fmt)
+    return Response(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{name}.{fmt}"'},
+    )
+
+
+def _filters_json(f: Filters) -> dict[str, Any]:
+    return {
+        "start": f.start.isoformat() if f.start else None,
+        "end": f.end.isoformat() if f.end else None,
+        "channel": f.channel,
+        "store_id": f.store_id,
+    }
+
+
+def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except ValueError as exc:  # bad group_by and the like
+        raise Unprocessable(str(exc)) from None
+
+
+def _window(request: Request, window_hours: float | None) -> float:
+    return window_hours or getattr(
+        request.app.state.settings, "conversion_window_hours", DEFAULT_CONVERSION_WINDOW_HOURS
+    )
+
+
+@router.get("/products")
+def products(
+    session: SessionDep,
+    _: AnalystDep,
+    f: FiltersDep,
+    group_by: GroupBy = "variant",
+    format: Format = "json",
+) -> Response:
+    """Per product (and variant/channel/store/day): try-ons, unique shoppers, dwell median/p90."""
+    rows = _run(queries.product_summary, session, f, _dims(group_by))
+    return _respond(rows, format, "products", f)
+
+
+@router.get("/funnel")
+def funnel(
+    request: Request,
+    session: SessionDep,
+    _: AnalystDep,
+    f: FiltersDep,
+    group_by: GroupBy = "",
+    format: Format = "json",
+    window_hours: Annotated[float | None, Query(gt=0, le=24 * 90)] = None,
+) -> Response:
+    """Try-on -> cart -> order per product within the conversion window after the first try-on."""
+    w = _window(request, window_hours)
+    rows = _run(queries.funnel, session, f, w, _dims(group_by))
+    return _respond(rows, format, "funnel", f, window_hours=w)
+
+
+@router.get("/shades")
+def shades(
+    session: SessionDep,
+    _: AnalystDep,
+    f: FiltersDep,
+    by_skin_tone: bool = False,
+    format: Format = "json",
+) -> Response:
+    """Shade popularity, optionally per skin-tone band."""
+    return _respond(queries.shade_popularity(session, f, by_skin_tone), format, "shades", f)
+
+
+@router.get("/nps")
+def nps(session: SessionDep, _: AnalystDep, f: FiltersDep, format: Format = "json") -> Response:
+    """NPS by channel (promoters 9-10, detractors 0-6) plus an "all" row."""
+    return _respond(queries.nps(session, f), format, "nps", f)
+
+
+def _fit_gap_report(
+    request: Request, session: Any, f: Filters, tolerance_mm: float, bin_mm: float
+) -> dict[str, Any]:
+    settings = request.app.state.settings
+    catalog = getattr(request.app.state, "catalog", None)
+    if catalog is not None:
+        from service.analytics.fitgap import Frame
+
+        frames = [
+            Frame(p["sku"], float(p["frame_width_mm"]))
+            for p in catalog.list_products()
+            if p.get("frame_width_mm")
+        ]
+    else:
+        frames = load_frames(settings.assets_dir)
+    return fit_gap(
+        consented_face_widths(session, f), frames, tolerance_mm=tolerance_mm, bin_mm=bin_mm
+    )
+
+
+@router.get("/fit-gap")
+def fit_gap_report(
+    request: Request,
+    session: SessionDep,
+    _: AnalystDep,
+    f: FiltersDep,
+    tolerance_mm: Annotated[float, Query(gt=0, le=30)] = FIT_TOLERANCE_MM,
+    bin_mm: Annotated[float, Query(ge=0.5, le=20)] = FIT_BIN_MM,
+    format: Format = "json",
+) -> Response:
+    """Consented face widths vs catalog frame widths: which widths no frame fits (design next)."""
+    report = _fit_gap_report(request, session, f, tolerance_mm, bin_mm)
+    if format == "json":
+        return JSONResponse({"report": "fit-gap", "filters": _filters_json(f), **report})
+    return _respond(report["bins"], format, "fit-gap", f)
+
+
+Chart = Literal["products", "funnel", "nps", "shades", "fit-gap"]
+
+
+@router.get("/charts/{chart}.{ext}")
+def chart(
+    request: Request,
+    session: SessionDep,
+    _: AnalystDep,
+    f: FiltersDep,
+    chart: Chart,
+    ext: charts.ChartFormat,
+    by_skin_tone: bool = False,
+    window_hours: Annotated[float | None, Query(gt=0, le=24 * 90)] = None,
+) -> Response:
+    """A PNG or SVG chart of one report, for the dashboard."""
+    if chart == "products":
+        body = charts.products_chart(queries.product_summary(session, f, ()), ext)
+    elif chart == "funnel":
+        body = charts.funnel_chart(queries.funnel(session, f, _window(request, window_hours)), ext)
+    elif chart == "nps":
+        body = charts.nps_chart(queries.nps(session, f), ext)
+    elif chart == "shades":
+        body = charts.shades_chart(queries.shade_popularity(session, f, by_skin_tone), ext)
+    else:
+        body = charts.fit_gap_chart(
+            _fit_gap_report(request, session, f, FIT_TOLERANCE_MM, FIT_BIN_MM), ext
+        )
+    return Response(body, media_type=charts.MEDIA_TYPES[ext])

@@ -1,0 +1,139 @@
+"""Fit-gap report: consented face widths vs catalog frame widths, i.e. which sizes to design."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from service.analytics.definitions import FIT_BIN_MM, FIT_TOLERANCE_MM, Filters
+from service.db.models import Event
+
+
+@dataclass(frozen=True)
+class Frame:
+    sku: str
+    frame_width_mm: float
+
+
+def load_frames(assets_dir: Path) -> list[Frame]:
+    """Frame widths from the glasses catalog (vision.catalog when present, else catalog.json)."""
+    try:
+        from vision.catalog import GlassesCatalog
+
+        return [
+            Frame(p.sku, float(p.frame_width_mm)) for p in GlassesCatalog.load(assets_dir).products
+        ]
+    except ImportError:
+        path = Path(assets_dir) / "catalog.json"
+        if not path.is_file():
+            return []
+        data = json.loads(path.read_text())
+        products = data.get("products", data) if isinstance(data, dict) else data
+        return [
+            Frame(p["sku"], float(p["frame_width_mm"])) for p in products if p.get("frame_width_mm")
+        ]
+
+
+def consented_face_widths(session: Session, f: Filters) -> np.ndarray:
+    """One face width per shopper (their mean), from events that carry properties.face_width_mm.
+
+    The ingest path keeps face measurements only when the event says consent is true, so a
+    present value is a consented one. Aggregated per shopper in SQL: only one number per
+    shopper comes back, however many events they sent.
+    """
+    width = Event.properties["face_width_mm"].as_float()
+    conds = [width.is_not(None)]
+    if f.start is not None:
+        conds.append(Event.timestamp >= f.start)
+    if f.end is not None:
+        conds.append(Event.timestamp < f.end)
+    if f.channel:
+        conds.append(Event.channel == f.channel)
+    if f.store_id:
+        conds.append(Event.store_id == f.store_id)
+    stmt = select(func.avg(width)).where(and_(*conds)).group_by(Event.shopper_id)
+    vals = [float(v) for (v,) in session.execute(stmt) if v is not None]
+    # Implausible values (unit mistakes, broken measurements) would only add noise bins.
+    return np.array([v for v in vals if 80.0 <= v <= 200.0], dtype=float)
+
+
+def fit_gap(
+    widths: np.ndarray,
+    frames: Sequence[Frame],
+    *,
+    tolerance_mm: float = FIT_TOLERANCE_MM,
+    bin_mm: float = FIT_BIN_MM,
+) -> dict[str, Any]:
+    """Histogram of face widths with, per bin, the frames that fit its centre, and the gaps.
+
+    "Fits": |frame_width_mm - face_width_mm| <= tolerance_mm. A gap is a bin that holds
+    shoppers but has no fitting frame; neighbouring gap bins are merged into one suggestion
+    whose width is the median face width of the shoppers in it.
+    """
+    fw = np.array([fr.frame_width_mm for fr in frames], dtype=float)
+    result: dict[str, Any] = {
+        "tolerance_mm": tolerance_mm,
+        "bin_mm": bin_mm,
+        "shoppers": int(widths.size),
+        "frames": [{"sku": fr.sku, "frame_width_mm": fr.frame_width_mm} for fr in frames],
+        "fit_definition": f"a frame fits when |frame width - face width| <= {tolerance_mm:g} mm",
+        "bins": [],
+        "gaps": [],
+        "shoppers_without_fit": 0,
+        "share_without_fit": None,
+    }
+    if widths.size == 0:
+        return result
+    fits_any = (
+        (np.abs(widths[:, None] - fw[None, :]) <= tolerance_mm).any(axis=1)
+        if fw.size
+        else np.zeros(widths.size, dtype=bool)
+    )
+    result["shoppers_without_fit"] = int((~fits_any).sum())
+    result["share_without_fit"] = float((~fits_any).mean())
+    lo = math.floor(widths.min() / bin_mm) * bin_mm
+    idx = np.floor((widths - lo) / bin_mm).astype(int)
+    bins = []
+    for b in range(int(idx.max()) + 1):
+        in_bin = idx == b
+        left = lo + b * bin_mm
+        centre = left + bin_mm / 2
+        fitting = [fr.sku for fr in frames if abs(fr.frame_width_mm - centre) <= tolerance_mm]
+        bins.append(
+            {
+                "lo_mm": left,
+                "hi_mm": left + bin_mm,
+                "shoppers": int(in_bin.sum()),
+                "shoppers_without_fit": int((in_bin & ~fits_any).sum()),
+                "fitting_frames": len(fitting),
+                "fitting_skus": fitting,
+                "gap": bool(in_bin.any()) and not fitting,
+            }
+        )
+    result["bins"] = bins
+    run: list[int] = []
+    for b, row in enumerate([*bins, {"gap": False}]):
+        if row["gap"]:
+            run.append(b)
+            continue
+        if run:
+            members = widths[np.isin(idx, run)]
+            result["gaps"].append(
+                {
+                    "from_mm": bins[run[0]]["lo_mm"],
+                    "to_mm": bins[run[-1]]["hi_mm"],
+                    "shoppers": int(members.size),
+                    "suggested_frame_width_mm": round(float(np.median(members)), 1),
+                }
+            )
+            run = []
+    result["gaps"].sort(key=lambda g: -g["shoppers"])
+    return result

@@ -1,0 +1,230 @@
+"""Analytics queries over the events table: products, funnel, shades, NPS (aggregated in SQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Integer, and_, case, cast, exists, func, select
+from sqlalchemy.orm import Session, aliased
+
+from service.analytics.definitions import (
+    CART_EVENT,
+    DWELL_EVENT,
+    FEEDBACK_EVENT,
+    MONK_BANDS,
+    NPS_DETRACTOR_MAX,
+    NPS_PROMOTER_MIN,
+    ORDER_EVENT,
+    SHADE_EVENT,
+    TRY_ON_EVENTS,
+    Filters,
+)
+from service.analytics.sql import dimension_columns, epoch_s, filter_clause, iso_day, percentiles
+from service.db.models import Event
+
+Row = dict[str, Any]
+
+
+def _check_dims(dims: Sequence[str], allowed: Sequence[str]) -> list[str]:
+    bad = [d for d in dims if d not in allowed]
+    if bad:
+        raise ValueError(f"unknown group_by {bad}; choose from {list(allowed)}")
+    return list(dict.fromkeys(dims))
+
+
+def _key_names(dims: Sequence[str]) -> list[str]:
+    return ["store_id" if d == "store" else d for d in dims]
+
+
+def product_summary(
+    session: Session, f: Filters, group_by: Sequence[str] = ("variant",)
+) -> list[Row]:
+    """Per product (and variant/channel/store/day): try-ons, unique shoppers, dwell median/p90.
+
+    Try-ons count TRY_ON_EVENTS with a sku; dwell comes from "Try-On Dwell" events.
+    """
+    dims = _check_dims(group_by, ("variant", "channel", "store", "day"))
+    keys = [Event.sku.label("sku"), *dimension_columns(session, dims)]
+    names = ["sku", *_key_names(dims)]
+    counts = (
+        select(
+            *keys,
+            func.count().label("try_ons"),
+            func.count(func.distinct(Event.shopper_id)).label("unique_shoppers"),
+        )
+        .where(filter_clause(f, TRY_ON_EVENTS), Event.sku.is_not(None))
+        .group_by(*keys)
+    )
+    rows: dict[tuple, Row] = {}
+    for r in session.execute(counts):
+        m = r._mapping
+        k = tuple(iso_day(m[n]) for n in names)
+        rows[k] = {
+            **dict(zip(names, k, strict=True)),
+            "try_ons": m["try_ons"],
+            "unique_shoppers": m["unique_shoppers"],
+            "dwell_events": 0,
+            "dwell_median_ms": None,
+            "dwell_p90_ms": None,
+        }
+    dwell_where = and_(
+        filter_clause(f, (DWELL_EVENT,)), Event.sku.is_not(None), Event.dwell_ms.is_not(None)
+    )
+    for k, d in percentiles(session, keys, Event.dwell_ms, dwell_where, (0.5, 0.9)).items():
+        row = rows.setdefault(
+            k, {**dict(zip(names, k, strict=True)), "try_ons": 0, "unique_shoppers": 0}
+        )
+        row.update(dwell_events=d["n"], dwell_median_ms=d["p50"], dwell_p90_ms=d["p90"])
+    return sorted(rows.values(), key=lambda r: (-r["try_ons"], *(str(r[n]) for n in names)))
+
+
+def funnel(
+    session: Session, f: Filters, window_hours: float, group_by: Sequence[str] = ()
+) -> list[Row]:
+    """Try-on -> added to cart -> order, per product, within `window_hours` of the first try-on.
+
+    A cohort is one shopper and one product (and each requested dimension) whose first
+    try-on falls in the filter range; it counts as carted / ordered when the same shopper
+    id added / ordered that sku (on any channel) no earlier than that first try-on and
+    within the window after it. Filters apply to the try-on, not to the cart or order.
+    """
+    dims = _check_dims(group_by, ("variant", "channel", "store", "day"))
+    keys = [Event.sku.label("sku"), *dimension_columns(session, dims)]
+    names = ["sku", *_key_names(dims)]
+    window_s = window_hours * 3600.0
+    cohorts = (
+        select(Event.shopper_id.label("shopper_id"), *keys, func.min(Event.timestamp).label("t0"))
+        .where(filter_clause(f, TRY_ON_EVENTS), Event.sku.is_not(None))
+        .group_by(Event.shopper_id, *keys)
+        .subquery("c")
+    )
+
+    def converted(event: str) -> Any:
+        e = aliased(Event)
+        conds = [
+            e.shopper_id == cohorts.c.shopper_id,
+            e.event == event,
+            e.sku == cohorts.c.sku,
+            e.timestamp >= cohorts.c.t0,
+            epoch_s(session, e.timestamp) <= epoch_s(session, cohorts.c.t0) + window_s,
+        ]
+        if f.end is not None:  # index-friendly upper bound: nothing after end + window counts
+            conds.append(e.timestamp < f.end + timedelta(seconds=window_s))
+        return case((exists().where(and_(*conds)), 1), else_=0)
+
+    gk = [cohorts.c[n] for n in names]
+    stmt = select(
+        *gk,
+        func.count().label("tried"),
+        func.sum(converted(CART_EVENT)).label("carted"),
+        func.sum(converted(ORDER_EVENT)).label("ordered"),
+    ).group_by(*gk)
+    out = []
+    for r in session.execute(stmt):
+        m = r._mapping
+        tried, carted, ordered = int(m["tried"]), int(m["carted"] or 0), int(m["ordered"] or 0)
+        out.append(
+            {
+                **{n: iso_day(m[n]) for n in names},
+                "tried": tried,
+                "carted": carted,
+                "ordered": ordered,
+                "cart_rate": carted / tried,
+                "order_rate": ordered / tried,
+                "cart_to_order_rate": ordered / carted if carted else None,
+                "window_hours": window_hours,
+            }
+        )
+    out.sort(key=lambda r: (-r["tried"], *(str(r[n]) for n in names)))
+    return out
+
+
+def _skin_band(session: Session) -> Any:
+    band = Event.properties["skin_tone_band"].as_string()
+    monk = cast(Event.properties["monk_index"].as_float(), Integer)
+    derived = case(
+        *[(and_(monk >= lo, monk <= hi), label) for lo, hi, label in MONK_BANDS], else_="unknown"
+    )
+    return func.coalesce(band, derived).label("skin_tone_band")
+
+
+def shade_popularity(session: Session, f: Filters, by_skin_tone: bool = False) -> list[Row]:
+    """Shade Applied events per shade (and per skin-tone band when asked): uses, unique shoppers.
+
+    The band is properties.skin_tone_band when sent, else derived from properties.monk_index
+    (MONK_BANDS), else "unknown".
+    """
+    keys: list[Any] = [Event.shade.label("shade")]
+    if by_skin_tone:
+        keys.append(_skin_band(session))
+    stmt = (
+        select(
+            *keys,
+            func.count().label("applications"),
+            func.count(func.distinct(Event.shopper_id)).label("unique_shoppers"),
+        )
+        .where(filter_clause(f, (SHADE_EVENT,)), Event.shade.is_not(None))
+        .group_by(*keys)
+    )
+    out = [dict(r._mapping) for r in session.execute(stmt)]
+    totals: dict[Any, int] = {}
+    for r in out:
+        totals[r.get("skin_tone_band")] = totals.get(r.get("skin_tone_band"), 0) + r["applications"]
+    for r in out:
+        r["share"] = r["applications"] / totals[r.get("skin_tone_band")]
+    out.sort(key=lambda r: (str(r.get("skin_tone_band", "")), -r["applications"], r["shade"]))
+    return out
+
+
+def nps(session: Session, f: Filters) -> list[Row]:
+    """NPS per channel from Feedback Submitted events (properties.score, or .nps, 0-10)."""
+    score = func.coalesce(Event.properties["score"].as_float(), Event.properties["nps"].as_float())
+    inner = (
+        select(Event.channel.label("channel"), score.label("score"))
+        .where(filter_clause(f, (FEEDBACK_EVENT,)))
+        .subquery()
+    )
+    s = inner.c.score
+    valid = and_(s >= 0, s <= 10)
+    stmt = (
+        select(
+            inner.c.channel,
+            func.count().label("responses"),
+            func.sum(case((s >= NPS_PROMOTER_MIN, 1), else_=0)).label("promoters"),
+            func.sum(case((s <= NPS_DETRACTOR_MAX, 1), else_=0)).label("detractors"),
+        )
+        .where(valid)
+        .group_by(inner.c.channel)
+    )
+    out = []
+    for r in session.execute(stmt):
+        m = r._mapping
+        n, p, d = int(m["responses"]), int(m["promoters"] or 0), int(m["detractors"] or 0)
+        out.append(
+            {
+                "channel": m["channel"],
+                "responses": n,
+                "promoters": p,
+                "passives": n - p - d,
+                "detractors": d,
+                "nps": 100.0 * (p - d) / n,
+            }
+        )
+    out.sort(key=lambda r: r["channel"])
+    if out:
+        n = sum(r["responses"] for r in out)
+        p = sum(r["promoters"] for r in out)
+        d = sum(r["detractors"] for r in out)
+        out.append(
+            {
+                "channel": "all",
+                "responses": n,
+                "promoters": p,
+                "passives": n - p - d,
+                "detractors": d,
+                "nps": 100.0 * (p - d) / n,
+            }
+        )
+    return out

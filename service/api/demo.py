@@ -1,0 +1,98 @@
+"""The browser demo (/demo, kiosk mode) and the dashboard (/dashboard): pages, static files, config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from service.settings import Settings
+
+router = APIRouter(tags=["demo"])
+
+# Where the page finds the APIs it calls; the page reads these instead of hard-coding paths,
+# so a moved endpoint is a one-line change here.
+API_PATHS: dict[str, str] = {
+    "stream": "/v1/tryon/stream",
+    "render": "/v1/tryon/render",
+    "products": "/v1/products",
+    "shades": "/v1/shades",
+    "events": "/v1/events",
+    "offers": "/v1/shoppers/{id}/offers",
+    "handoff": "/v1/handoff",
+    "analytics": "/v1/analytics",
+}
+KIOSK_IDLE_S = 90  # a kiosk left alone this long starts over for the next shopper
+EVENT_FLUSH_AT = 20  # events per batch before the page flushes early
+EVENT_FLUSH_MS = 2000  # and at the latest this often
+EVENT_QUEUE_MAX = 200  # bounded: the oldest events are dropped rather than blocking a frame
+
+
+def _csp(request: Request) -> str:
+    """Same-origin only: the page may not load or call anything outside this service."""
+    host = request.headers.get("host", "")
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' blob: data:",
+            "media-src 'self' blob: mediastream:",
+            f"connect-src 'self' ws://{host} wss://{host}",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+        ]
+    )
+
+
+def _page(request: Request, name: str) -> FileResponse:
+    settings: Settings = request.app.state.settings
+    headers = {
+        "Content-Security-Policy": _csp(request),
+        "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
+        "Cache-Control": "no-cache",
+        "Referrer-Policy": "no-referrer",
+    }
+    return FileResponse(Path(settings.demo_dir) / name, media_type="text/html", headers=headers)
+
+
+@router.api_route("/demo", methods=["GET", "HEAD"], include_in_schema=False)
+@router.api_route("/demo/", methods=["GET", "HEAD"], include_in_schema=False)
+def demo_page(request: Request) -> FileResponse:
+    return _page(request, "index.html")
+
+
+@router.api_route("/dashboard", methods=["GET", "HEAD"], include_in_schema=False)
+def dashboard_page(request: Request) -> FileResponse:
+    return _page(request, "dashboard.html")
+
+
+@router.get("/demo/config.json")
+def demo_config(request: Request) -> JSONResponse:
+    """What the demo page needs to start: the public demo key and where the APIs live."""
+    settings: Settings = request.app.state.settings
+    body: dict[str, Any] = {
+        "api_key": settings.demo_api_key or None,
+        "paths": API_PATHS,
+        "kiosk_idle_s": KIOSK_IDLE_S,
+        "events": {
+            "flush_at": EVENT_FLUSH_AT,
+            "flush_ms": EVENT_FLUSH_MS,
+            "queue_max": EVENT_QUEUE_MAX,
+        },
+    }
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Add the demo pages and mount client_demo/ at /demo/static."""
+    app.include_router(router)
+    app.mount(
+        "/demo/static",
+        StaticFiles(directory=Path(settings.demo_dir), check_dir=False),
+        name="demo-static",
+    )

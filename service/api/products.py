@@ -1,0 +1,149 @@
+"""Catalog: list/get products, serve GLB models, list shades, admin upload of a validated GLB."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, ValidationError
+from starlette.datastructures import UploadFile
+
+from service.api.tryon import read_limited_body
+from service.auth import AdminDep, KioskDep
+from service.db.engine import SessionDep
+from service.errors import NotFound, PayloadTooLarge, ServiceError, UnsupportedMediaType
+from vision.errors import CatalogError
+from vision.measure import FRAME_BAND_HALF_MM, FRAME_TO_TEMPLE_WIDTH
+
+router = APIRouter(prefix="/v1", tags=["catalog"])
+
+
+def fits_face(frame_width_mm: float, face_width_mm: float) -> bool:
+    """The same rule as vision.measure's recommended frame width (centre +- band)."""
+    centre = FRAME_TO_TEMPLE_WIDTH * face_width_mm
+    return abs(float(frame_width_mm) - centre) <= FRAME_BAND_HALF_MM
+
+
+@router.get("/products", summary="List products (glasses and lipstick shades)")
+async def list_products(
+    request: Request, _: KioskDep,
+    type: Literal["glasses", "lipstick"] | None = None,
+    style: str | None = None,
+    face_width_mm: Annotated[float | None, Query(gt=80, lt=250)] = None,
+) -> dict[str, Any]:
+    catalog = request.app.state.catalog
+    items: list[dict[str, Any]] = []
+    if type in (None, "glasses"):
+        items += await run_in_threadpool(catalog.list_products)
+    if type in (None, "lipstick") and face_width_mm is None:
+        from service.catalog import shade_dict
+
+        items += [shade_dict(s) for s in _shades(catalog)]
+    if style:
+        items = [p for p in items if str(p.get("style", "")).lower() == style.lower()]
+    if face_width_mm is not None:
+        items = [p for p in items if p.get("type") == "glasses"
+                 and fits_face(p["frame_width_mm"], face_width_mm)]
+    return {"items": items, "count": len(items)}
+
+
+def _shades(catalog: Any) -> list[Any]:
+    shades = catalog.shades
+    return list(getattr(shades, "shades", None) or getattr(shades, "items", None) or shades)
+
+
+@router.get("/shades", summary="List lipstick shades")
+async def list_shades(request: Request, _: KioskDep) -> dict[str, Any]:
+    from service.catalog import shade_dict
+
+    items = [shade_dict(s) for s in _shades(request.app.state.catalog)]
+    return {"items": items, "count": len(items)}
+
+
+@router.get("/products/{sku}", summary="One product")
+async def get_product(request: Request, _: KioskDep, sku: str) -> dict[str, Any]:
+    try:
+        return await run_in_threadpool(request.app.state.catalog.product, sku)
+    except CatalogError as exc:
+        raise NotFound(str(exc)) from exc
+
+
+@router.get(
+    "/products/{sku}/model.glb",
+    responses={200: {"content": {"model/gltf-binary": {}}}},
+    summary="The product's 3D model (binary glTF, millimetres)",
+)
+async def get_model(request: Request, _: KioskDep, sku: str) -> Response:
+    try:
+        data = await run_in_threadpool(request.app.state.catalog.glb_bytes, sku)
+    except CatalogError as exc:
+        raise NotFound(str(exc)) from exc
+    return Response(data, media_type="model/gltf-binary",
+                    headers={"Cache-Control": "public, max-age=300"})
+
+
+class Variant(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    frame_color: str = Field(pattern=r"^#[0-9a-fA-F]{6}$")
+    lens_tint: list[float] = Field(default=[0.0, 0.0, 0.0, 0.0], min_length=4, max_length=4)
+
+
+class ProductIn(BaseModel):
+    """Metadata sent with the GLB (the `metadata` form field, JSON)."""
+
+    sku: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str = Field(min_length=1, max_length=128)
+    style: str = Field(min_length=1, max_length=32)
+    variants: list[Variant] = Field(min_length=1, max_length=32)
+    price: float = Field(ge=0)
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    lens_width_mm: float = Field(gt=30, lt=75)
+    bridge_mm: float = Field(gt=10, lt=30)
+    temple_mm: float = Field(gt=100, lt=170)
+    frame_width_mm: float = Field(gt=100, lt=180)
+    license: str | None = Field(default=None, max_length=200)
+    credit: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/products", status_code=201, summary="Upload a glasses product (admin)")
+async def create_product(
+    request: Request, _: AdminDep, session: SessionDep,
+) -> dict[str, Any]:
+    settings = request.app.state.settings
+    ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if ctype != "multipart/form-data":
+        raise UnsupportedMediaType(
+            "send multipart/form-data with a 'model' GLB file part and a 'metadata' JSON field"
+        )
+    request._body = await read_limited_body(request, settings.max_glb_bytes + 64 * 1024)
+    form = await request.form(max_files=1, max_fields=8,
+                              max_part_size=settings.max_glb_bytes + 1024)
+    model, raw_meta = form.get("model"), form.get("metadata")
+    if not isinstance(model, UploadFile) or not isinstance(raw_meta, str):
+        raise ServiceError("need a 'model' file part (GLB) and a 'metadata' JSON field")
+    try:
+        meta = ProductIn.model_validate(json.loads(raw_meta))
+    except (ValueError, ValidationError) as exc:
+        detail = exc.errors() if isinstance(exc, ValidationError) else None
+        raise ServiceError(
+            f"metadata is invalid: {str(exc).splitlines()[0]}",
+            detail=json.loads(json.dumps(detail, default=str)) if detail else None,
+        ) from exc
+    glb = await model.read()
+    if len(glb) > settings.max_glb_bytes:
+        raise PayloadTooLarge(
+            f"model is {len(glb)} bytes; the limit is {settings.max_glb_bytes} bytes"
+        )
+    from service.catalog import glb_limits, meta_for_product
+
+    try:
+        return await run_in_threadpool(
+            request.app.state.catalog.add, session, meta_for_product(meta.model_dump()), glb,
+            glb_limits(settings),
+        )
+    except CatalogError as exc:
+        # A GLB that fails validation is a bad request, not a missing resource.
+        raise ServiceError(f"model rejected: {exc}") from exc

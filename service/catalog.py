@@ -1,0 +1,215 @@
+"""The served catalog: bundled GLB products + products uploaded to the database, and shades."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.access.models import CatalogProduct
+from service.db.base import utcnow
+from service.errors import Conflict
+from vision.catalog import (
+    GlassesCatalog,
+    GlassesProduct,
+    GlbLimits,
+    Variant,
+    front_width_mm,
+    scene_vertices,
+    size_band_for_width,
+    validate_glb,
+)
+from vision.errors import CatalogError
+
+log = logging.getLogger(__name__)
+
+
+class _NoShades:
+    """Stands in when the shade catalog cannot be loaded (the service still serves glasses)."""
+
+    shades: tuple[Any, ...] = ()
+
+    def get(self, shade_id: str) -> Any:
+        raise CatalogError(f"unknown shade {shade_id!r}; no shade catalog is loaded")
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+
+def _load_shades() -> Any:
+    try:
+        from vision.lipstick import load_shades
+
+        return load_shades()
+    except (ImportError, CatalogError, OSError) as exc:
+        log.error("shade catalog unavailable: %s", exc)
+        return _NoShades()
+
+
+def _load_bundled(assets_dir: Path) -> GlassesCatalog:
+    try:
+        return GlassesCatalog.load(assets_dir)
+    except CatalogError as exc:
+        # Keep serving (uploaded products, lipstick, analysis) and say why in the log.
+        log.error("bundled glasses catalog unavailable: %s", exc)
+        return GlassesCatalog([])
+
+
+def product_dict(product: GlassesProduct, source: str = "bundled") -> dict[str, Any]:
+    d = product.to_dict()
+    d.pop("glb", None)  # a server path; clients get model_url instead
+    d["type"] = "glasses"
+    d["source"] = source
+    d["model_url"] = f"/v1/products/{product.sku}/model.glb"
+    return d
+
+
+def shade_dict(shade: Any) -> dict[str, Any]:
+    d = shade.to_dict() if hasattr(shade, "to_dict") else dataclasses.asdict(shade)
+    d["type"] = "lipstick"
+    d.setdefault("sku", d.get("id"))  # one key across product types in mixed listings
+    return d
+
+
+class CatalogService:
+    """Bundled products come from assets/models3d; uploaded ones live in the database.
+
+    Uploaded GLBs are parsed once per process and kept in memory keyed by their sha256;
+    the database stays the source of truth, so every replica serves a product uploaded
+    through any other.
+    """
+
+    def __init__(self, assets_dir: Path, sessions: sessionmaker[Session]) -> None:
+        self.bundled = _load_bundled(assets_dir)
+        self.shades = _load_shades()
+        self._sessions = sessions
+        self._cache: dict[str, tuple[str, GlassesProduct]] = {}
+        self._lock = threading.Lock()
+
+    # -- lookup --------------------------------------------------------------------------
+    def _bundled(self, sku: str) -> GlassesProduct | None:
+        try:
+            return self.bundled.get(sku)
+        except CatalogError:
+            return None
+
+    def get(self, sku: str) -> GlassesProduct:
+        """The product for sku from either source; CatalogError when unknown."""
+        product = self._bundled(sku)
+        if product is not None:
+            return product
+        with self._sessions() as session:
+            row = session.get(CatalogProduct, sku)
+            if row is None:
+                raise CatalogError(f"unknown sku {sku!r}")
+            return self._materialize(row)
+
+    def _materialize(self, row: CatalogProduct) -> GlassesProduct:
+        with self._lock:
+            cached = self._cache.get(row.sku)
+            if cached is not None and cached[0] == row.glb_sha256:
+                return cached[1]
+            # Validated at upload; these limits only guard against a hand-edited row.
+            scene = validate_glb(row.glb, GlbLimits(max_bytes=len(row.glb) + 1,
+                                                     max_triangles=10**7))
+            product = product_from_meta(row.meta, scene)
+            self._cache[row.sku] = (row.glb_sha256, product)
+            return product
+
+    def list_products(self) -> list[dict[str, Any]]:
+        items = [product_dict(p) for p in self.bundled.products]
+        seen = {p["sku"] for p in items}
+        with self._sessions() as session:
+            for row in session.scalars(select(CatalogProduct).order_by(CatalogProduct.sku)):
+                if row.sku not in seen:
+                    items.append(
+                        {**row.meta, "type": "glasses", "source": "uploaded",
+                         "model_url": f"/v1/products/{row.sku}/model.glb"}
+                    )
+        return items
+
+    def product(self, sku: str) -> dict[str, Any]:
+        bundled = self._bundled(sku)
+        if bundled is not None:
+            return product_dict(bundled)
+        with self._sessions() as session:
+            row = session.get(CatalogProduct, sku)
+            if row is None:
+                raise CatalogError(f"unknown sku {sku!r}")
+            return {**row.meta, "type": "glasses", "source": "uploaded",
+                    "model_url": f"/v1/products/{row.sku}/model.glb"}
+
+    def glb_bytes(self, sku: str) -> bytes:
+        bundled = self._bundled(sku)
+        if bundled is not None:
+            return Path(bundled.glb).read_bytes()
+        with self._sessions() as session:
+            row = session.get(CatalogProduct, sku)
+            if row is None:
+                raise CatalogError(f"unknown sku {sku!r}")
+            return row.glb
+
+    # -- upload --------------------------------------------------------------------------
+    def add(self, session: Session, meta: dict[str, Any], glb: bytes, limits: GlbLimits
+            ) -> dict[str, Any]:
+        """Validate the GLB and metadata, then store both (the caller's session commits)."""
+        sku = meta["sku"]
+        if self._bundled(sku) is not None or session.get(CatalogProduct, sku) is not None:
+            raise Conflict(f"sku {sku!r} already exists")
+        scene = validate_glb(glb, limits)
+        measured = front_width_mm(scene_vertices(scene))
+        if abs(measured - float(meta["frame_width_mm"])) > 6.0:
+            raise CatalogError(
+                f"frame_width_mm is {meta['frame_width_mm']:g} but the GLB front is "
+                f"{measured:.1f} mm wide"
+            )
+        product_from_meta(meta, scene)  # the metadata must build a product
+        digest = hashlib.sha256(glb).hexdigest()
+        session.add(CatalogProduct(
+            sku=sku, kind="glasses", name=meta["name"], style=meta["style"], meta=meta,
+            glb=glb, glb_sha256=digest, created_at=utcnow(),
+        ))
+        session.flush()
+        return {**meta, "type": "glasses", "source": "uploaded", "glb_sha256": digest,
+                "model_url": f"/v1/products/{sku}/model.glb"}
+
+
+def glb_limits(settings: Any) -> GlbLimits:
+    return GlbLimits(max_bytes=settings.max_glb_bytes, max_triangles=settings.max_glb_triangles)
+
+
+def meta_for_product(meta: dict[str, Any]) -> dict[str, Any]:
+    """Upload metadata completed with what the server derives (size band, size label)."""
+    out = dict(meta)
+    out["size_band"] = size_band_for_width(float(meta["frame_width_mm"]))
+    out["size"] = f"{meta['lens_width_mm']:.0f}-{meta['bridge_mm']:.0f}-{meta['temple_mm']:.0f}"
+    out["credit"] = out.get("credit") or ""
+    out["license"] = out.get("license") or ""
+    out.setdefault("material", "acetate")
+    return out
+
+
+def product_from_meta(meta: dict[str, Any], scene: Any) -> GlassesProduct:
+    """A GlassesProduct (with its parsed GLB scene) from stored upload metadata."""
+    try:
+        variants = tuple(
+            Variant(v["name"], v["frame_color"].lower(), tuple(float(c) for c in v["lens_tint"]))
+            for v in meta["variants"]
+        )
+        return GlassesProduct(
+            sku=meta["sku"], name=meta["name"], style=meta["style"], variants=variants,
+            price=float(meta["price"]), currency=meta["currency"],
+            lens_width_mm=float(meta["lens_width_mm"]), bridge_mm=float(meta["bridge_mm"]),
+            temple_mm=float(meta["temple_mm"]), frame_width_mm=float(meta["frame_width_mm"]),
+            size_band=meta["size_band"], glb=Path(f"{meta['sku']}.glb"),
+            credit=meta.get("credit") or "", license=meta.get("license") or "",
+            material=meta.get("material") or "acetate", scene=scene,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CatalogError(f"product metadata is incomplete: {exc}") from exc

@@ -1,0 +1,96 @@
+"""Routes: POST /v1/handoff, GET /v1/handoff/{token}/qr.png, POST /v1/handoff/{token}/claim."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import Response
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from service.auth import require_scope
+from service.db.engine import SessionDep
+from service.handoff import service
+
+router = APIRouter(prefix="/v1/handoff", tags=["handoff"])
+TokenPath = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+ShopperId = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=128, validation_alias=AliasChoices("anonymous_id", "anonymousId")
+    ),
+]
+
+
+class MintIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    anonymous_id: ShopperId
+    store_id: Annotated[str, Field(max_length=64)] | None = None
+    kiosk_id: Annotated[str, Field(max_length=64)] | None = None
+
+
+class MintOut(BaseModel):
+    token: str
+    expires_at: datetime
+    url: str = Field(description="What the phone opens (encode it as the QR code).")
+    qr_url: str
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    anonymous_id: ShopperId
+
+
+class ClaimOut(BaseModel):
+    shopper_id: str
+    claimed_by: str
+    linked_ids: list[str]
+
+
+def _base_url(request: Request) -> str:
+    configured = request.app.state.settings.public_base_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+def handoff_url(request: Request, token: str) -> str:
+    # The demo page reads ?handoff= and claims it with the phone's anonymous id.
+    return f"{_base_url(request)}/demo/?handoff={quote(token)}"
+
+
+@router.post(
+    "", response_model=MintOut, status_code=201, dependencies=[Depends(require_scope("kiosk"))]
+)
+def mint_token(request: Request, session: SessionDep, body: MintIn) -> MintOut:
+    """A short-lived single-use token for the kiosk's anonymous shopper."""
+    minted = service.mint(
+        session,
+        body.anonymous_id,
+        ttl_s=request.app.state.settings.handoff_token_ttl_s,
+        store_id=body.store_id,
+        kiosk_id=body.kiosk_id,
+    )
+    return MintOut(
+        token=minted.token,
+        expires_at=minted.expires_at,
+        url=handoff_url(request, minted.token),
+        qr_url=f"{_base_url(request)}/v1/handoff/{minted.token}/qr.png",
+    )
+
+
+@router.get("/{token}/qr.png", response_class=Response)
+def token_qr(request: Request, session: SessionDep, token: TokenPath) -> Response:
+    """The hand-off URL as a PNG QR code (no key: the unguessable token is the capability)."""
+    service.check_usable(session, token)
+    png = service.qr_png(handoff_url(request, token))
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/{token}/claim", response_model=ClaimOut, dependencies=[Depends(require_scope("kiosk"))]
+)
+def claim_token(session: SessionDep, token: TokenPath, body: ClaimIn) -> ClaimOut:
+    """Link the phone's anonymous id to the kiosk's shopper; 404 unknown, 409 used, 410 expired."""
+    c = service.claim(session, token, body.anonymous_id)
+    return ClaimOut(shopper_id=c.shopper_id, claimed_by=c.claimed_by, linked_ids=c.linked_ids)

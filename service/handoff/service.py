@@ -1,0 +1,118 @@
+"""Mint and claim single-use hand-off tokens (stored as sha256; the token is never kept)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from service.db.base import utcnow
+from service.db.models import HandoffToken
+from service.errors import Conflict, NotFound, ServiceError
+from service.touchpoints.identity import link_shoppers, resolve_shopper_ids
+
+
+class TokenExpired(ServiceError):
+    status_code = 410
+    code = "handoff_expired"
+
+
+class TokenUsed(Conflict):
+    code = "handoff_used"
+
+
+@dataclass(frozen=True, slots=True)
+class MintedToken:
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    shopper_id: str  # the kiosk's shopper
+    claimed_by: str  # the phone's
+    linked_ids: list[str]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def mint(
+    session: Session,
+    shopper_id: str,
+    *,
+    ttl_s: int,
+    store_id: str | None = None,
+    kiosk_id: str | None = None,
+) -> MintedToken:
+    token = secrets.token_urlsafe(24)  # 192 bits: unguessable, short enough for a QR code
+    now = utcnow()
+    expires_at = now + timedelta(seconds=ttl_s)
+    session.add(
+        HandoffToken(
+            token_hash=hash_token(token),
+            shopper_id=shopper_id,
+            store_id=store_id,
+            kiosk_id=kiosk_id,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    session.flush()
+    return MintedToken(token, expires_at)
+
+
+def _raise_for(row: HandoffToken | None, now: datetime) -> None:
+    if row is None:
+        raise NotFound("unknown hand-off token")
+    if row.claimed_at is not None:
+        raise TokenUsed("this hand-off token was already used")
+    if row.expires_at <= now:
+        raise TokenExpired("this hand-off token has expired; mint a new one at the kiosk")
+
+
+def check_usable(session: Session, token: str) -> HandoffToken:
+    """The token's row if it can still be claimed (for the QR code), else the 4xx why not."""
+    row = session.scalar(select(HandoffToken).where(HandoffToken.token_hash == hash_token(token)))
+    now = utcnow()
+    if row is None or row.claimed_at is not None or row.expires_at <= now:
+        _raise_for(row, now)
+    assert row is not None
+    return row
+
+
+def claim(session: Session, token: str, phone_shopper_id: str) -> Claim:
+    """Spend the token (atomically: one conditional UPDATE) and link phone to kiosk shopper."""
+    now = utcnow()
+    h = hash_token(token)
+    # The WHERE makes single use hold under concurrent claims on SQLite and PostgreSQL alike.
+    kiosk_shopper = session.execute(
+        update(HandoffToken)
+        .where(
+            HandoffToken.token_hash == h,
+            HandoffToken.claimed_at.is_(None),
+            HandoffToken.expires_at > now,
+        )
+        .values(claimed_at=now, claimed_by=phone_shopper_id)
+        .returning(HandoffToken.shopper_id)
+    ).scalar_one_or_none()
+    if kiosk_shopper is None:
+        _raise_for(session.scalar(select(HandoffToken).where(HandoffToken.token_hash == h)), now)
+        raise NotFound("unknown hand-off token")  # unreachable; keeps the type checker honest
+    link_shoppers(session, [(kiosk_shopper, phone_shopper_id)], source="handoff")
+    return Claim(kiosk_shopper, phone_shopper_id, resolve_shopper_ids(session, phone_shopper_id))
+
+
+def qr_png(data: str) -> bytes:
+    import qrcode  # local import: only this endpoint needs it
+
+    img = qrcode.make(data, box_size=8, border=2)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()

@@ -1,0 +1,66 @@
+"""The products offers can rank: frames from the served catalog plus lipstick shades."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from service.offers.ranking import Item
+
+CATALOG_TTL_S = 60.0
+
+
+def items_from_products(products: Iterable[Mapping[str, Any]]) -> dict[str, Item]:
+    """GlassesProduct.to_dict()-shaped dicts (sku, name, style, variants, frame_width_mm)."""
+    out = {}
+    for p in products:
+        colors = tuple(
+            str(v.get("name", "")).lower() for v in p.get("variants") or () if v.get("name")
+        )
+        width = p.get("frame_width_mm")
+        out[p["sku"]] = Item(
+            p["sku"],
+            p.get("name") or p["sku"],
+            p.get("style"),
+            colors,
+            float(width) if width else None,
+            "frame",
+        )
+    return out
+
+
+def items_from_shades(shades: Iterable[Any]) -> dict[str, Item]:
+    out = {}
+    for s in shades:
+        d = s if isinstance(s, Mapping) else (s.to_dict() if hasattr(s, "to_dict") else vars(s))
+        sid = d.get("id") or d.get("shade_id")
+        if sid:
+            out[sid] = Item(sid, d.get("name") or sid, d.get("finish"), (), None, "shade")
+    return out
+
+
+class OfferCatalog:
+    """Items from app.state.catalog (a service.catalog.CatalogService), refreshed every minute."""
+
+    def __init__(self, catalog: Any) -> None:
+        self._catalog = catalog
+        self._lock = threading.Lock()
+        self._items: dict[str, Item] = {}
+        self._at = -1e9
+
+    def items(self) -> dict[str, Item]:
+        with self._lock:
+            if time.monotonic() - self._at > CATALOG_TTL_S:
+                items = items_from_products(self._catalog.list_products())
+                shades = getattr(self._catalog, "shades", None)
+                if shades is not None:
+                    listed = shades.shades if hasattr(shades, "shades") else shades
+                    items.update(
+                        items_from_shades(
+                            listed.values() if isinstance(listed, Mapping) else listed
+                        )
+                    )
+                self._items, self._at = items, time.monotonic()
+            return self._items

@@ -1,0 +1,1 @@
+"""Shopper privacy: erasure on request (with hooks for derived data) and retention."""

@@ -1,0 +1,68 @@
+"""Routes: GET /v1/events/schemas and POST /v1/events (a batch of up to 500 touchpoints)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from pydantic import AliasChoices, BaseModel, Field
+
+from service.auth import require_scope
+from service.db.engine import SessionDep
+from service.errors import PayloadTooLarge
+from service.touchpoints.schemas import EVENT_NAMES, event_json_schemas
+from service.touchpoints.service import ingest
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+
+class EventBatchIn(BaseModel):
+    events: list[Any] = Field(
+        validation_alias=AliasChoices("events", "batch"),
+        description="Touchpoints (see GET /v1/events/schemas); each is validated on its own.",
+    )
+
+
+class EventResultOut(BaseModel):
+    index: int
+    message_id: str | None = None
+    status: str = Field(description="accepted | duplicate | rejected")
+    error: dict[str, Any] | None = None
+    warnings: list[str] = []
+
+
+class IngestOut(BaseModel):
+    inserted: int
+    duplicates: int
+    rejected: int
+    results: list[EventResultOut]
+
+
+def check_batch_size(n: int, limit: int) -> None:
+    if n > limit:
+        raise PayloadTooLarge(
+            f"batch has {n} events; at most {limit} per request",
+            detail={"limit": limit, "received": n},
+        )
+
+
+@router.get("/schemas")
+def event_schemas() -> dict[str, Any]:
+    """One JSON Schema per event name (snake_case shown; Segment camelCase also accepted)."""
+    return {"events": list(EVENT_NAMES), "schemas": event_json_schemas()}
+
+
+@router.post("", response_model=IngestOut, dependencies=[Depends(require_scope("kiosk"))])
+def post_events(
+    request: Request,
+    session: SessionDep,
+    body: Annotated[EventBatchIn | list[Any], Body()],
+) -> dict[str, Any]:
+    """Store a batch idempotently; answers per-event acceptance or the reason for rejection."""
+    events = body.events if isinstance(body, EventBatchIn) else body
+    settings = request.app.state.settings
+    check_batch_size(len(events), settings.event_max_batch)
+    result = ingest(
+        session, events, source="api", max_future_skew_s=settings.event_max_future_skew_s
+    )
+    return result.to_dict()

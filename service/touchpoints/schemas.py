@@ -1,0 +1,239 @@
+"""One pydantic model (and JSON Schema) per touchpoint event, plus the shared envelope."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+Channel = Literal["web", "kiosk", "app", "store_staff", "call_centre"]
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+ShortStr = Annotated[str, Field(min_length=1, max_length=64)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+
+# Face measurements (vision.measure.FaceMeasurements fields, skin tone): kept only with consent.
+MEASUREMENT_KEYS = frozenset(
+    {
+        "measurements",
+        "face_measurements",
+        "pd_mm",
+        "pd_uncertainty_mm",
+        "face_width_mm",
+        "face_width_uncertainty_mm",
+        "recommended_frame_width_mm",
+        "size_band",
+        "skin_tone",
+        "monk_index",
+    }
+)
+# A raw face mesh is never stored, consent or not: it identifies the face.
+LANDMARK_KEYS = frozenset(
+    {"landmarks", "face_landmarks", "landmark", "mesh", "face_mesh", "vertices", "keypoints"}
+)
+
+
+# Segment message keys that are delivery metadata, not touchpoint data.
+SEGMENT_META_KEYS = frozenset(
+    {
+        "integrations",
+        "sentAt",
+        "receivedAt",
+        "originalTimestamp",
+        "writeKey",
+        "version",
+        "received_at",
+        "sent_at",
+    }
+)
+
+
+def _normalize_channel(value: Any) -> Any:
+    if isinstance(value, str):
+        v = value.strip().lower().replace("-", "_").replace(" ", "_")
+        return {"call_center": "call_centre", "store": "store_staff", "staff": "store_staff"}.get(
+            v, v
+        )
+    return value
+
+
+class Properties(BaseModel):
+    """Fields every event may carry; unknown extra keys are kept (Segment-style)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    sku: ShortStr | None = None
+    variant: ShortStr | None = None
+    shade: ShortStr | None = None
+    dwell_ms: Annotated[int, Field(ge=0, le=24 * 3600 * 1000)] | None = None
+    price: Money | None = None
+    currency: Currency | None = None
+    consent: bool = Field(
+        default=False, description="Face measurements are kept only when this is true."
+    )
+
+
+class TryOnStartedProps(Properties):
+    product_type: Literal["glasses", "lipstick"] | None = None
+
+
+class FrameAppliedProps(Properties):
+    sku: ShortStr
+
+
+class ShadeAppliedProps(Properties):
+    shade: ShortStr
+    intensity: Annotated[float, Field(ge=0, le=1)] | None = None
+    finish: Literal["matte", "satin", "gloss", "shimmer"] | None = None
+
+
+class TryOnDwellProps(Properties):
+    dwell_ms: Annotated[int, Field(ge=0, le=24 * 3600 * 1000)]
+
+
+class SnapshotCapturedProps(Properties):
+    pass
+
+
+class ProductAddedProps(Properties):
+    sku: ShortStr
+    quantity: Annotated[int, Field(ge=1, le=1000)] = 1
+
+
+class OrderLine(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    sku: ShortStr
+    variant: ShortStr | None = None
+    price: Money | None = None
+    quantity: Annotated[int, Field(ge=1, le=1000)] = 1
+
+
+class OrderCompletedProps(Properties):
+    order_id: ShortStr
+    # One line: `sku` (stored in the sku column). Several: `products` (each line's sku).
+    products: Annotated[list[OrderLine], Field(max_length=200)] = []
+    total: Money | None = None
+
+    @model_validator(mode="after")
+    def _has_lines(self) -> OrderCompletedProps:
+        if self.sku is None and not self.products:
+            raise ValueError("Order Completed needs `sku` or a non-empty `products` list")
+        return self
+
+
+class FeedbackSubmittedProps(Properties):
+    nps: Annotated[int, Field(ge=0, le=10, description="Net Promoter score 0-10")]
+    comment: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class SupportIssueOpenedProps(Properties):
+    issue_id: ShortStr
+    topic: Annotated[str, Field(max_length=200)] | None = None
+
+
+class SupportIssueResolvedProps(Properties):
+    issue_id: ShortStr
+
+
+class OfferProps(Properties):
+    offer_id: ShortStr
+    coupon: ShortStr | None = None
+
+
+PROPERTIES_BY_EVENT: dict[str, type[Properties]] = {
+    "Try-On Started": TryOnStartedProps,
+    "Frame Applied": FrameAppliedProps,
+    "Shade Applied": ShadeAppliedProps,
+    "Try-On Dwell": TryOnDwellProps,
+    "Snapshot Captured": SnapshotCapturedProps,
+    "Product Added": ProductAddedProps,
+    "Order Completed": OrderCompletedProps,
+    "Feedback Submitted": FeedbackSubmittedProps,
+    "Support Issue Opened": SupportIssueOpenedProps,
+    "Support Issue Resolved": SupportIssueResolvedProps,
+    "Offer Shown": OfferProps,
+    "Offer Accepted": OfferProps,
+    "Offer Rejected": OfferProps,
+}
+EVENT_NAMES = tuple(PROPERTIES_BY_EVENT)
+
+
+class EventEnvelope(BaseModel):
+    """The track-event envelope; accepts snake_case and Segment's camelCase names."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        str_strip_whitespace=True,
+    )
+
+    message_id: Annotated[str, Field(min_length=8, max_length=64)] = Field(
+        description="Client-made unique id (a UUID); the de-duplication key."
+    )
+    event: str
+    anonymous_id: Id | None = None
+    user_id: Id | None = None
+    session_id: Id | None = None
+    channel: Channel = "web"
+    store_id: ShortStr | None = None
+    kiosk_id: ShortStr | None = None
+    timestamp: datetime | None = Field(
+        default=None, description="When it happened (ISO 8601); defaults to received_at."
+    )
+    properties: dict[str, Any] = {}
+    context: dict[str, Any] = {}
+    type: Literal["track"] | None = None  # Segment's message type, tolerated
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_segment_meta(cls, data: Any) -> Any:
+        # Segment-shaped messages posted here carry delivery metadata we do not store;
+        # any other unknown key is still an error (a typo must not lose data silently).
+        if isinstance(data, dict) and SEGMENT_META_KEYS & data.keys():
+            data = {k: v for k, v in data.items() if k not in SEGMENT_META_KEYS}
+        return data
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _channel(cls, v: Any) -> Any:
+        return _normalize_channel(v)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        # A timestamp without an offset is read as UTC (what Segment's libraries send).
+        return v.replace(tzinfo=UTC) if v is not None and v.tzinfo is None else v
+
+    @model_validator(mode="after")
+    def _either_id(self) -> EventEnvelope:
+        if self.anonymous_id is None and self.user_id is None:
+            raise ValueError("one of anonymous_id or user_id is required")
+        return self
+
+
+def _event_model(name: str, props: type[Properties]) -> type[BaseModel]:
+    model_name = "".join(ch for ch in name.title() if ch.isalnum()) + "Event"
+    return create_model(
+        model_name,
+        __base__=EventEnvelope,
+        __doc__=f"The `{name}` touchpoint.",
+        event=(Literal[name], ...),  # type: ignore[valid-type]
+        properties=(props, Field(default_factory=props)),
+    )
+
+
+EVENT_MODELS: dict[str, type[BaseModel]] = {
+    name: _event_model(name, props) for name, props in PROPERTIES_BY_EVENT.items()
+}
+
+
+def event_json_schemas() -> dict[str, dict[str, Any]]:
+    """{event name: JSON Schema} as served by GET /v1/events/schemas."""
+    # snake_case names in the schema; the camelCase aliases are accepted too.
+    return {name: model.model_json_schema(by_alias=False) for name, model in EVENT_MODELS.items()}

@@ -1,0 +1,224 @@
+"""Segment HTTP Tracking API compatibility: /v1/batch, /v1/track, /v1/identify, /v1/page, ...
+
+The write key is an API key with the "kiosk" scope, sent as the basic-auth user name (or in
+the body's `writeKey`). Answers are Segment's: {"success": true}, errors with code/message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import hashlib
+import io
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from service.auth import authenticate_sync, raw_key_from_headers
+from service.errors import ServiceError
+from service.touchpoints.identity import link_shoppers
+from service.touchpoints.service import IngestResult, ingest
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1", tags=["segment"])
+
+# Segment's context.channel values, mapped onto ours; anything else falls back to "web".
+_SEGMENT_CHANNELS = {
+    "browser": "web",
+    "mobile": "app",
+    "web": "web",
+    "app": "app",
+    "kiosk": "kiosk",
+    "store_staff": "store_staff",
+    "call_centre": "call_centre",
+}
+_ENVELOPE_EXTRAS = ("session_id", "store_id", "kiosk_id")
+
+
+class _SegmentError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def response(self) -> JSONResponse:
+        body = {"success": False, "code": self.code, "message": self.message}
+        return JSONResponse(body, status_code=self.status)
+
+
+def _write_key(request: Request, body: dict[str, Any]) -> str | None:
+    auth = request.headers.get("authorization", "")
+    kind, _, value = auth.partition(" ")
+    if kind.lower() == "basic" and value:
+        try:
+            user, _, _ = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return user or None
+    key = raw_key_from_headers(request)
+    if key:
+        return key
+    wk = body.get("writeKey")
+    return wk if isinstance(wk, str) and wk else None
+
+
+async def _read_json(request: Request) -> dict[str, Any]:
+    limit = request.app.state.settings.max_body_bytes
+    data = await request.body()
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        try:
+            # Bounded read: a small gzip bomb must not expand past the body limit.
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+                data = gz.read(limit + 1)
+        except (OSError, EOFError) as exc:
+            raise _SegmentError(400, "invalid_request", "body is not valid gzip") from exc
+    if len(data) > limit:
+        raise _SegmentError(413, "payload_too_large", f"body exceeds {limit} bytes")
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _SegmentError(400, "invalid_request", "body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise _SegmentError(400, "invalid_request", "body must be a JSON object")
+    return body
+
+
+async def _authenticate(request: Request, body: dict[str, Any]) -> None:
+    try:
+        await run_in_threadpool(authenticate_sync, request.app, _write_key(request, body), "kiosk")
+    except ServiceError as exc:
+        raise _SegmentError(exc.status_code, exc.code, exc.message) from exc
+
+
+def _message_id(msg: dict[str, Any]) -> str:
+    """Segment's messageId, or a stable hash of the message so client retries still dedupe."""
+    mid = msg.get("messageId")
+    if isinstance(mid, str) and mid:
+        return mid
+    canonical = json.dumps(
+        {k: v for k, v in msg.items() if k != "sentAt"}, sort_keys=True, default=str
+    )
+    return "seg-" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
+
+
+def track_to_event(msg: dict[str, Any]) -> dict[str, Any]:
+    """A Segment track message as an ingest() event (same validation as POST /v1/events)."""
+    props = dict(msg.get("properties") or {}) if isinstance(msg.get("properties"), dict) else {}
+    ctx = dict(msg.get("context") or {}) if isinstance(msg.get("context"), dict) else {}
+    event: dict[str, Any] = {
+        "message_id": _message_id(msg),
+        "event": msg.get("event"),
+        "anonymous_id": msg.get("anonymousId"),
+        "user_id": msg.get("userId"),
+        "timestamp": msg.get("timestamp") or msg.get("originalTimestamp"),
+        "properties": props,
+        "context": ctx,
+    }
+    # Segment has no top-level slots for these: take them from properties, then context.
+    for key in _ENVELOPE_EXTRAS:
+        camel = key.split("_")[0] + key.split("_")[1].title()
+        value = props.pop(key, None) or ctx.get(key) or ctx.get(camel)
+        if value is not None:
+            event[key] = value
+    channel = props.pop("channel", None) or ctx.get("channel")
+    if isinstance(channel, str):
+        event["channel"] = _SEGMENT_CHANNELS.get(channel.lower(), channel)
+    return {k: v for k, v in event.items() if v is not None}
+
+
+def _apply(session: Session, request: Request, messages: list[Any]) -> IngestResult:
+    """Track messages go through ingest(); identify/alias link ids; page/screen/group no-op."""
+    tracks: list[Any] = []
+    links: set[tuple[str, str]] = set()
+    for msg in messages:
+        kind = msg.get("type", "track") if isinstance(msg, dict) else "track"
+        if kind == "track":
+            tracks.append(track_to_event(msg) if isinstance(msg, dict) else msg)
+        elif kind == "identify" and msg.get("userId") and msg.get("anonymousId"):
+            links.add((str(msg["anonymousId"]), str(msg["userId"])))
+        elif kind == "alias" and msg.get("userId") and msg.get("previousId"):
+            links.add((str(msg["previousId"]), str(msg["userId"])))
+    settings = request.app.state.settings
+    result = ingest(
+        session, tracks, source="segment", max_future_skew_s=settings.event_max_future_skew_s
+    )
+    if links:
+        link_shoppers(session, links, source="segment")
+    if result.rejected:
+        log.info(
+            "segment: %d of %d track messages rejected: %s",
+            result.rejected,
+            len(tracks),
+            [r.error for r in result.results if r.status == "rejected"][:3],
+        )
+    return result
+
+
+async def _handle(request: Request, single_type: str | None) -> JSONResponse:
+    try:
+        body = await _read_json(request)
+        await _authenticate(request, body)
+        if single_type is None:
+            batch = body.get("batch")
+            if not isinstance(batch, list):
+                raise _SegmentError(400, "invalid_request", "`batch` must be a list")
+            limit = request.app.state.settings.event_max_batch
+            if len(batch) > limit:
+                raise _SegmentError(
+                    413, "payload_too_large", f"batch has {len(batch)} messages; at most {limit}"
+                )
+            messages = batch
+        else:
+            messages = [{**body, "type": single_type}]
+    except _SegmentError as exc:
+        return exc.response()
+
+    def work() -> None:
+        with request.app.state.sessionmaker.begin() as session:
+            _apply(session, request, messages)
+
+    await run_in_threadpool(work)
+    return JSONResponse({"success": True})
+
+
+@router.post("/batch")
+async def segment_batch(request: Request) -> JSONResponse:
+    """Segment `POST /v1/batch` ({"batch": [messages], "sentAt", ...})."""
+    return await _handle(request, None)
+
+
+@router.post("/track")
+async def segment_track(request: Request) -> JSONResponse:
+    return await _handle(request, "track")
+
+
+@router.post("/identify")
+async def segment_identify(request: Request) -> JSONResponse:
+    """Links anonymousId to userId, so both resolve to one shopper."""
+    return await _handle(request, "identify")
+
+
+@router.post("/alias")
+async def segment_alias(request: Request) -> JSONResponse:
+    return await _handle(request, "alias")
+
+
+@router.post("/page")
+async def segment_page(request: Request) -> JSONResponse:
+    """Accepted for SDK compatibility; page views are not touchpoints here."""
+    return await _handle(request, "page")
+
+
+@router.post("/screen")
+async def segment_screen(request: Request) -> JSONResponse:
+    return await _handle(request, "screen")
+
+
+@router.post("/group")
+async def segment_group(request: Request) -> JSONResponse:
+    return await _handle(request, "group")

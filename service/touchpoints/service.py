@@ -1,0 +1,318 @@
+"""ingest(): the one path every touchpoint takes (API, Segment, stream sink), idempotent."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.touchpoints.identity import link_shoppers
+from service.touchpoints.repository import insert_new
+from service.touchpoints.schemas import (
+    EVENT_MODELS,
+    EVENT_NAMES,
+    LANDMARK_KEYS,
+    MEASUREMENT_KEYS,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_FUTURE_SKEW_S = 300.0
+# Anything before this is a broken client clock, not history.
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+# Serialized size caps: properties/context are metadata, never frames or meshes.
+MAX_PROPERTIES_BYTES = 16 * 1024
+MAX_CONTEXT_BYTES = 8 * 1024
+# A list of at least this many numbers/points anywhere in an event is treated as a mesh.
+MESH_MIN_POINTS = 32
+
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+@dataclass(slots=True)
+class EventResult:
+    index: int
+    message_id: str | None
+    status: Status
+    error: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class IngestResult:
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    results: list[EventResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inserted": self.inserted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "results": [
+                {k: v for k, v in asdict(r).items() if v or k in ("index", "status")}
+                for r in self.results
+            ],
+        }
+
+
+class _Reject(Exception):
+    def __init__(self, code: str, message: str, detail: Any = None) -> None:
+        super().__init__(message)
+        self.error = {"code": code, "message": message}
+        if detail is not None:
+            self.error["detail"] = detail
+
+
+def _looks_like_mesh(value: Any) -> bool:
+    if not isinstance(value, list) or len(value) < MESH_MIN_POINTS:
+        return False
+    head = value[:MESH_MIN_POINTS]
+    return all(isinstance(v, int | float) for v in head) or all(
+        isinstance(v, list | tuple | dict) and len(v) in (2, 3) for v in head
+    )
+
+
+def _strip_meshes(obj: Any, path: str, stripped: list[str]) -> Any:
+    """Drop landmark arrays (by key, or anything shaped like a point cloud) at any depth."""
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            p = f"{path}.{k}"
+            if (isinstance(k, str) and k.lower() in LANDMARK_KEYS) or _looks_like_mesh(v):
+                stripped.append(p)
+                continue
+            out[k] = _strip_meshes(v, p, stripped)
+        return out
+    if isinstance(obj, list):
+        return [_strip_meshes(v, f"{path}[{i}]", stripped) for i, v in enumerate(obj)]
+    return obj
+
+
+def _size(obj: Any) -> int:
+    return len(json.dumps(obj, default=str, separators=(",", ":")))
+
+
+def _prepare(
+    raw: Any, *, source: str, now: datetime, max_future: timedelta
+) -> tuple[dict[str, Any], list[str]]:
+    """Validate one event and turn it into an `events` row; raises _Reject with the reason."""
+    if not isinstance(raw, Mapping):
+        raise _Reject("malformed", f"an event must be a JSON object, not {type(raw).__name__}")
+    name = raw.get("event")
+    if not isinstance(name, str) or not name:
+        raise _Reject("malformed", "missing `event` name")
+    model = EVENT_MODELS.get(name)
+    if model is None:
+        raise _Reject(
+            "unknown_event", f"unknown event {name!r}", detail={"known": list(EVENT_NAMES)}
+        )
+
+    warnings: list[str] = []
+    # Meshes go before validation so a stray landmark array never reaches a log or an error.
+    raw = dict(raw)
+    stripped: list[str] = []
+    for key in ("properties", "context"):
+        if isinstance(raw.get(key), Mapping):
+            raw[key] = _strip_meshes(dict(raw[key]), key, stripped)
+    if stripped:
+        warnings.append(f"removed landmark data (never stored): {', '.join(stripped)}")
+    try:
+        ev = model.model_validate(raw)
+    except ValidationError as exc:
+        errors = [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        raise _Reject("invalid", "event failed validation", detail=errors) from None
+
+    ts = ev.timestamp or now
+    if ts > now + max_future:
+        raise _Reject(
+            "future_timestamp",
+            f"timestamp {ts.isoformat()} is more than {max_future.total_seconds():.0f} s ahead"
+            " of the server clock",
+        )
+    if ts < EARLIEST_TIMESTAMP:
+        raise _Reject("invalid_timestamp", f"timestamp {ts.isoformat()} is before 2000")
+
+    props_model = ev.properties
+    props = props_model.model_dump(mode="json", exclude_none=True)
+    if not props_model.consent:
+        removed = sorted(MEASUREMENT_KEYS & props.keys())
+        for key in removed:
+            del props[key]
+        if removed:
+            warnings.append(f"removed face measurements without consent: {', '.join(removed)}")
+    context = ev.context
+    if _size(props) > MAX_PROPERTIES_BYTES:
+        raise _Reject("too_large", f"properties exceed {MAX_PROPERTIES_BYTES} bytes")
+    if _size(context) > MAX_CONTEXT_BYTES:
+        raise _Reject("too_large", f"context exceeds {MAX_CONTEXT_BYTES} bytes")
+
+    sku = props_model.sku
+    products = getattr(props_model, "products", None)
+    if sku is None and products and len(products) == 1:
+        sku = products[0].sku
+    anonymous_id = ev.anonymous_id or ev.user_id
+    row = {
+        "message_id": ev.message_id,
+        "event": name,
+        "anonymous_id": anonymous_id,
+        "user_id": ev.user_id,
+        "shopper_id": ev.user_id or anonymous_id,
+        "session_id": ev.session_id,
+        "channel": ev.channel,
+        "store_id": ev.store_id,
+        "kiosk_id": ev.kiosk_id,
+        "sku": sku,
+        "variant": props_model.variant,
+        "shade": props_model.shade,
+        "dwell_ms": props_model.dwell_ms,
+        "price": props_model.price,
+        "currency": props_model.currency,
+        "timestamp": ts,
+        "received_at": now,
+        "source": source,
+        "properties": props,
+        "context": context,
+    }
+    return row, warnings
+
+
+def ingest(
+    session: Session,
+    events: Sequence[Any],
+    *,
+    source: str,
+    max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S,
+    now: datetime | None = None,
+) -> IngestResult:
+    """Validate each event on its own, store the valid ones once, report every one.
+
+    Idempotent on message_id (INSERT .. ON CONFLICT DO NOTHING): replays and repeats within
+    the batch come back as "duplicate"; an invalid event never costs its siblings. The caller
+    owns the transaction (the request session commits; the sink commits per batch).
+    """
+    now = now or datetime.now(UTC)
+    max_future = timedelta(seconds=max_future_skew_s)
+    result = IngestResult()
+    rows: list[dict[str, Any]] = []
+    pending: list[EventResult] = []  # accepted so far; duplicates decided by the insert
+    first_index: dict[str, int] = {}
+    for index, raw in enumerate(events):
+        mid = raw.get("message_id", raw.get("messageId")) if isinstance(raw, Mapping) else None
+        mid = mid if isinstance(mid, str) else None
+        try:
+            row, warnings = _prepare(raw, source=source, now=now, max_future=max_future)
+        except _Reject as rej:
+            result.results.append(EventResult(index, mid, "rejected", rej.error))
+            result.rejected += 1
+            continue
+        mid = row["message_id"]
+        if mid in first_index:
+            result.results.append(
+                EventResult(
+                    index,
+                    mid,
+                    "duplicate",
+                    {
+                        "code": "duplicate_in_batch",
+                        "message": f"same message_id as event {first_index[mid]}",
+                    },
+                )
+            )
+            result.duplicates += 1
+            continue
+        first_index[mid] = index
+        rows.append(row)
+        er = EventResult(index, mid, "accepted", None, warnings)
+        result.results.append(er)
+        pending.append(er)
+
+    if rows:
+        inserted = insert_new(session, rows)
+        for er in pending:
+            if er.message_id in inserted:
+                result.inserted += 1
+            else:
+                er.status = "duplicate"
+                er.error = {"code": "duplicate", "message": "message_id already stored"}
+                result.duplicates += 1
+        # An event carrying both ids says they are the same shopper (Segment semantics).
+        pairs = {(r["anonymous_id"], r["user_id"]) for r in rows if r["user_id"]}
+        if pairs:
+            link_shoppers(session, pairs, source="event")
+    return result
+
+
+def new_event(
+    event: str,
+    *,
+    anonymous_id: str,
+    channel: str = "web",
+    properties: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A ready-to-ingest event dict with a fresh message_id and the current time."""
+    return {
+        "message_id": uuid.uuid4().hex,
+        "event": event,
+        "anonymous_id": anonymous_id,
+        "channel": channel,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "properties": dict(properties or {}),
+        **fields,
+    }
+
+
+class EventSink(Protocol):
+    """Where stream sessions send touchpoints; called off the frame path, from any thread."""
+
+    def emit(self, events: list[dict[str, Any]]) -> None: ...
+
+
+class DatabaseEventSink:
+    """EventSink writing through ingest() in its own short transaction per call.
+
+    Thread-safe: every call opens its own session. Failures are logged and swallowed so a
+    database hiccup never takes a try-on stream down with it.
+    """
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        *,
+        source: str = "stream",
+        max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S,
+    ) -> None:
+        self._factory = factory
+        self._source = source
+        self._skew = max_future_skew_s
+
+    def emit(self, events: list[dict[str, Any]]) -> IngestResult | None:  # type: ignore[override]
+        if not events:
+            return IngestResult()
+        try:
+            with self._factory.begin() as session:
+                result = ingest(session, events, source=self._source, max_future_skew_s=self._skew)
+        except SQLAlchemyError:
+            log.exception("event sink: dropped a batch of %d events", len(events))
+            return None
+        if result.rejected:
+            log.warning(
+                "event sink: %d of %d events rejected: %s",
+                result.rejected,
+                len(events),
+                [r.error for r in result.results if r.status == "rejected"][:3],
+            )
+        return result

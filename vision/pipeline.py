@@ -1,0 +1,328 @@
+"""TryOnPipeline: one stream's frame path (landmarks, smoothing, pose, measure, overlay)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import numpy as np
+
+from vision.errors import CatalogError, VisionError
+from vision.frames import FrameLimits, decode, encode_jpeg, to_bgr
+from vision.geometry import Camera, CanonicalFace, HeadPose, estimate_pose
+from vision.landmarks import Face, FaceTracker, FaceTrackerOptions, RunningMode
+from vision.measure import FaceMeasurements, measure_face
+from vision.smoothing import LandmarkSmoother, SmoothingOptions
+
+if TYPE_CHECKING:
+    from vision.render import GlassesRenderer, RenderOptions
+
+STAGES = ("decode", "landmarks", "smooth", "pose", "measure", "render", "encode")
+
+
+class ProductCatalog(Protocol):
+    """What the pipeline needs from a glasses catalog: `get(sku)` raising CatalogError."""
+
+    def get(self, sku: str) -> Any: ...
+
+
+class ShadeLookup(Protocol):
+    def get(self, shade_id: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """Per-stream options. VIDEO tracks and smooths across frames; IMAGE detects every frame."""
+
+    running_mode: RunningMode = RunningMode.VIDEO
+    max_faces: int = 1
+    fov_y_deg: float = 63.0
+    # Applied in VIDEO mode only (set enabled=False to switch it off).
+    smoothing: SmoothingOptions = field(default_factory=SmoothingOptions)
+    limits: FrameLimits = field(default_factory=FrameLimits)
+    jpeg_quality: int = 85
+
+
+RendererProvider = Callable[[], "GlassesRenderer"]
+
+
+class ThreadLocalRenderers:
+    """Hands each thread its own GlassesRenderer, created on first use in that thread.
+
+    A GL context belongs to the thread that made it, so renderers are per worker thread (reused
+    across frames and streams), never per pipeline.
+    """
+
+    def __init__(self, options: RenderOptions | None = None) -> None:
+        self._options = options
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.created = 0
+
+    def __call__(self) -> GlassesRenderer:
+        renderer = getattr(self._local, "renderer", None)
+        if renderer is None:
+            from vision.render import GlassesRenderer, RenderOptions  # GL import kept lazy
+
+            # in_place: the pipeline hands over a frame it owns (see TryOnPipeline._overlay).
+            renderer = GlassesRenderer(self._options or RenderOptions(in_place=True))
+            self._local.renderer = renderer
+            with self._lock:
+                self.created += 1
+        return renderer
+
+
+_default_renderers: ThreadLocalRenderers | None = None
+_default_lock = threading.Lock()
+
+
+def default_renderers() -> ThreadLocalRenderers:
+    """A process-wide ThreadLocalRenderers with default options."""
+    global _default_renderers
+    with _default_lock:
+        if _default_renderers is None:
+            _default_renderers = ThreadLocalRenderers()
+        return _default_renderers
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What is being tried on: nothing, one glasses product (+variant) or one shade."""
+
+    kind: Literal["none", "glasses", "shade"] = "none"
+    sku: str | None = None
+    variant: str | None = None
+    shade: str | None = None
+    intensity: float = 1.0
+    finish: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == "glasses":
+            return {"kind": "glasses", "sku": self.sku, "variant": self.variant}
+        if self.kind == "shade":
+            return {
+                "kind": "shade", "shade": self.shade, "intensity": self.intensity,
+                "finish": self.finish,
+            }
+        return {"kind": "none"}
+
+
+@dataclass
+class TryOnResult:
+    """One processed frame. image: the composited BGR frame; jpeg when encoded.
+
+    timings_ms has one entry per stage in STAGES that ran plus "total".
+    applied: whether the selected overlay was drawn (False when no face or nothing selected).
+    """
+
+    image: np.ndarray
+    faces: list[Face]
+    pose: HeadPose | None
+    measurements: FaceMeasurements | None
+    timings_ms: dict[str, float]
+    selection: Selection = field(default_factory=Selection)
+    applied: bool = False
+    frame_index: int = 0
+    jpeg: bytes | None = None
+
+    def summary(self, include_landmarks: bool = False) -> dict[str, Any]:
+        """JSON-ready description (no image)."""
+        out: dict[str, Any] = {
+            "frame_index": self.frame_index,
+            "faces": len(self.faces),
+            "applied": self.applied,
+            "selection": self.selection.to_dict(),
+            "pose": self.pose.to_dict() if self.pose is not None else None,
+            "measurements": (
+                self.measurements.to_dict() if self.measurements is not None else None
+            ),
+            "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+        }
+        if include_landmarks and self.faces:
+            f = self.faces[0]
+            out["landmarks"] = np.round(f.landmarks, 2).tolist()
+            out["bbox"] = np.round(f.bbox, 1).tolist()
+        return out
+
+
+class TryOnPipeline:
+    """Owns one stream's state: tracker, landmark filter, camera model and the selection.
+
+    Not thread-safe: one pipeline is driven by one thread at a time (the service guarantees it
+    by keeping at most one frame of a stream in flight). Renderers come from `renderers`, a
+    per-thread provider, because GL contexts are bound to threads.
+    """
+
+    def __init__(
+        self,
+        options: PipelineOptions,
+        glasses: ProductCatalog,
+        shades: ShadeLookup,
+        renderers: RendererProvider | None = None,
+    ) -> None:
+        self.options = options
+        self.glasses = glasses
+        self.shades = shades
+        self._renderers = renderers or default_renderers()
+        self._tracker = FaceTracker(
+            FaceTrackerOptions(
+                running_mode=options.running_mode,
+                max_faces=options.max_faces,
+                limits=options.limits,
+            )
+        )
+        self._filter = (
+            LandmarkSmoother(options.smoothing)
+            if options.smoothing.enabled and options.running_mode is RunningMode.VIDEO
+            else None
+        )
+        self._canonical = CanonicalFace.load()
+        self._camera: Camera | None = None
+        self._painter: Any = None
+        self._product: Any = None
+        self.selection = Selection()
+        self._frames = 0
+        self._t0 = time.perf_counter()
+
+    # -- selection -----------------------------------------------------------------------
+    def select_glasses(self, sku: str, variant: str | None = None) -> Selection:
+        product = self.glasses.get(sku)
+        chosen = product.variant(variant)  # CatalogError naming the known variants
+        self._product = product
+        self.selection = Selection(kind="glasses", sku=sku, variant=chosen.name)
+        return self.selection
+
+    def select_shade(
+        self, shade_id: str, intensity: float = 1.0, finish: str | None = None
+    ) -> Selection:
+        if not 0.0 <= float(intensity) <= 1.0:
+            raise VisionError(f"intensity must be within 0..1, got {intensity}")
+        shade = self.shades.get(shade_id)
+        if finish is not None and finish not in ("matte", "satin", "gloss", "shimmer"):
+            raise CatalogError(f"unknown finish {finish!r}; use matte, satin, gloss or shimmer")
+        default = getattr(shade, "finish", None)
+        self._product = shade
+        self.selection = Selection(
+            kind="shade", shade=shade_id, intensity=float(intensity),
+            finish=finish or getattr(default, "value", default),  # Finish enum -> "gloss"
+        )
+        return self.selection
+
+    def set_intensity(self, intensity: float) -> Selection:
+        if self.selection.kind != "shade" or self.selection.shade is None:
+            raise VisionError("intensity applies to a shade; select a shade first")
+        return self.select_shade(self.selection.shade, intensity, self.selection.finish)
+
+    def clear(self) -> None:
+        self._product = None
+        self.selection = Selection()
+
+    # -- processing ----------------------------------------------------------------------
+    def process_bytes(
+        self, data: bytes, t_s: float | None = None, *, encode: bool = True
+    ) -> TryOnResult:
+        """Decode JPEG/PNG bytes, process, and (when encode) JPEG-encode the composited frame."""
+        t = time.perf_counter()
+        frame = decode(data, self.options.limits)
+        decode_ms = (time.perf_counter() - t) * 1000.0
+        result = self.process(frame, t_s, _owned=True)
+        result.timings_ms["decode"] = decode_ms
+        if encode:
+            t = time.perf_counter()
+            result.jpeg = encode_jpeg(result.image, self.options.jpeg_quality)
+            result.timings_ms["encode"] = (time.perf_counter() - t) * 1000.0
+        result.timings_ms["total"] = sum(result.timings_ms[k] for k in STAGES if k in
+                                         result.timings_ms)
+        return result
+
+    def process(
+        self, frame_bgr: np.ndarray, t_s: float | None = None, *, _owned: bool = False
+    ) -> TryOnResult:
+        """Landmarks -> smoothing -> pose -> measurements -> overlay on one BGR frame.
+
+        t_s: the frame's capture time in seconds (VIDEO mode smoothing); defaults to now.
+        The input array is not modified unless the pipeline made it itself.
+        """
+        timings: dict[str, float] = {}
+        frame = to_bgr(frame_bgr, self.options.limits)
+        h, w = frame.shape[:2]
+        if self._camera is None or (self._camera.width, self._camera.height) != (w, h):
+            self._camera = Camera(w, h, self.options.fov_y_deg)
+            if self._filter is not None:
+                self._filter.reset()
+        camera = self._camera
+        self._frames += 1
+
+        t = time.perf_counter()
+        faces = self._tracker.process(frame)
+        t1 = time.perf_counter()
+        timings["landmarks"] = (t1 - t) * 1000.0
+
+        if self._filter is not None:
+            # An empty frame resets the filters: the next face starts a new track, not a jump.
+            faces = self._filter.smooth(faces, t_s if t_s is not None else t1 - self._t0)
+        t2 = time.perf_counter()
+        timings["smooth"] = (t2 - t1) * 1000.0
+
+        pose = measurements = None
+        if faces:
+            pose = estimate_pose(faces[0], camera, self._canonical)
+            t3 = time.perf_counter()
+            timings["pose"] = (t3 - t2) * 1000.0
+            measurements = measure_face(faces[0], pose, camera)
+            timings["measure"] = (time.perf_counter() - t3) * 1000.0
+        else:
+            timings["pose"] = timings["measure"] = 0.0
+
+        t = time.perf_counter()
+        image, applied = self._overlay(frame, faces, pose, camera, owned=_owned)
+        timings["render"] = (time.perf_counter() - t) * 1000.0
+        timings["total"] = sum(timings.values())
+        return TryOnResult(
+            image=image, faces=faces, pose=pose, measurements=measurements, timings_ms=timings,
+            selection=self.selection, applied=applied, frame_index=self._frames,
+        )
+
+    def _overlay(
+        self, frame: np.ndarray, faces: list[Face], pose: HeadPose | None, camera: Camera,
+        *, owned: bool,
+    ) -> tuple[np.ndarray, bool]:
+        sel = self.selection
+        if not faces or pose is None or sel.kind == "none" or self._product is None:
+            return frame, False
+        if sel.kind == "glasses":
+            # The renderer may composite in place; never touch the caller's array.
+            target = frame if owned else frame.copy()
+            res = self._renderers().render(target, faces[0], pose, camera, self._product,
+                                           sel.variant)
+            image = getattr(res, "image", None)
+            drawn = getattr(res, "bbox", None) is not None
+            return (image if image is not None else target), drawn
+        if self._painter is None:
+            from vision.lipstick import LipstickPainter
+
+            self._painter = LipstickPainter()
+        image = self._painter.apply(frame, faces[0], self._product, intensity=sel.intensity,
+                                    finish=sel.finish)
+        return image, True
+
+    @property
+    def product(self) -> Any:
+        """The selected GlassesProduct or Shade (None when nothing is selected)."""
+        return self._product
+
+    @property
+    def frames_processed(self) -> int:
+        return self._frames
+
+    def close(self) -> None:
+        self._tracker.close()
+
+    def __enter__(self) -> TryOnPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,307 @@
+"""GlassesRenderer: offscreen moderngl (EGL) drawing of a product in the metric head-pose frame."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vision.catalog import GlassesProduct
+from vision.geometry import Camera, HeadPose, estimate_pose
+from vision.landmarks import Face
+from vision.render import shaders
+from vision.render.composite import composite_premultiplied
+from vision.render.materials import LENS, mesh_parts, part_color, shading
+from vision.render.placement import CANONICAL_BRIDGE_ID, anchored_glasses_to_camera, head_proxy
+
+BBOX_PAD_PX = 2  # anti-aliased edges spill a pixel past the projected vertices
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """msaa_samples: 0 = off (clamped to what the GL allows); occluder: the head proxy pass."""
+
+    msaa_samples: int = 4
+    occluder: bool = True
+    occluder_push_cm: float = 0.3
+    anchor_bridge: bool = True  # put the bridge on the detected landmark 168 (see placement)
+    near_cm: float = 2.0
+    far_cm: float = 1000.0
+    light_dir: tuple[float, float, float] = (-0.35, 0.6, 0.75)  # camera space, toward the light
+    ambient: float = 0.45
+    in_place: bool = False  # composite into the caller's frame instead of a copy
+    backend: str = "egl"
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """Premultiplied BGRA (h, w, 4) uint8 of the glasses, placed at pixel (x, y) of the frame."""
+
+    premul_bgra: np.ndarray
+    x: int
+    y: int
+
+    @property
+    def alpha(self) -> np.ndarray:
+        """(h, w) float32 coverage 0..1."""
+        return self.premul_bgra[..., 3].astype(np.float32) / 255.0
+
+    def alpha_at(self, pixels: np.ndarray) -> np.ndarray:
+        """(n,) coverage at (n, 2) frame pixel coordinates; 0 outside the overlay."""
+        px = np.floor(np.asarray(pixels, dtype=np.float64)).astype(int)
+        h, w = self.premul_bgra.shape[:2]
+        cx, cy = px[:, 0] - self.x, px[:, 1] - self.y
+        inside = (cx >= 0) & (cy >= 0) & (cx < w) & (cy < h)
+        out = np.zeros(len(px), dtype=np.float32)
+        out[inside] = self.premul_bgra[cy[inside], cx[inside], 3] / 255.0
+        return out
+
+
+@dataclass
+class RenderResult:
+    """The composited frame, the drawn box (x0, y0, x1, y1) or None, and stage timings."""
+
+    image: np.ndarray
+    bbox: tuple[int, int, int, int] | None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class _GpuProduct:
+    def __init__(self, ctx: Any, prog: Any, product: GlassesProduct) -> None:
+        self.parts = []
+        for part in mesh_parts(product):
+            vbo = ctx.buffer(part.vertices.tobytes())
+            ibo = ctx.buffer(part.indices.tobytes())
+            vao = ctx.vertex_array(prog, [(vbo, "3f 3f", "in_pos", "in_normal")],
+                                   index_buffer=ibo, index_element_size=4)
+            self.parts.append((part, vao, (vbo, ibo)))
+        self.points = np.vstack([p.vertices[:, :3] for p, _, _ in self.parts]).astype(np.float64)
+
+    def release(self) -> None:
+        for _, vao, bufs in self.parts:
+            vao.release()
+            for b in bufs:
+                b.release()
+
+
+def _mat4(m: np.ndarray) -> bytes:
+    return np.asarray(m, dtype="f4").T.tobytes()  # GLSL matrices are column-major
+
+
+class GlassesRenderer:
+    """Offscreen glasses renderer; one per thread.
+
+    The GL context is created on first use in the calling thread and reused for every frame;
+    a later call from another thread raises RuntimeError. Framebuffers follow the frame size
+    and are re-created only when it changes; product meshes are uploaded once per SKU.
+    """
+
+    def __init__(self, options: RenderOptions | None = None) -> None:
+        self.options = options or RenderOptions()
+        self._ctx: Any = None
+        self._thread: int | None = None
+        self._size: tuple[int, int] | None = None
+        self._fbos: list[Any] = []
+        self._products: dict[str, _GpuProduct] = {}
+
+    # -- GL resources ---------------------------------------------------------------------
+    def _ensure_context(self) -> None:
+        me = threading.get_ident()
+        if self._ctx is not None:
+            if me != self._thread:
+                raise RuntimeError("GlassesRenderer is bound to the thread that first used it; "
+                                   "create one renderer per thread")
+            return
+        import moderngl
+
+        self._mgl = moderngl
+        ctx = moderngl.create_standalone_context(backend=self.options.backend, require=330)
+        self._ctx, self._thread = ctx, me
+        self.samples = min(max(self.options.msaa_samples, 0), ctx.max_samples)
+        self._prog = ctx.program(vertex_shader=shaders.GLASSES_VS,
+                                 fragment_shader=shaders.GLASSES_FS)
+        self._occ_prog = ctx.program(vertex_shader=shaders.OCCLUDER_VS,
+                                     fragment_shader=shaders.OCCLUDER_FS)
+        verts, tris = head_proxy()
+        self._occ_bufs = (ctx.buffer(verts.tobytes()), ctx.buffer(tris.astype("u4").tobytes()))
+        self._occ_vao = ctx.vertex_array(self._occ_prog, [(self._occ_bufs[0], "3f", "in_pos")],
+                                         index_buffer=self._occ_bufs[1], index_element_size=4)
+
+    @property
+    def gl_renderer(self) -> str:
+        self._ensure_context()
+        return str(self._ctx.info["GL_RENDERER"])
+
+    def _ensure_fbos(self, width: int, height: int) -> None:
+        if self._size == (width, height):
+            return
+        for f in self._fbos:
+            f.release()
+        ctx, size = self._ctx, (width, height)
+        color = ctx.renderbuffer(size, 4, samples=self.samples)
+        depth = ctx.depth_renderbuffer(size, samples=self.samples)
+        self._draw_fbo = ctx.framebuffer(color_attachments=[color], depth_attachment=depth)
+        self._fbos = [self._draw_fbo, color, depth]
+        if self.samples:
+            resolve = ctx.renderbuffer(size, 4)
+            self._read_fbo = ctx.framebuffer(color_attachments=[resolve])
+            self._fbos += [self._read_fbo, resolve]
+        else:
+            self._read_fbo = self._draw_fbo
+        self._size = size
+
+    def _gpu_product(self, product: GlassesProduct) -> _GpuProduct:
+        gp = self._products.get(product.sku)
+        if gp is None:
+            gp = self._products[product.sku] = _GpuProduct(self._ctx, self._prog, product)
+        return gp
+
+    # -- drawing --------------------------------------------------------------------------
+    def model_matrix(self, face: Face, pose: HeadPose, camera: Camera) -> np.ndarray:
+        """(4, 4) GLB mm -> camera cm used for this face (see RenderOptions.anchor_bridge)."""
+        bridge_px = None
+        if self.options.anchor_bridge:
+            w, h = face.image_size
+            scale = np.array([camera.width / w, camera.height / h])
+            bridge_px = face.xy[CANONICAL_BRIDGE_ID].astype(np.float64) * scale
+        return anchored_glasses_to_camera(pose.matrix, bridge_px, camera)
+
+    def render_overlay(self, face: Face | None, pose: HeadPose | None, camera: Camera,
+                       product: GlassesProduct, variant: str | None = None,
+                       *, occluder: bool | None = None) -> Overlay | None:
+        """Draw the glasses for one pose; premultiplied BGRA crop of the drawn box, or None."""
+        if face is None or pose is None:
+            return None  # nothing is drawn where no face was found
+        self._ensure_context()
+        var = product.variant(variant)
+        with self._ctx:
+            gp = self._gpu_product(product)
+        w, h = camera.width, camera.height
+        model_view = self.model_matrix(face, pose, camera)
+        pts = gp.points @ model_view[:3, :3].T + model_view[:3, 3]
+        pts = pts[pts[:, 2] < -self.options.near_cm]
+        if len(pts) == 0:
+            return None
+        px = camera.project(pts)
+        x0 = max(int(np.floor(px[:, 0].min())) - BBOX_PAD_PX, 0)
+        y0 = max(int(np.floor(px[:, 1].min())) - BBOX_PAD_PX, 0)
+        x1 = min(int(np.ceil(px[:, 0].max())) + BBOX_PAD_PX, w)
+        y1 = min(int(np.ceil(px[:, 1].max())) + BBOX_PAD_PX, h)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        box_gl = (x0, h - y1, x1 - x0, y1 - y0)  # GL's origin is the bottom-left corner
+        # Make this renderer's context current for the frame (and restore the previous one), so
+        # several renderers in one thread (tests, tools) never draw into each other's context.
+        with self._ctx:
+            self._ensure_fbos(w, h)
+            self._draw(gp, var, product, model_view, pose.matrix, camera, box_gl,
+                       self.options.occluder if occluder is None else occluder)
+            raw = self._read_fbo.read(viewport=box_gl, components=4, alignment=1)
+        rgba = np.frombuffer(raw, dtype=np.uint8).reshape(y1 - y0, x1 - x0, 4)[::-1]
+        return Overlay(np.ascontiguousarray(rgba[..., [2, 1, 0, 3]]), x0, y0)
+
+    def _draw(self, gp: _GpuProduct, var: Any, product: GlassesProduct, model_view: np.ndarray,
+              face_to_cam: np.ndarray, camera: Camera, box_gl: tuple[int, int, int, int],
+              occluder: bool) -> None:
+        mgl, ctx, fbo = self._mgl, self._ctx, self._draw_fbo
+        fbo.use()
+        fbo.viewport = (0, 0, camera.width, camera.height)
+        fbo.scissor = box_gl  # clear and rasterise only the glasses' box
+        fbo.depth_mask = True
+        fbo.color_mask = (True, True, True, True)
+        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0, viewport=box_gl)
+        proj = camera.projection_matrix(self.options.near_cm, self.options.far_cm)
+        ctx.enable(mgl.DEPTH_TEST)
+        ctx.disable(mgl.CULL_FACE | mgl.BLEND)
+        if occluder:
+            fbo.color_mask = (False, False, False, False)
+            self._occ_prog["u_proj"].write(_mat4(proj))
+            self._occ_prog["u_mv"].write(_mat4(face_to_cam))
+            self._occ_prog["u_push"].value = self.options.occluder_push_cm
+            self._occ_vao.render(mgl.TRIANGLES)
+            fbo.color_mask = (True, True, True, True)
+        prog = self._prog
+        prog["u_mvp"].write(_mat4(proj @ model_view))
+        prog["u_mv"].write(_mat4(model_view))
+        nrm = np.linalg.inv(model_view[:3, :3]).T
+        prog["u_nrm"].write(np.asarray(nrm, dtype="f4").T.tobytes())
+        prog["u_light_dir"].value = self.options.light_dir
+        prog["u_ambient"].value = self.options.ambient
+        for part, vao, _ in gp.parts:
+            lens = part.kind == LENS
+            if lens:  # translucent, premultiplied: blend over, keep the frame's depth
+                ctx.enable(mgl.BLEND)
+                ctx.blend_func = mgl.ONE, mgl.ONE_MINUS_SRC_ALPHA
+                fbo.depth_mask = False
+            metallic, rough = shading(part, product)
+            prog["u_color"].value = part_color(part, var)
+            prog["u_metallic"].value = metallic
+            prog["u_roughness"].value = rough
+            prog["u_is_lens"].value = 1.0 if lens else 0.0
+            vao.render(mgl.TRIANGLES)
+        ctx.disable(mgl.BLEND)
+        fbo.depth_mask = True
+        fbo.scissor = None
+        if self.samples:
+            ctx.copy_framebuffer(self._read_fbo, fbo)
+
+    def render(self, frame_bgr: np.ndarray, face: Face | None, pose: HeadPose | None,
+               camera: Camera, product: GlassesProduct, variant: str | None = None
+               ) -> RenderResult:
+        """Draw and composite the glasses onto the frame (a copy unless options.in_place)."""
+        image = frame_bgr if self.options.in_place else frame_bgr.copy()
+        return self._render_into(image, face, pose, camera, product, variant)
+
+    def _render_into(self, image: np.ndarray, face: Face | None, pose: HeadPose | None,
+                     camera: Camera, product: GlassesProduct, variant: str | None
+                     ) -> RenderResult:
+        t0 = time.perf_counter()
+        overlay = self.render_overlay(face, pose, camera, product, variant)
+        t1 = time.perf_counter()
+        if overlay is None:
+            return RenderResult(image, None, {"render_ms": (t1 - t0) * 1e3, "composite_ms": 0.0})
+        composite_premultiplied(image, overlay.premul_bgra, overlay.x, overlay.y)
+        t2 = time.perf_counter()
+        h, w = overlay.premul_bgra.shape[:2]
+        return RenderResult(image, (overlay.x, overlay.y, overlay.x + w, overlay.y + h),
+                            {"render_ms": (t1 - t0) * 1e3, "composite_ms": (t2 - t1) * 1e3})
+
+    def render_faces(self, frame_bgr: np.ndarray, faces: list[Face], camera: Camera,
+                     product: GlassesProduct, variant: str | None = None) -> RenderResult:
+        """Estimate each face's pose and draw glasses on all of them; [] leaves the frame as is."""
+        image = frame_bgr if self.options.in_place else frame_bgr.copy()
+        boxes, timings = [], {"render_ms": 0.0, "composite_ms": 0.0}
+        for face in faces:
+            pose = estimate_pose(face, camera)
+            res = self._render_into(image, face, pose, camera, product, variant)
+            if res.bbox is not None:
+                boxes.append(res.bbox)
+            for k in timings:
+                timings[k] += res.timings_ms.get(k, 0.0)
+        bbox = None
+        if boxes:
+            b = np.array(boxes)
+            bbox = (int(b[:, 0].min()), int(b[:, 1].min()), int(b[:, 2].max()), int(b[:, 3].max()))
+        return RenderResult(image, bbox, timings)
+
+    def close(self) -> None:
+        """Release GL objects and the context (from the owning thread)."""
+        if self._ctx is None:
+            return
+        with self._ctx:
+            for gp in self._products.values():
+                gp.release()
+            for f in self._fbos:
+                f.release()
+        self._ctx.release()
+        self._ctx, self._products, self._fbos, self._size = None, {}, [], None
+
+    def __enter__(self) -> GlassesRenderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
