@@ -104,6 +104,7 @@ function pickShade(shadeId) {
 }
 
 function clearSelection() {
+  if (state.source === 'photo') photoDwell('switch');
   Object.assign(state.selection, { kind: null, sku: null, variant: null, shade: null });
   applySelection();
 }
@@ -150,7 +151,12 @@ async function startCamera() {
   stream.addEventListener('close', (ev) => {
     if (state.stream !== stream) return;
     const { code, reason } = ev.detail;
-    if (code !== 1000) setStageMsg(`Stream closed${reason ? `: ${reason}` : ` (${code})`}`);
+    if (code === 1000) return;
+    // Refused (busy: 1013, bad key: 1008) or lost: the photo path still works.
+    state.stream = null;
+    closeCamera(video);
+    $('#readout').hidden = true;
+    showPhotoFallback(`Live try-on stopped (${reason || `code ${code}`}).`);
   });
   setStageMsg('Connecting…');
   try {
@@ -245,7 +251,7 @@ function onControlReply(msg) {
 function updateFit(fit) {
   const changed = !state.fit || state.fit.sizeBand !== fit.sizeBand || (state.fit.fitting || []).join() !== (fit.fitting || []).join();
   state.fit = fit;
-  renderFit(fit, state.products);
+  renderFit(fit, state.products, state.source);
   if (changed) renderRails();
 }
 
@@ -284,6 +290,39 @@ async function downscale(file) {
   return new Promise((resolve) => c.toBlob(resolve, 'image/jpeg', 0.9));
 }
 
+function base64Blob(b64, type) {
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i += 1) bytes[i] = bin.charCodeAt(i);
+  return new Blob([bytes], { type });
+}
+
+// The stream session logs its own touchpoints; a photo try-on has no session on the server,
+// so the page logs the same ones: applied (once per product) and dwell when switching away.
+let photoCurrent = null; // {key, props, since}
+const photoApplied = new Set();
+function photoTouch(sel) {
+  const key = sel.kind === 'glasses' ? `g:${sel.sku}:${sel.variant}` : `s:${sel.shade}`;
+  if (photoCurrent?.key === key) return;
+  photoDwell('switch');
+  const props = sel.kind === 'glasses'
+    ? { sku: sel.sku, variant: sel.variant, source: 'photo' }
+    : { shade: sel.shade, intensity: sel.intensity, source: 'photo' };
+  photoCurrent = { key, props, since: performance.now() };
+  if (!photoApplied.has(key)) {
+    photoApplied.add(key);
+    state.events.track(sel.kind === 'glasses' ? 'Frame Applied' : 'Shade Applied', props);
+  }
+}
+
+function photoDwell(reason) {
+  if (!photoCurrent) return;
+  const dwell = Math.round(performance.now() - photoCurrent.since);
+  state.events.track('Try-On Dwell', { ...photoCurrent.props, dwell_ms: dwell, reason });
+  photoCurrent = null;
+}
+addEventListener('pagehide', () => photoDwell('end'));
+
 let photoSeq = 0;
 async function renderPhoto() {
   if (!state.photo) return;
@@ -304,13 +343,14 @@ async function renderPhoto() {
     });
     if (seq !== photoSeq) return; // a newer selection already asked again
     const b64 = res.image || res.image_base64 || res.jpeg_base64;
-    const blob = await (await fetch(`data:image/jpeg;base64,${b64}`)).blob();
+    const blob = base64Blob(b64, res.content_type || 'image/jpeg');
     onFrame({ detail: { blob, meta: null } });
     state.lastMeta = res;
     const fit = normalizeFit(res);
     if (fit) updateFit(fit);
     const faceCount = Array.isArray(res.faces) ? res.faces.length : res.face_count;
     setStageMsg(faceCount === 0 ? 'No face found in this photo. Try another one.' : '');
+    if (res.applied) photoTouch(s);
   } catch (err) {
     if (seq === photoSeq) setStageMsg(`Could not render the photo: ${err.message}`);
   }
@@ -445,6 +485,7 @@ async function finishKiosk() {
   }
   $('#studio').hidden = true;
   $('#finish').hidden = true;
+  $('#readout').hidden = true;
   $('#handoff').hidden = false;
 }
 
@@ -456,6 +497,8 @@ function stopStream() {
 
 // Start over for the next shopper: nothing of the previous one stays on screen or in memory.
 async function resetKiosk() {
+  photoDwell('end');
+  photoApplied.clear();
   stopStream();
   await state.events.flush();
   if (state.handoff) URL.revokeObjectURL(state.handoff.qrObjectUrl);

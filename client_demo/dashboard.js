@@ -146,9 +146,9 @@ function render(catalog) {
   $('#fitgap-note').textContent = fg.shoppers
     ? `${fg.shoppers} shoppers with consented measurements; ${fg.shoppers_without_fit} (${pct(fg.share_without_fit)}) have no frame in the catalog that fits (${fg.fit_definition}).`
     : 'No consented face measurements yet.';
-  fitGapChart($('#chart-fitgap'), fg);
+  fitGapChart($('#chart-fitgap'), fg, { width: 1100, height: 260 });
   $('#fitgap-gaps').replaceChildren(...(fg.gaps || []).map((g) => el('li', {},
-    `${g.from_mm}–${g.to_mm} mm: ${g.shoppers} shoppers without a fitting frame → design a ${g.suggested_frame_width_mm} mm frame`)));
+    `${g.from_mm}–${g.to_mm} mm: ${g.shoppers} ${g.shoppers === 1 ? 'shopper' : 'shoppers'} without a fitting frame → design a ${g.suggested_frame_width_mm} mm frame`)));
 }
 
 async function download(report, fmt) {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from sqlalchemy.orm import Session
 from service.access.models import ApiKey, RateCounter
 from service.db.base import utcnow
 from service.errors import Forbidden, RateLimited, ServiceError, Unauthorized
+
+log = logging.getLogger(__name__)
 
 Scope = Literal["kiosk", "analyst", "admin", "demo"]
 SCOPES: tuple[str, ...] = ("kiosk", "analyst", "admin", "demo")
@@ -142,11 +145,14 @@ class RateLimiter:
         reset = window + self.window_s - int(now)
         if self.redis is not None:
             key = f"{self.prefix}rl:{bucket}:{window}"
-            pipe = self.redis.pipeline()
-            pipe.incr(key)
-            pipe.expire(key, self.window_s * 2)
-            count, _ = pipe.execute()
-            return int(count), reset
+            try:
+                pipe = self.redis.pipeline()
+                pipe.incr(key)
+                pipe.expire(key, self.window_s * 2)
+                count, _ = pipe.execute()
+                return int(count), reset
+            except Exception as exc:  # Redis down: keep limiting through the shared DB
+                log.warning("rate limiter: Redis failed (%s); counting in the database", exc)
         return self._hit_db(bucket, window), reset
 
     def _hit_db(self, bucket: str, window: int) -> int:

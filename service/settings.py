@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     worker_threads: int = 2
     max_streams: int = 8
     max_body_bytes: int = 8 * 1024 * 1024
+    # Requests per key per fixed one-minute window (a key's own limit overrides it); 0 = none.
     rate_limit_per_minute: int = 600
     # The public demo key gets its own (lower) budget; 0 = same as rate_limit_per_minute.
     demo_rate_limit_per_minute: int = 120

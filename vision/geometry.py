@@ -163,7 +163,7 @@ class HeadPose:
     @property
     def scale(self) -> float:
         """Residual scale of the 3x3 block (1.0 = canonical size)."""
-        return float(np.cbrt(np.linalg.det(self.matrix[:3, :3])))
+        return float(np.cbrt(_det3(self.matrix[:3, :3])))
 
     @property
     def rotation(self) -> np.ndarray:
@@ -199,6 +199,15 @@ def rotation_from_euler(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np
     return ry @ rx @ rz
 
 
+def _det3(m: np.ndarray) -> float:
+    """Determinant of a 3x3 matrix (np.linalg.det's overhead dominates at this size)."""
+    return float(
+        m[0, 0] * (m[1, 1] * m[2, 2] - m[1, 2] * m[2, 1])
+        - m[0, 1] * (m[1, 0] * m[2, 2] - m[1, 2] * m[2, 0])
+        + m[0, 2] * (m[1, 0] * m[2, 1] - m[1, 1] * m[2, 0])
+    )
+
+
 def transform_points(matrix: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Apply a (4, 4) affine transform to (n, 3) points."""
     m = np.asarray(matrix, dtype=np.float64)
@@ -229,7 +238,7 @@ def solve_weighted_procrustes(
     if np.linalg.norm(design) <= _EPS:
         raise ValueError("design matrix norm is too small")
     u, _, vt = np.linalg.svd(design)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+    if _det3(u) * _det3(vt) < 0:
         u[:, 2] *= -1.0
     rot = u @ vt
     denom = float((cws * ws).sum())
@@ -244,10 +253,42 @@ def solve_weighted_procrustes(
     return out
 
 
-def _procrustes_scale(canon: CanonicalFace, landmarks: np.ndarray) -> float:
-    ids = canon.procrustes_ids
-    t = solve_weighted_procrustes(canon.basis, landmarks[ids], canon.procrustes_weights)
-    return float(np.linalg.norm(t[:3, 0]))
+class _Basis:
+    """The canonical side of the weighted Procrustes problem, precomputed once per model."""
+
+    def __init__(self, canon: CanonicalFace) -> None:
+        w = canon.procrustes_weights
+        self.ids = canon.procrustes_ids
+        self.sw = np.sqrt(w)[:, None]
+        self.total = float(w.sum())
+        self.ws = canon.basis * self.sw
+        center = (self.ws * self.sw).sum(axis=0) / self.total
+        self.cws = self.ws - center[None, :] * self.sw
+        self.denom = float((self.cws * self.ws).sum())
+
+    def solve(self, target: np.ndarray) -> np.ndarray:
+        """solve_weighted_procrustes(canonical basis, target (33, 3), weights), faster."""
+        wt = target * self.sw
+        u, _, vt = np.linalg.svd(wt.T @ self.cws)
+        if _det3(u) * _det3(vt) < 0:
+            u[:, 2] *= -1.0
+        rot = u @ vt
+        scale = float(((self.cws @ rot.T) * wt).sum()) / self.denom
+        if scale <= _EPS:
+            raise ValueError("Procrustes scale is too small")
+        out = np.eye(4)
+        out[:3, :3] = scale * rot
+        out[:3, 3] = ((wt - self.ws @ out[:3, :3].T) * self.sw).sum(axis=0) / self.total
+        return out
+
+
+def _basis(canon: CanonicalFace) -> _Basis:
+    """The model's precomputed basis, cached on the (frozen, unhashable) model object."""
+    cached = canon.__dict__.get("_basis")
+    if cached is None:
+        cached = _Basis(canon)
+        object.__setattr__(canon, "_basis", cached)
+    return cached
 
 
 def estimate_pose(
@@ -295,17 +336,19 @@ def estimate_pose(
         out[:, 2] = -z  # left-handed screen -> right-handed metric
         return out
 
-    flat = mesh * np.array([1.0, 1.0, -1.0])
-    first = _procrustes_scale(canon, flat)
-    second = _procrustes_scale(canon, unproject(mesh, first))
+    basis = _basis(canon)
+    ids = basis.ids
+    # Only the weighted basis points enter the Procrustes solves (the other weights are 0).
+    flat = screen[ids] * np.array([1.0, 1.0, -1.0])
+    first = float(np.linalg.norm(basis.solve(flat)[:3, 0]))
+    second = float(np.linalg.norm(basis.solve(unproject(screen[ids], first))[:3, 0]))
     metric = unproject(screen, first * second)
-    ids = canon.procrustes_ids
-    matrix = solve_weighted_procrustes(canon.basis, metric[ids], canon.procrustes_weights)
+    matrix = basis.solve(metric[ids])
 
     resid = transform_points(matrix, canon.basis) - metric[ids]
     wts = canon.procrustes_weights
     rmse = float(np.sqrt((wts * (resid**2).sum(axis=1)).sum() / wts.sum()))
-    scale = float(np.cbrt(np.linalg.det(matrix[:3, :3])))
+    scale = float(np.cbrt(_det3(matrix[:3, :3])))
     yaw, pitch, roll = euler_from_rotation(matrix[:3, :3] / scale)
     return HeadPose(
         matrix=matrix,

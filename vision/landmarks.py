@@ -42,7 +42,8 @@ class Face:
 
     landmarks: (478, 3) float32; x, y in pixels of the input frame, z relative depth in the same
     pixel scale (MediaPipe's normalised z times the frame width; smaller is nearer the camera).
-    bbox: (4,) float32 x_min, y_min, x_max, y_max in pixels. score: face presence in 0..1.
+    bbox: (4,) float32 x_min, y_min, x_max, y_max in pixels. score: face presence in 0..1, the
+    face detector's score when it found this face (carried over while the graph tracks).
     image_size: (width, height) of the frame the landmarks refer to.
     """
 
@@ -71,7 +72,24 @@ class Face:
         return cls(landmarks=pts, bbox=bbox, score=float(score), image_size=image_size)
 
 
+# Wire layout of one NormalizedLandmark holding exactly x, y, z: a length-delimited field
+# (0x0a, 15) of three fixed32 floats tagged 0x0d, 0x15, 0x1d. Reading the serialized list with
+# numpy is ~20x faster than 478 Python attribute reads; any other layout takes the slow path.
+_LM_RECORD = 17
+_LM_TAGS = np.array([0x0A, 0x0F, 0x0D, 0x15, 0x1D], dtype=np.uint8)
+_LM_TAG_COLS = np.array([0, 1, 2, 7, 12])
+
+
 def _landmarks_array(landmark_list: Any, width: int, height: int) -> np.ndarray:
+    """(n, 3) float32 pixel x, y and width-scaled z of a NormalizedLandmarkList."""
+    raw = np.frombuffer(landmark_list.SerializeToString(), dtype=np.uint8)
+    n = len(landmark_list.landmark)
+    if raw.size == n * _LM_RECORD:
+        rec = raw.reshape(n, _LM_RECORD)
+        if np.array_equal(rec[:, _LM_TAG_COLS], np.broadcast_to(_LM_TAGS, (n, 5))):
+            xyz = np.ascontiguousarray(rec[:, [3, 4, 5, 6, 8, 9, 10, 11, 13, 14, 15, 16]])
+            arr = xyz.view("<f4").reshape(n, 3).astype(np.float32)
+            return arr * np.array([width, height, width], dtype=np.float32)
     arr = np.array([(p.x, p.y, p.z) for p in landmark_list.landmark], dtype=np.float32)
     return arr * np.array([width, height, width], dtype=np.float32)
 

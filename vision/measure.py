@@ -3,10 +3,10 @@
 Scale comes from the iris: the visible iris (horizontal visible iris diameter, HVID) of adults
 is 11.7 mm with a spread of about 0.5 mm, and because the wearer looks at the screen beside the
 camera the iris disc faces the camera, so its image is not foreshortened by head yaw. Its pixel
-diameter therefore gives each eye's true distance from the camera. MediaPipe's metric landmarks
-(HeadPose.metric_landmarks, camera space) have the right shape and pose but the canonical face's
-size; scaling them about the camera centre by true/metric depth keeps their projection and makes
-them metric, so distances are measured in 3D and head yaw does not shorten them.
+diameter therefore gives each eye's true distance from the camera. The head pose (fitted on the
+canonical face, which has an average adult's size) gives each eye's depth at canonical size;
+true / canonical depth is the face's scale. Distances are taken in 3D at canonical size (pupils
+on their pixel rays at the fitted eyes' depths, so head yaw does not shorten them) and scaled.
 """
 
 from __future__ import annotations
@@ -137,6 +137,9 @@ class _FrameGeometry:
     width_cm: float  # temple width in canonical-size cm
     distance_cm: float  # eyes' midpoint from the camera, canonical-size cm
     iris_px: np.ndarray  # (2,)
+    mismatch: float  # relative disagreement of the two eyes' scales
+    openness: float  # the less open eye's lid gap / eye width
+    flags: tuple[str, ...]
 
 
 def _frame_geometry(face: Face, pose: HeadPose, camera: Camera) -> _FrameGeometry:
@@ -152,12 +155,18 @@ def _frame_geometry(face: Face, pose: HeadPose, camera: Camera) -> _FrameGeometr
     depth = np.maximum(-eyes_fit[:, 2], 1e-6)
     pupils = camera.unproject(xy, depth)
     true_depth = camera.focal_px * (IRIS_DIAMETER_MM / 10.0) / np.maximum(iris_px, 1e-6)
+    eye_scales = true_depth / depth
+    mismatch = float(abs(eye_scales[0] - eye_scales[1]) / eye_scales.mean())
+    openness = _eye_openness(face)
     return _FrameGeometry(
-        eye_scales=true_depth / depth,
+        eye_scales=eye_scales,
         pd_cm=float(np.linalg.norm(pupils[1] - pupils[0])),
         width_cm=float(np.linalg.norm(metric[TEMPLE_LEFT] - metric[TEMPLE_RIGHT])),
         distance_cm=float(np.linalg.norm(pupils.mean(axis=0))),
         iris_px=iris_px,
+        mismatch=mismatch,
+        openness=openness,
+        flags=_quality_flags(face, pose, iris_px, mismatch, openness),
     )
 
 
@@ -172,12 +181,12 @@ def measure_face(
     """
     if pose is None or pose.metric_landmarks is None:
         pose = estimate_pose(face, camera)
-    return _measure(face, pose, _frame_geometry(face, pose, camera), scale, scale_rel_sd)
+    return _measure(pose, _frame_geometry(face, pose, camera), scale, scale_rel_sd)
 
 
-def _measure(face: Face, pose: HeadPose, g: _FrameGeometry, scale: float | None,
+def _measure(pose: HeadPose, g: _FrameGeometry, scale: float | None,
              scale_rel_sd: float | None) -> FaceMeasurements:
-    mismatch = float(abs(g.eye_scales[0] - g.eye_scales[1]) / g.eye_scales.mean())
+    mismatch = g.mismatch
     if scale is None:
         scale = float(g.eye_scales.mean())
         # 1-sigma: population spread of the iris size, half a pixel on each of the two iris
@@ -202,8 +211,7 @@ def _measure(face: Face, pose: HeadPose, g: _FrameGeometry, scale: float | None,
 
     centre = FRAME_TO_TEMPLE_WIDTH * width
     half = max(FRAME_BAND_HALF_MM, FRAME_TO_TEMPLE_WIDTH * width_unc)
-    openness = _eye_openness(face)
-    flags = _quality_flags(face, pose, g.iris_px, mismatch, openness)
+    flags = g.flags
     return FaceMeasurements(
         pd_mm=pd,
         pd_uncertainty_mm=pd_unc,
@@ -217,7 +225,7 @@ def _measure(face: Face, pose: HeadPose, g: _FrameGeometry, scale: float | None,
         distance_cm=distance_mm / 10.0,
         iris_px=float(g.iris_px.mean()),
         extras={"scale": scale, "frame_scale": float(g.eye_scales.mean()),
-                "iris_mismatch": mismatch, "eye_openness": openness},
+                "iris_mismatch": mismatch, "eye_openness": g.openness},
     )
 
 
@@ -242,16 +250,15 @@ class FaceMeter:
 
     def update(self, face: Face, pose: HeadPose, camera: Camera) -> FaceMeasurements:
         g = _frame_geometry(face, pose, camera)
-        single = _measure(face, pose, g, None, None)
         # A small face only makes a frame's scale noisier, which the median absorbs; the other
         # flags bias it (turned head, closed eyes, a cut-off face), so those frames stay out.
-        if set(single.quality_flags) <= POOLABLE_FLAGS:
-            self._scales.append(single.extras["frame_scale"])
+        if set(g.flags) <= POOLABLE_FLAGS:
+            self._scales.append(float(g.eye_scales.mean()))
         if len(self._scales) < self.min_frames:
-            return single
-        arr = np.array(self._scales)
+            return _measure(pose, g, None, None)
+        arr = np.fromiter(self._scales, dtype=np.float64, count=len(self._scales))
         med = float(np.median(arr))
         # Population spread of iris size does not average out; the frame noise does.
         mad_sd = 1.4826 * float(np.median(np.abs(arr - med))) / med
         rel = math.sqrt((IRIS_DIAMETER_SD_MM / IRIS_DIAMETER_MM) ** 2 + mad_sd**2 / len(arr))
-        return _measure(face, pose, g, med, rel)
+        return _measure(pose, g, med, rel)

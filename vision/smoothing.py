@@ -98,23 +98,44 @@ def face_scale(face: Face) -> float:
 
 
 class LandmarkSmoother:
-    """Per-stream smoothing of Face landmarks; one filter per face slot (VIDEO mode only)."""
+    """Per-stream smoothing of Face landmarks; one filter per face slot (VIDEO mode only).
+
+    With several faces, each face keeps the filter of the nearest face of the previous frame
+    (the tracker's output order is not guaranteed to be stable).
+    """
 
     def __init__(self, options: SmoothingOptions | None = None) -> None:
         self.options = options or SmoothingOptions()
         self._filters: list[OneEuroFilter] = []
+        self._centres = np.zeros((0, 2))
 
     def reset(self) -> None:
         self._filters = []
+        self._centres = np.zeros((0, 2))
+
+    def _assign(self, faces: list[Face]) -> list[OneEuroFilter]:
+        centres = np.array([(f.bbox[:2] + f.bbox[2:]) / 2 for f in faces]).reshape(-1, 2)
+        if len(faces) != len(self._filters):
+            filters = [OneEuroFilter.from_options(self.options) for _ in faces]
+        elif len(faces) <= 1:
+            filters = self._filters
+        else:
+            # Greedy nearest-centre matching; a handful of faces at most.
+            d = np.linalg.norm(centres[:, None, :] - self._centres[None, :, :], axis=2)
+            order: list[int] = []
+            for i in range(len(faces)):
+                j = int(np.argmin(np.where(np.isin(np.arange(d.shape[1]), order), np.inf, d[i])))
+                order.append(j)
+            filters = [self._filters[j] for j in order]
+        self._filters, self._centres = filters, centres
+        return filters
 
     def smooth(self, faces: list[Face], t_s: float) -> list[Face]:
         """Smoothed faces (same order); a frame without faces resets the filters."""
         if not self.options.enabled:
             return faces
-        if len(faces) != len(self._filters):
-            self._filters = [OneEuroFilter.from_options(self.options) for _ in faces]
         out = []
-        for face, filt in zip(faces, self._filters, strict=True):
+        for face, filt in zip(faces, self._assign(faces), strict=True):
             pts = filt.filter(face.landmarks, t_s, scale=face_scale(face)).astype(np.float32)
             bbox = np.concatenate([pts[:, :2].min(axis=0), pts[:, :2].max(axis=0)])
             out.append(dataclasses.replace(face, landmarks=pts, bbox=bbox.astype(np.float32)))

@@ -101,7 +101,7 @@ export function renderSwatches(root, shades, selection, onPick) {
   }
 }
 
-export function renderFit(fit, products) {
+export function renderFit(fit, products, source = 'camera') {
   const mm = (v) => (v == null ? '–' : `${v.toFixed(1)} mm`);
   $('#fit-pd').textContent = mm(fit?.pd);
   $('#fit-width').textContent = mm(fit?.width);
@@ -114,7 +114,8 @@ export function renderFit(fit, products) {
     return;
   }
   const good = products.filter((p) => fits(p, fit));
-  const prefix = fit.reliable ? '' : 'Rough estimate (hold still, face the camera). ';
+  const hint = source === 'photo' ? 'a front-facing photo' : 'hold still and face the camera';
+  const prefix = fit.reliable ? '' : `Rough estimate (for a better one: ${hint}). `;
   note.textContent = good.length
     ? `${prefix}Frames that fit you: ${good.map((p) => p.name).join(', ')}.`
     : `${prefix}No frame in the catalog is a close fit for your face width.`;

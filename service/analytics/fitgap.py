@@ -10,11 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, func, select
+from sqlalchemy import String, and_, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from service.analytics.definitions import FIT_BIN_MM, FIT_TOLERANCE_MM, Filters
+from service.db.base import UTCDateTime
 from service.db.models import Event
+
+# The partial index's predicate, repeated verbatim in the query so the planner can use it.
+FACE_WIDTH_PRESENT_PG = "jsonb_typeof(events.properties -> 'face_width_mm') = 'number'"
+FACE_WIDTH_PRESENT_SQLITE = "json_type(events.properties, '$.face_width_mm') IN ('real', 'integer')"
 
 
 @dataclass(frozen=True)
@@ -49,17 +54,29 @@ def consented_face_widths(session: Session, f: Filters) -> np.ndarray:
     present value is a consented one. Aggregated per shopper in SQL: only one number per
     shopper comes back, however many events they sent.
     """
-    width = Event.properties["face_width_mm"].as_float()
-    conds = [width.is_not(None)]
+    # Literal JSON paths (no bound parameters) so the planner can match the partial index
+    # ix_events_face_width from migration 0003_analytics: only events carrying a width are read.
+    if session.get_bind().dialect.name == "postgresql":
+        width: Any = literal_column("(events.properties ->> 'face_width_mm')::float8")
+        present: Any = literal_column(FACE_WIDTH_PRESENT_PG)
+    else:
+        width = literal_column("json_extract(events.properties, '$.face_width_mm')")
+        present = literal_column(FACE_WIDTH_PRESENT_SQLITE)
+    # On SQLite a unary "+" keeps the planner off the timestamp/channel indexes: the partial
+    # index holds only the measured events, which beats any range over all events.
+    pg = session.get_bind().dialect.name == "postgresql"
+    ts = Event.timestamp if pg else literal_column("+events.timestamp", UTCDateTime)
+    ch = Event.channel if pg else literal_column("+events.channel", String)
+    conds = [present]
     if f.start is not None:
-        conds.append(Event.timestamp >= f.start)
+        conds.append(ts >= f.start)
     if f.end is not None:
-        conds.append(Event.timestamp < f.end)
+        conds.append(ts < f.end)
     if f.channel:
-        conds.append(Event.channel == f.channel)
+        conds.append(ch == f.channel)
     if f.store_id:
         conds.append(Event.store_id == f.store_id)
-    stmt = select(func.avg(width)).where(and_(*conds)).group_by(Event.shopper_id)
+    stmt = select(func.avg(width)).select_from(Event).where(and_(*conds)).group_by(Event.shopper_id)
     vals = [float(v) for (v,) in session.execute(stmt) if v is not None]
     # Implausible values (unit mistakes, broken measurements) would only add noise bins.
     return np.array([v for v in vals if 80.0 <= v <= 200.0], dtype=float)

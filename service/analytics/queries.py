@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, cast, exists, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Integer, and_, case, cast, func, select
+from sqlalchemy.orm import Session
 
 from service.analytics.definitions import (
     CART_EVENT,
@@ -101,25 +101,44 @@ def funnel(
         .subquery("c")
     )
 
-    def converted(event: str) -> Any:
-        e = aliased(Event)
-        conds = [
-            e.shopper_id == cohorts.c.shopper_id,
-            e.event == event,
-            e.sku == cohorts.c.sku,
-            e.timestamp >= cohorts.c.t0,
-            epoch_s(session, e.timestamp) <= epoch_s(session, cohorts.c.t0) + window_s,
-        ]
-        if f.end is not None:  # index-friendly upper bound: nothing after end + window counts
-            conds.append(e.timestamp < f.end + timedelta(seconds=window_s))
-        return case((exists().where(and_(*conds)), 1), else_=0)
-
-    gk = [cohorts.c[n] for n in names]
+    # The cart and order rows that can count (an index range on (event, timestamp)); joined
+    # to the cohorts on (shopper, sku) so the database can hash-join instead of probing once
+    # per cohort.
+    conv_where = [Event.event.in_((CART_EVENT, ORDER_EVENT)), Event.sku.is_not(None)]
+    if f.start is not None:
+        conv_where.append(Event.timestamp >= f.start)
+    if f.end is not None:
+        conv_where.append(Event.timestamp < f.end + timedelta(seconds=window_s))
+    conv = (
+        select(Event.shopper_id, Event.sku, Event.event, Event.timestamp)
+        .where(*conv_where)
+        .subquery("v")
+    )
+    joined = (
+        select(
+            *[cohorts.c[n] for n in names],
+            func.max(case((conv.c.event == CART_EVENT, 1), else_=0)).label("carted"),
+            func.max(case((conv.c.event == ORDER_EVENT, 1), else_=0)).label("ordered"),
+        )
+        .select_from(cohorts)
+        .outerjoin(
+            conv,
+            and_(
+                conv.c.shopper_id == cohorts.c.shopper_id,
+                conv.c.sku == cohorts.c.sku,
+                conv.c.timestamp >= cohorts.c.t0,
+                epoch_s(session, conv.c.timestamp) <= epoch_s(session, cohorts.c.t0) + window_s,
+            ),
+        )
+        .group_by(cohorts.c.shopper_id, *[cohorts.c[n] for n in names])
+        .subquery("j")
+    )
+    gk = [joined.c[n] for n in names]
     stmt = select(
         *gk,
         func.count().label("tried"),
-        func.sum(converted(CART_EVENT)).label("carted"),
-        func.sum(converted(ORDER_EVENT)).label("ordered"),
+        func.sum(joined.c.carted).label("carted"),
+        func.sum(joined.c.ordered).label("ordered"),
     ).group_by(*gk)
     out = []
     for r in session.execute(stmt):

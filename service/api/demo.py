@@ -1,4 +1,4 @@
-"""The browser demo (/demo, kiosk mode) and the dashboard (/dashboard): pages, static files, config."""
+"""The browser demo (/demo, kiosk mode) and dashboard (/dashboard): pages, static files, config."""
 
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ router = APIRouter(tags=["try-on"])
 AUTH_TIMEOUT_S = 10.0
 CLOSE_POLICY = 1008  # bad or missing key
 CLOSE_TRY_AGAIN = 1013  # at max_streams
+CHANNELS = ("web", "kiosk", "app", "store_staff", "call_centre")
 
 
 # -- control messages (JSON text frames) ------------------------------------------------------
@@ -144,7 +145,9 @@ class StreamSession:
         self.st = ws.app.state
         self.settings = self.st.settings
         q = ws.query_params
-        channel = q.get("channel") or ("web" if principal.is_demo else "kiosk")
+        channel = q.get("channel") or ""
+        if channel not in CHANNELS:  # an unknown channel would get every event rejected
+            channel = "web" if principal.is_demo else "kiosk"
         self.events = TryOnSession(
             SessionIdentity(
                 anonymous_id=(q.get("anonymous_id") or uuid.uuid4().hex)[:128],
@@ -272,7 +275,7 @@ class StreamSession:
             text = json.dumps({"type": "select", "sku": q["sku"], "variant": q.get("variant")})
         elif q.get("shade"):
             text = json.dumps({"type": "shade", "shade": q["shade"],
-                               "intensity": float(q.get("intensity", 1.0)),
+                               "intensity": q.get("intensity", 1.0),  # validated below
                                "finish": q.get("finish")})
         if text:
             await self._control(text)
@@ -292,6 +295,7 @@ class StreamSession:
                                                  self.settings.stream_idle_timeout_s)
                 except TimeoutError:
                     await ws.send_text(_error("idle", "no message for too long; closing"))
+                    await ws.close(1000, "idle")
                     break
                 if msg["type"] == "websocket.disconnect":
                     break

@@ -17,11 +17,27 @@ from service.errors import PayloadTooLarge, ServiceError, UnsupportedMediaType
 from vision.errors import VisionError
 from vision.frames import FrameLimits
 from vision.landmarks import RunningMode
-from vision.pipeline import PipelineOptions, TryOnPipeline, TryOnResult
+from vision.pipeline import PipelineOptions, Selection, TryOnPipeline, TryOnResult
 
 router = APIRouter(prefix="/v1/tryon", tags=["try-on"])
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
+# The body is read by hand (size limits while streaming), so describe it for /docs here.
+IMAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            **{t: {"schema": {"type": "string", "format": "binary"}} for t in IMAGE_TYPES},
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["image"],
+                "properties": {"image": {"type": "string", "format": "binary"},
+                               "sku": {"type": "string"}, "variant": {"type": "string"},
+                               "shade": {"type": "string"}, "finish": {"type": "string"},
+                               "intensity": {"type": "number"}},
+            }},
+        },
+    }
+}
 
 
 class TryOnQuery(BaseModel):
@@ -174,6 +190,7 @@ def _compact(obj: Any) -> str:
     "/render",
     responses={200: {"content": {"image/jpeg": {}}, "description": "composited JPEG"}},
     summary="Composite glasses or a lipstick shade onto one frame",
+    openapi_extra=IMAGE_BODY,
 )
 async def render(
     request: Request, _: KioskDep, q: Annotated[TryOnQuery, Query()],
@@ -201,18 +218,22 @@ async def render(
     return Response(result.jpeg, media_type="image/jpeg", headers=headers)
 
 
-@router.post("/analyze", summary="Pose, measurements and recommended size; no image back")
+@router.post("/analyze", summary="Pose, measurements and recommended size; no image back",
+             openapi_extra=IMAGE_BODY)
 async def analyze(
     request: Request, _: KioskDep, q: Annotated[TryOnQuery, Query()],
     landmarks: bool = False,
 ) -> dict[str, Any]:
     data, q = await read_image(request, q)
-    result = await run_frame(request, data, q.model_copy(update={"sku": None, "shade": None}),
-                             encode=False)
+    # Nothing is drawn here; a given sku only asks "does this frame fit?".
+    product = await run_in_threadpool(request.app.state.catalog.get, q.sku) if q.sku else None
+    result = await run_frame(request, data, TryOnQuery(), encode=False)
     out = result.summary(include_landmarks=landmarks)
     out.pop("selection", None)
     out.pop("applied", None)
-    out["fit"] = fit = fit_advice(request, result)
+    if product is not None:
+        result.selection = Selection(kind="glasses", sku=product.sku)
+    out["fit"] = fit = fit_for(result, product)
     out["fitting_products"] = []
     if fit is not None:  # the catalog's frames inside the recommended width band
         lo, hi = fit["recommended_frame_width_mm"]

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -39,6 +40,8 @@ _SEGMENT_CHANNELS = {
     "call_centre": "call_centre",
 }
 _ENVELOPE_EXTRAS = ("session_id", "store_id", "kiosk_id")
+# Below this, sender and server clocks agree well enough; leave timestamps untouched.
+CLOCK_SKEW_MIN = timedelta(seconds=5)
 
 
 class _SegmentError(Exception):
@@ -106,16 +109,43 @@ def _message_id(msg: dict[str, Any]) -> str:
     return "seg-" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
 
 
-def track_to_event(msg: dict[str, Any]) -> dict[str, Any]:
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def clock_skew(sent_at: Any, now: datetime) -> timedelta | None:
+    """How far the sender's clock is behind ours, from Segment's `sentAt` (None if negligible).
+
+    Segment corrects timestamps the same way: timestamp + (receivedAt - sentAt). A kiosk
+    whose clock runs a day fast thus still lands at the right time instead of being rejected.
+    """
+    sent = _parse_time(sent_at)
+    if sent is None:
+        return None
+    skew = now - sent
+    return skew if abs(skew) > CLOCK_SKEW_MIN else None
+
+
+def track_to_event(msg: dict[str, Any], skew: timedelta | None = None) -> dict[str, Any]:
     """A Segment track message as an ingest() event (same validation as POST /v1/events)."""
     props = dict(msg.get("properties") or {}) if isinstance(msg.get("properties"), dict) else {}
     ctx = dict(msg.get("context") or {}) if isinstance(msg.get("context"), dict) else {}
+    timestamp = msg.get("timestamp") or msg.get("originalTimestamp")
+    if skew is not None and (ts := _parse_time(timestamp)) is not None:
+        timestamp = (ts + skew).isoformat()
+        ctx["clock_skew_corrected_s"] = round(skew.total_seconds(), 3)
     event: dict[str, Any] = {
         "message_id": _message_id(msg),
         "event": msg.get("event"),
         "anonymous_id": msg.get("anonymousId"),
         "user_id": msg.get("userId"),
-        "timestamp": msg.get("timestamp") or msg.get("originalTimestamp"),
+        "timestamp": timestamp,
         "properties": props,
         "context": ctx,
     }
@@ -131,21 +161,32 @@ def track_to_event(msg: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in event.items() if v is not None}
 
 
-def _apply(session: Session, request: Request, messages: list[Any]) -> IngestResult:
+def _apply(
+    session: Session, request: Request, messages: list[Any], sent_at: Any = None
+) -> IngestResult:
     """Track messages go through ingest(); identify/alias link ids; page/screen/group no-op."""
     tracks: list[Any] = []
     links: set[tuple[str, str]] = set()
+    now = datetime.now(UTC)
+    batch_skew = clock_skew(sent_at, now)
     for msg in messages:
         kind = msg.get("type", "track") if isinstance(msg, dict) else "track"
-        if kind == "track":
-            tracks.append(track_to_event(msg) if isinstance(msg, dict) else msg)
+        if kind == "track" and isinstance(msg, dict):
+            skew = clock_skew(msg["sentAt"], now) if "sentAt" in msg else batch_skew
+            tracks.append(track_to_event(msg, skew))
+        elif kind == "track":
+            tracks.append(msg)  # not an object: ingest() reports it as malformed
         elif kind == "identify" and msg.get("userId") and msg.get("anonymousId"):
             links.add((str(msg["anonymousId"]), str(msg["userId"])))
         elif kind == "alias" and msg.get("userId") and msg.get("previousId"):
             links.add((str(msg["previousId"]), str(msg["userId"])))
     settings = request.app.state.settings
     result = ingest(
-        session, tracks, source="segment", max_future_skew_s=settings.event_max_future_skew_s
+        session,
+        tracks,
+        source="segment",
+        max_future_skew_s=settings.event_max_future_skew_s,
+        now=now,
     )
     if links:
         link_shoppers(session, links, source="segment")
@@ -180,7 +221,7 @@ async def _handle(request: Request, single_type: str | None) -> JSONResponse:
 
     def work() -> None:
         with request.app.state.sessionmaker.begin() as session:
-            _apply(session, request, messages)
+            _apply(session, request, messages, body.get("sentAt"))
 
     await run_in_threadpool(work)
     return JSONResponse({"success": True})

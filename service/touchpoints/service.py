@@ -98,8 +98,29 @@ def _strip_meshes(obj: Any, path: str, stripped: list[str]) -> Any:
     return obj
 
 
-def _size(obj: Any) -> int:
-    return len(json.dumps(obj, default=str, separators=(",", ":")))
+def _has_nul(obj: Any) -> bool:
+    if isinstance(obj, str):
+        return "\x00" in obj
+    if isinstance(obj, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in obj.items())
+    if isinstance(obj, list | tuple):
+        return any(_has_nul(v) for v in obj)
+    return False
+
+
+def _check_json(obj: Any, what: str, limit: int) -> None:
+    """Reject what one backend would refuse for the whole batch (PostgreSQL jsonb: NaN, NUL)."""
+    try:
+        text = json.dumps(obj, default=str, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        raise _Reject(
+            "invalid", f"{what} contain NaN or Infinity, which JSON does not allow"
+        ) from None
+    # The escaped form is a cheap pre-check; the walk rules out a literal backslash-u0000.
+    if "\\u0000" in text and _has_nul(obj):
+        raise _Reject("invalid", f"{what} contain a NUL character")
+    if len(text) > limit:
+        raise _Reject("too_large", f"{what} exceed {limit} bytes")
 
 
 def _prepare(
@@ -154,10 +175,8 @@ def _prepare(
         if removed:
             warnings.append(f"removed face measurements without consent: {', '.join(removed)}")
     context = ev.context
-    if _size(props) > MAX_PROPERTIES_BYTES:
-        raise _Reject("too_large", f"properties exceed {MAX_PROPERTIES_BYTES} bytes")
-    if _size(context) > MAX_CONTEXT_BYTES:
-        raise _Reject("too_large", f"context exceeds {MAX_CONTEXT_BYTES} bytes")
+    _check_json(props, "properties", MAX_PROPERTIES_BYTES)
+    _check_json(context, "context", MAX_CONTEXT_BYTES)
 
     sku = props_model.sku
     products = getattr(props_model, "products", None)
@@ -186,6 +205,9 @@ def _prepare(
         "properties": props,
         "context": context,
     }
+    for key, value in row.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise _Reject("invalid", f"{key} contains a NUL character")
     return row, warnings
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -42,7 +41,7 @@ def write_y4m(src: Path, dst: Path, *, size: tuple[int, int], seconds: float) ->
     cap = cv2.VideoCapture(str(src))
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     w, h = size
-    n = int(round(seconds * fps))
+    n = round(seconds * fps)
     written = 0
     with dst.open("wb") as f:
         f.write(f"YUV4MPEG2 W{w} H{h} F{round(fps)}:1 Ip A1:1 C420jpeg\n".encode("ascii"))
@@ -53,11 +52,11 @@ def write_y4m(src: Path, dst: Path, *, size: tuple[int, int], seconds: float) ->
             fh, fw = frame.shape[:2]
             target = w / h
             if fw / fh > target:  # too wide: crop the sides
-                cw = int(round(fh * target))
+                cw = round(fh * target)
                 x0 = (fw - cw) // 2
                 frame = frame[:, x0 : x0 + cw]
             else:  # too tall: crop top and bottom
-                ch = int(round(fw / target))
+                ch = round(fw / target)
                 y0 = (fh - ch) // 2
                 frame = frame[y0 : y0 + ch]
             frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
@@ -186,7 +185,7 @@ class PageWatch:
 
     def on_console(self, msg: Any) -> None:
         if msg.type == "error":
-            self.errors.append(msg.text)
+            self.errors.append(msg.text[:300])
 
 
 @pytest.fixture
@@ -205,7 +204,7 @@ def new_page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
         watch = PageWatch(live_server.url)
         page.on("request", watch.on_request)
         page.on("console", watch.on_console)
-        page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"))
+        page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"[:300]))
         page.watch = watch
         watches.append(watch)
         return page
@@ -224,11 +223,21 @@ def screenshots() -> Path:
     return SCREENSHOTS
 
 
+DOCS_MAX_WIDTH = 960
+
+
 def docs_copy(src: Path, name: str) -> None:
     """Keep one small screenshot of each page for the README (docs/screenshots/)."""
     dst = ROOT / "docs" / "screenshots" / name
     dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dst)
+    from PIL import Image
+
+    img = Image.open(src).convert("RGB")
+    if img.width > DOCS_MAX_WIDTH:  # small enough for the README, still readable
+        img = img.resize((DOCS_MAX_WIDTH, round(img.height * DOCS_MAX_WIDTH / img.width)),
+                         Image.Resampling.LANCZOS)
+    # A 256-colour palette keeps a screenshot with a photo in it to a fraction of the size.
+    img.quantize(256, method=Image.Quantize.MEDIANCUT).save(dst, optimize=True)
 
 
 @pytest.fixture(scope="session")

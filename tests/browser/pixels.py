@@ -15,29 +15,28 @@ EYES = (33, 133, 159, 145, 362, 263, 386, 374)
 LIPS_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181,
               91, 146)
 
-# Reads a Blob held by the page as base64 (the images never leave memory on the page side).
-BLOB_TO_B64 = """async (path) => {
-  const blob = path.split('.').reduce((o, k) => o?.[k], window);
-  if (!blob) return null;
-  const buf = new Uint8Array(await blob.arrayBuffer());
-  let s = '';
-  for (let i = 0; i < buf.length; i += 0x8000) s += String.fromCharCode(...buf.subarray(i, i + 0x8000));
-  return btoa(s);
-}"""
-
-
-# The last (sent frame, composited reply, its JSON) the page holds, read in one go.
-PAIR_JS = """async () => {
-  const pair = window.tryon.lastPair;
-  if (!pair || !pair.sent) return null;
-  const b64 = async (blob) => {
+# Blob -> base64 inside the page (the images never leave memory on the page side).
+_B64 = """async (blob) => {
     const buf = new Uint8Array(await blob.arrayBuffer());
     let s = '';
-    for (let i = 0; i < buf.length; i += 0x8000) s += String.fromCharCode(...buf.subarray(i, i + 0x8000));
+    for (let i = 0; i < buf.length; i += 0x8000) {
+      s += String.fromCharCode(...buf.subarray(i, i + 0x8000));
+    }
     return btoa(s);
-  };
-  return { sent: await b64(pair.sent), received: await b64(pair.received), meta: pair.meta };
-}"""
+  }"""
+# A Blob held by the page at a dotted path under window.
+BLOB_TO_B64 = f"""async (path) => {{
+  const b64 = {_B64};
+  const blob = path.split('.').reduce((o, k) => o?.[k], window);
+  return blob ? b64(blob) : null;
+}}"""
+# The last (sent frame, composited reply, its JSON) the page holds, read in one go.
+PAIR_JS = f"""async () => {{
+  const b64 = {_B64};
+  const pair = window.tryon.lastPair;
+  if (!pair || !pair.sent) return null;
+  return {{ sent: await b64(pair.sent), received: await b64(pair.received), meta: pair.meta }};
+}}"""
 
 
 def decode_b64(data: str) -> np.ndarray:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser.conftest import LiveServer, PageWatch
 from tests.browser.pixels import (
@@ -57,13 +58,21 @@ def studio(browser: Any, live_server: LiveServer) -> Iterator[Any]:
 
 def wait_applied(page: Any, kind: str, key: str, value: str) -> dict[str, Any]:
     """Wait until a composited frame for this selection (with the overlay drawn) is shown."""
-    page.wait_for_function(
-        """([kind, key, value]) => {
-             const m = window.tryon.lastPair?.meta;
-             return m && m.applied && m.selection?.kind === kind && m.selection?.[key] === value;
-           }""",
-        arg=[kind, key, value], timeout=WAIT_MS,
-    )
+    try:
+        page.wait_for_function(
+            """([kind, key, value]) => {
+                 const m = window.tryon.lastPair?.meta;
+                 return m && m.applied && m.selection?.kind === kind
+                   && m.selection?.[key] === value;
+               }""",
+            arg=[kind, key, value], timeout=WAIT_MS,
+        )
+    except PlaywrightTimeout:
+        state = page.evaluate("""() => ({meta: window.tryon.lastPair?.meta,
+            selection: window.tryon.selection, stats: window.tryon.stream?.stats,
+            open: window.tryon.stream?.isOpen, stage: document.querySelector('#stage-msg')
+              .textContent})""")
+        raise AssertionError(f"{kind} {key}={value} never applied; page state: {state}") from None
     pair = page.evaluate(PAIR_JS)
     assert pair is not None
     return pair
@@ -123,6 +132,15 @@ class TestLiveStream:
         assert eye_diff > 12, f"eye region barely changed ({eye_diff:.1f})"
         assert eye_diff > 3 * lip_diff, (eye_diff, lip_diff)
         studio.screenshot(path=str(screenshots / "demo-glasses.png"))
+
+        # Control: with no product the same measure stays at re-encoding noise.
+        studio.click("#clear")
+        studio.wait_for_function(
+            "() => window.tryon.lastPair?.meta?.selection?.kind === 'none'", timeout=WAIT_MS)
+        pair = studio.evaluate(PAIR_JS)
+        sent, got = decode_b64(pair["sent"]), decode_b64(pair["received"])
+        bare = mean_abs_diff(sent, got, box(landmarker.points(sent), EYES, sent.shape, pad=0.25))
+        assert bare < eye_diff / 3, (bare, eye_diff)
 
     def test_fit_panel_shows_measurements(self, studio: Any) -> None:
         studio.wait_for_function(
@@ -193,6 +211,54 @@ class TestCartAndOffers:
         # The stream session logged the try-on itself, through the same ingest path.
         assert {"Try-On Started", "Frame Applied"} <= events, events
 
+    def test_buy_logs_an_order(self, studio: Any, live_server: LiveServer) -> None:
+        sku = studio.evaluate("window.tryon.selection.sku")
+        studio.click("#buy")
+        studio.wait_for_function("() => window.tryon.events.queue.length === 0 "
+                                 "&& !window.tryon.events.inflight", timeout=WAIT_MS)
+        anon = studio.evaluate("window.tryon.anonymousId")
+        with sqlite3.connect(live_server.db_path) as db:
+            rows = db.execute("SELECT sku, properties FROM events WHERE anonymous_id = ? AND "
+                              "event = 'Order Completed'", (anon,)).fetchall()
+        assert len(rows) == 1 and rows[0][0] == sku
+        assert '"order_id"' in rows[0][1]
+
+    def test_event_queue_batches_by_count_and_stays_bounded(
+        self, studio: Any, live_server: LiveServer
+    ) -> None:
+        result = studio.evaluate("""async () => {
+          const q = window.tryon.events;
+          const sent0 = q.sent;
+          // Bounded: with room for 5, 8 more events drop the 3 oldest instead of growing.
+          const saved = [q.queueMax, q.flushAt];
+          [q.queueMax, q.flushAt] = [5, 1000];
+          const dropped0 = q.dropped;
+          for (let i = 0; i < 8; i++) q.track('Snapshot Captured', { source: 'bound-test' });
+          const bounded = { length: q.queue.length, dropped: q.dropped - dropped0 };
+          q.queue.length = 0;
+          [q.queueMax, q.flushAt] = saved;
+          // By count: the flushAt-th event sends the batch without waiting for the timer.
+          for (let i = 0; i < q.flushAt; i++) {
+            q.track('Snapshot Captured', { source: 'count-test' });
+          }
+          const t0 = performance.now();
+          while (q.sent < sent0 + q.flushAt && performance.now() - t0 < 10000) {
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          const waited = performance.now() - t0;
+          return { bounded, sent: q.sent - sent0, flushAt: q.flushAt, waited };
+        }""")
+        assert result["bounded"] == {"length": 5, "dropped": 3}
+        assert result["sent"] == result["flushAt"]
+        assert result["waited"] < 1500  # well before the 2 s timer
+        anon = studio.evaluate("window.tryon.anonymousId")
+        with sqlite3.connect(live_server.db_path) as db:
+            n, ids = db.execute(
+                "SELECT count(*), count(DISTINCT message_id) FROM events WHERE anonymous_id = ? "
+                "AND event = 'Snapshot Captured' AND properties LIKE '%count-test%'",
+                (anon,)).fetchone()
+        assert n == ids == result["flushAt"]
+
     def test_snapshot_downloads_the_composited_image(self, studio: Any) -> None:
         with studio.expect_download() as dl:
             studio.click("#snapshot")
@@ -206,4 +272,5 @@ class TestCartAndOffers:
             "() => document.querySelectorAll('#offers .offer').length > 0", timeout=WAIT_MS)
         offers = studio.evaluate("window.tryon.offers")
         assert offers and all(o["sku"] and o["reason"] for o in offers)
+        studio.locator("#offers").scroll_into_view_if_needed()
         studio.screenshot(path=str(screenshots / "demo-offers.png"))

@@ -32,7 +32,8 @@ def landmarker() -> Iterator[Landmarker]:
 
 class TestPhotoFallback:
     def test_refused_camera_offers_upload_and_renders_glasses(
-        self, new_page: Any, shared_data: Path, landmarker: Landmarker, screenshots: Path
+        self, new_page: Any, shared_data: Path, landmarker: Landmarker, screenshots: Path,
+        live_server: LiveServer,
     ) -> None:
         page = new_page()
         page.add_init_script(REFUSE_CAMERA)
@@ -55,6 +56,13 @@ class TestPhotoFallback:
                  && window.tryon.lastMeta.selection?.sku === sku""",
             arg=sku, timeout=WAIT_MS)
         with_glasses = page_image(page, "tryon.lastImage")
+        # No stream session here, so the page itself logs the try-on (for analytics).
+        page.evaluate("window.tryon.events.flush()")
+        with sqlite3.connect(live_server.db_path) as db:
+            logged = db.execute(
+                "SELECT event FROM events WHERE anonymous_id = ? AND sku = ?",
+                (page.evaluate("window.tryon.anonymousId"), sku)).fetchall()
+        assert ("Frame Applied",) in logged
 
         pts = landmarker.points(plain)
         eyes = box(pts, EYES, plain.shape, pad=0.25)
@@ -98,6 +106,7 @@ class TestKiosk:
         kiosk.wait_for_function(
             "(sku) => window.tryon.lastPair?.meta?.selection?.sku === sku", arg=sku,
             timeout=WAIT_MS)
+        kiosk.screenshot(path=str(screenshots / "kiosk-studio.png"))
         card_h = kiosk.evaluate(f"document.querySelector(\".product[data-sku='{sku}']\")"
                                 ".offsetHeight")
         assert card_h >= 64, card_h
@@ -121,6 +130,7 @@ class TestKiosk:
         assert phone.evaluate("window.tryon.claimed") == token
         phone_anon = phone.evaluate("window.tryon.anonymousId")
         assert "handoff" not in phone.evaluate("location.search")  # single use: dropped
+        phone.screenshot(path=str(screenshots / "phone-after-handoff.png"))
 
         with sqlite3.connect(live_server.db_path) as db:
             kiosk_events = db.execute(

@@ -6,12 +6,20 @@ import hashlib
 from collections.abc import Iterator
 
 import pytest
+import redis
 from sqlalchemy import create_engine, text
 
-from service.auth import SATISFIED_BY, authenticate_key, create_key, hash_key
+from service.auth import SATISFIED_BY, RateLimiter, authenticate_key, create_key, hash_key
 from service.db.engine import make_engine, make_sessionmaker
 from service.db.migrate import upgrade
-from tests.service.tryon_support import ADMIN_KEY, DEMO_KEY, LiveServer, live_server, make_settings
+from tests.service.tryon_support import (
+    ADMIN_KEY,
+    DEMO_KEY,
+    LiveServer,
+    free_port,
+    live_server,
+    make_settings,
+)
 
 
 @pytest.fixture(scope="module")
@@ -112,4 +120,27 @@ class TestScopesUnit:
             assert found.key_hash == hash_key(raw)
             assert authenticate_key(s, raw + "x") is None
             assert authenticate_key(s, "") is None
+        engine.dispose()
+
+
+class TestRateLimiterUnit:
+    def test_fixed_window_counts_in_the_database(self, tmp_path) -> None:
+        engine = make_engine(f"sqlite:///{tmp_path}/rl.sqlite")
+        upgrade(engine)
+        limiter = RateLimiter(engine)
+        assert [limiter.hit("key:1", now=120.0)[0] for _ in range(3)] == [1, 2, 3]
+        assert limiter.hit("key:2", now=130.0)[0] == 1  # buckets are independent
+        count, reset = limiter.hit("key:1", now=185.0)  # next minute: a fresh window
+        assert (count, reset) == (1, 55)
+        with engine.connect() as conn:  # the old window of key:1 was cleaned up
+            rows = conn.execute(text("SELECT bucket, window_start FROM rate_counters")).all()
+        assert sorted(rows) == [("key:1", 180), ("key:2", 120)]
+        engine.dispose()
+
+    def test_redis_outage_falls_back_to_the_database(self, tmp_path) -> None:
+        engine = make_engine(f"sqlite:///{tmp_path}/rl.sqlite")
+        upgrade(engine)
+        dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+        limiter = RateLimiter(engine, dead, prefix="unused:")
+        assert [limiter.hit("key:9", now=60.0)[0] for _ in range(2)] == [1, 2]
         engine.dispose()

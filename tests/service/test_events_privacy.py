@@ -29,7 +29,7 @@ def derived_eraser() -> Iterator[list[Sequence[str]]]:
     def erase_offers(session: Session, ids: Sequence[str]) -> dict[str, int]:
         session.execute(text("SELECT 1"))  # runs inside the erasure's transaction
         calls.append(list(ids))
-        return {"offers": 3}
+        return {"test_derived_rows": 3}
 
     register_eraser(erase_offers, name="test-offers")
     yield calls
@@ -54,7 +54,7 @@ class TestErasure:
         assert r.status_code == 200, r.text
         erased = r.json()["erased"]
         assert erased["events"] == 3 and erased["handoff_tokens"] == 1
-        assert erased["shopper_aliases"] == 2 and erased["offers"] == 3
+        assert erased["shopper_aliases"] == 2 and erased["test_derived_rows"] == 3
         assert erased["linked_ids"] == 3
         assert sorted(derived_eraser[0]) == sorted([user, phone, kiosk])
         for sid in (kiosk, phone, user):

@@ -6,6 +6,7 @@ import base64
 import gzip
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -145,6 +146,24 @@ class TestSegmentWire:
                    "Content-Type": "application/json"}
         assert httpx.post(f"{live_server}/v1/batch", content=body, headers=headers).json() == {
             "success": True}
+        assert len(rows_for(api, shopper)) == 1
+
+    def test_sender_clock_skew_is_corrected_from_sent_at(self, api: Api, live_server: str) -> None:
+        now = datetime.now(UTC)
+        fast = now + timedelta(days=1)  # a kiosk whose clock runs a day fast
+        shopper = new_id("skew-")
+        msgs = [{"type": "track", "messageId": new_id(), "event": "Try-On Started",
+                 "anonymousId": shopper, "timestamp": (fast - timedelta(seconds=10)).isoformat()}]
+        r = httpx.post(f"{live_server}/v1/batch", headers=self.basic(api),
+                       json={"batch": msgs, "sentAt": fast.isoformat()})
+        assert r.status_code == 200
+        (row,) = rows_for(api, shopper)
+        assert abs((row.timestamp - (now - timedelta(seconds=10))).total_seconds()) < 5
+        assert row.context["clock_skew_corrected_s"] < -86_000
+        # a right clock with a far-future timestamp is still rejected
+        bad = [{**msgs[0], "messageId": new_id(), "timestamp": fast.isoformat()}]
+        httpx.post(f"{live_server}/v1/batch", headers=self.basic(api),
+                   json={"batch": bad, "sentAt": now.isoformat()})
         assert len(rows_for(api, shopper)) == 1
 
     def test_write_key_in_body_and_limits(self, api: Api, live_server: str) -> None:

@@ -89,7 +89,11 @@ def _events(server: LiveServer, session_id: str) -> list[dict[str, Any]]:
             ).mappings().all()
     finally:
         engine.dispose()
-    return [dict(r) for r in rows]
+    out = [dict(r) for r in rows]
+    for r in out:  # JSON comes back as text through a raw query on SQLite
+        if isinstance(r["properties"], str):
+            r["properties"] = json.loads(r["properties"])
+    return out
 
 
 class TestLiveSession:
@@ -126,7 +130,7 @@ class TestLiveSession:
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
 
         assert [m["frame_id"] for m in metas] == list(range(1, 121))
-        assert all(STAGES <= set(m["timings_ms"]) for m in metas)
+        assert all(set(m["timings_ms"]) >= STAGES for m in metas)
         assert all(m["timings_ms"]["landmarks"] > 0 for m in metas)
         tracked = [m for m in metas if m["faces"] == 1]
         assert len(tracked) >= 0.9 * len(metas)
@@ -159,13 +163,17 @@ class TestLiveSession:
     def test_flooding_client_gets_latest_frames_and_stale_ones_dropped(
         self, server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
     ) -> None:
+        metas: list[dict[str, Any]] = []
         ws = _open(server, f"key={DEMO_KEY}&session_id=sess-flood&sku={catalog['skus'][0]}")
         with ws:
             _recv_json(ws, "ready")
-            for data in frames[:60]:  # as fast as the socket takes them, reading nothing
-                ws.send(data)
+            # Three frames per result: the client produces 3x faster than it is served, so
+            # frames must be dropped; without the slot they would queue and latency would grow.
+            for i in range(0, 60, 3):
+                for data in frames[i:i + 3]:
+                    ws.send(data)
+                metas.append(_recv_json(ws, "frame"))
             ws.send(json.dumps({"type": "end"}))
-            metas: list[dict[str, Any]] = []
             while True:
                 msg = ws.recv(timeout=60)
                 if isinstance(msg, str):
@@ -176,13 +184,13 @@ class TestLiveSession:
                         end = body
                         break
         assert end["frames_received"] == 60
-        assert end["dropped"] > 0, end
+        assert end["dropped"] >= 20, end  # at least one of every three frames
         assert end["frames_processed"] + end["dropped"] + end["errors"] == 60
         assert len(metas) == end["frames_sent"] <= end["frames_processed"]
         ids = [m["frame_id"] for m in metas]
         assert ids == sorted(ids) and len(set(ids)) == len(ids)
-        # The client kept getting newer frames: skipped ids are the dropped stale ones.
-        assert ids[-1] - ids[0] + 1 > len(ids)
+        assert ids[-1] >= 50  # the newest frames got through, the stale ones were skipped
+        assert metas[-1]["dropped"] >= end["dropped"] - 2
         with server.client() as c:
             dropped = [ln for ln in c.get("/metrics").text.splitlines()
                        if ln.startswith("tryon_dropped_frames_total")]
@@ -209,7 +217,7 @@ class TestLimitsAndErrors:
         assert wait_for(admitted, timeout_s=20, interval_s=0.2)
 
     def test_malformed_control_and_bad_frames_do_not_kill_the_stream(
-        self, server: LiveServer, frames: list[bytes]
+        self, server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
     ) -> None:
         with _open(server, f"key={DEMO_KEY}") as ws:
             _recv_json(ws, "ready")
@@ -233,6 +241,11 @@ class TestLimitsAndErrors:
             assert meta["frame_id"] == 2 and decode(image).shape == (480, 640, 3)
             ws.send(json.dumps({"type": "ping"}))
             assert _recv_json(ws, "pong")["type"] == "pong"
+        shade = catalog["shades"][0]
+        with _open(server, f"key={DEMO_KEY}&shade={shade}&intensity=lots") as ws:
+            assert _recv_json(ws, "error")["code"] == "bad_control"
+            ws.send(json.dumps({"type": "shade", "shade": shade, "intensity": 0.4}))
+            assert _recv_json(ws, "selected")["selection"]["intensity"] == 0.4
 
     def test_auth_by_query_first_message_or_refused(self, server: LiveServer) -> None:
         with _open(server, "key=wrong-key") as ws:

@@ -156,6 +156,17 @@ class TestAnalyze:
         lo, hi = body["fit"]["recommended_frame_width_mm"]
         assert 100 < lo < hi < 180
         assert all(p["type"] == "glasses" for p in body["fitting_products"])
+        assert all(lo <= p["frame_width_mm"] <= hi for p in body["fitting_products"])
+        with server.client(DEMO_KEY) as c:
+            verdict = c.post("/v1/tryon/analyze", content=data, params={"sku": "REC-S"},
+                             headers={"Content-Type": "image/jpeg"}).json()["fit"]
+            missing = c.post("/v1/tryon/analyze", content=data, params={"sku": "NOPE"},
+                             headers={"Content-Type": "image/jpeg"})
+        assert verdict["frame_width_mm"] == 129.0
+        width = verdict["frame_width_mm"]
+        expected = "too narrow" if width < lo else "too wide" if width > hi else "good fit"
+        assert verdict["verdict"] == expected
+        assert missing.status_code == 404
 
 
 class TestBadInput:

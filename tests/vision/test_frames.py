@@ -63,6 +63,14 @@ class TestDecodeBadInput:
         with pytest.raises(FrameTooLargeError, match="5000x5000"):
             decode(bytes(data))
 
+    @pytest.mark.parametrize("quality", [80, 101])  # lossy VP8 and lossless VP8L
+    def test_webp_size_read_from_header(self, photo: np.ndarray, quality: int) -> None:
+        ok, buf = cv2.imencode(".webp", photo[:300, :200], [cv2.IMWRITE_WEBP_QUALITY, quality])
+        assert ok
+        assert decode(buf.tobytes()).shape == (300, 200, 3)
+        with pytest.raises(FrameTooLargeError, match="200x300"):
+            decode(buf.tobytes(), FrameLimits(max_pixels=200 * 299))
+
     def test_default_limit_is_4096_squared(self) -> None:
         assert FrameLimits().max_pixels == 4096 * 4096
 

@@ -205,6 +205,17 @@ class TestHeadPoseOnAflw:
         assert -150 < pose.translation_cm[2] < -15
         assert np.allclose(pose.rotation @ pose.rotation.T, np.eye(3), atol=1e-6)
 
+    def test_fast_solver_equals_the_generic_one(self, aflw_poses: dict[str, dict],
+                                                canon: CanonicalFace) -> None:
+        from vision.geometry import _basis
+
+        pose: HeadPose = aflw_poses["02616"]["pose"]
+        assert pose.metric_landmarks is not None
+        target = pose.metric_landmarks[canon.procrustes_ids]
+        generic = solve_weighted_procrustes(canon.basis, target, canon.procrustes_weights)
+        assert np.allclose(_basis(canon).solve(target), generic, atol=1e-12)
+        assert np.allclose(pose.matrix, generic, atol=1e-12)
+
     def test_metric_landmarks_project_back(self, aflw_poses: dict[str, dict]) -> None:
         v = aflw_poses["00050"]
         pose: HeadPose = v["pose"]

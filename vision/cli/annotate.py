@@ -83,11 +83,18 @@ def draw(frame: np.ndarray, face: Face, pose: HeadPose | None, camera: Camera,
         lines.append(f"frame {lo:.0f}-{hi:.0f} mm  size {m.size_band}")
         if m.quality_flags:
             lines.append(" ".join(m.quality_flags))
-    for i, text in enumerate(reversed(lines)):
-        org = (max(2, x0), max(12 * scale, y0 - 6 - i * 16 * scale))
-        cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.45 * scale, (0, 0, 0),
+    font_scale, line_h = 0.45 * scale, 16 * scale
+    widest = max(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, font_scale, scale)[0][0]
+                 for t in lines)
+    x = max(2, min(x0, frame.shape[1] - widest - 2))  # keep the text inside the frame
+    top = y0 - 6 - (len(lines) - 1) * line_h
+    if top < line_h:  # no room above the face: write below it
+        top = int(face.bbox[3]) + line_h
+    for i, text in enumerate(lines):
+        org = (x, top + i * line_h)
+        cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0),
                     3 * scale, cv2.LINE_AA)
-        cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.45 * scale, (255, 255, 255),
+        cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255),
                     scale, cv2.LINE_AA)
 
 
@@ -175,8 +182,9 @@ class Annotator:
 
 def annotate(input_path: Path, out_path: Path, fov: float = 63.0,
              max_frames: int | None = None, max_faces: int = 1, smooth: bool = True,
-             mesh: bool = True, stream: TextIO = sys.stdout) -> int:
+             mesh: bool = True, stream: TextIO | None = None) -> int:
     """Annotate an image or video to `out_path`; returns the number of frames written."""
+    stream = stream if stream is not None else sys.stdout
     video = _is_video(input_path)
     ann = Annotator(video, fov, max_faces, smooth, mesh)
     try:

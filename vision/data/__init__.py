@@ -1,0 +1,1 @@
+"""Vendored model data: MediaPipe's canonical face (Apache-2.0, see NOTICE), as an .npz."""

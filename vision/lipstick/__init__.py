@@ -9,6 +9,7 @@ from vision.lipstick.shades import (
     check_intensity,
     load_shades,
 )
+from vision.lipstick.skin_tone import SkinTone, estimate_skin_tone
 
 __all__ = [
     "Finish",
@@ -17,7 +18,9 @@ __all__ = [
     "PainterOptions",
     "Shade",
     "ShadeCatalog",
+    "SkinTone",
     "check_intensity",
+    "estimate_skin_tone",
     "lip_mask",
     "lip_mask_crop",
     "load_shades",

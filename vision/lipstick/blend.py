@@ -31,10 +31,10 @@ class FinishLook:
 
 
 LOOKS: dict[Finish, FinishLook] = {
-    Finish.MATTE: FinishLook(detail=0.55, highlight_cap=6.0, gloss=0.0, sparkle=0.0),
-    Finish.SATIN: FinishLook(detail=0.8, highlight_cap=14.0, gloss=0.22, sparkle=0.0),
+    Finish.MATTE: FinishLook(detail=0.75, highlight_cap=5.0, gloss=0.0, sparkle=0.0),
+    Finish.SATIN: FinishLook(detail=0.9, highlight_cap=14.0, gloss=0.22, sparkle=0.0),
     Finish.GLOSS: FinishLook(detail=1.0, highlight_cap=100.0, gloss=0.6, sparkle=0.0),
-    Finish.SHIMMER: FinishLook(detail=0.85, highlight_cap=20.0, gloss=0.18, sparkle=0.55),
+    Finish.SHIMMER: FinishLook(detail=0.85, highlight_cap=20.0, gloss=0.18, sparkle=0.45),
 }
 
 
@@ -141,12 +141,12 @@ def _gloss_map(mf: MouthFrame, xy: np.ndarray, alpha_c: np.ndarray, cw: float) -
         n = len(line)
         # Brighter in the middle of the mouth, fading toward the corners.
         fade = np.sin(np.linspace(0.15, np.pi - 0.15, n - 1)) ** 1.5
-        thick = max(int(round(0.03 * cw)), 1)
+        thick = max(round(0.03 * cw), 1)
         for j in range(n - 1):
             p, q = np.round(line[j:j + 2] * 4).astype(np.int32)
             cv2.line(canvas, tuple(p), tuple(q), float(strength * fade[j]), thick,
                      cv2.LINE_AA, shift=2)
-    sigma = 0.03 * cw
+    sigma = 0.02 * cw
     canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)
     peak = float(canvas.max())
     if peak > 0:
@@ -179,15 +179,18 @@ def _shade_crop(
     # highlights compressed for matte (a matte lipstick scatters instead of reflecting).
     dl = L - lm
     dl = np.where(dl > 0, look.highlight_cap * np.tanh(dl / max(look.highlight_cap, 1e-3)), dl)
-    L2 = target[0] + look.detail * dl
+    dl = look.detail * dl
+    # Compression skews the variation; re-centre it so the lips' mean lands on the shade.
+    dl -= float((dl * w).sum() / ws)
+    L2 = target[0] + dl
     # Chroma: the shade's, keeping a little of the lips' own variation so it is not flat paint.
     cd = options.chroma_detail
     a2 = target[1] + cd * (a - am)
     b2 = target[2] + cd * (b - bm)
     if look.gloss > 0:
         # Specular: toward white, a little more where the original already shone.
-        shine = np.clip(dl / 25.0, 0.0, 1.0)
-        g = np.clip(look.gloss * gloss * (0.6 + 0.8 * shine), 0.0, 0.95)
+        shine = np.clip(dl / 20.0, 0.0, 1.0)
+        g = np.clip(look.gloss * gloss * (0.4 + 1.2 * shine), 0.0, 0.95)
         L2 = L2 + (100.0 - L2) * g
         a2 = a2 * (1.0 - 0.7 * g)
         b2 = b2 * (1.0 - 0.7 * g)

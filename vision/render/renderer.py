@@ -18,6 +18,7 @@ from vision.render.materials import LENS, mesh_parts, part_color, shading
 from vision.render.placement import CANONICAL_BRIDGE_ID, anchored_glasses_to_camera, head_proxy
 
 BBOX_PAD_PX = 2  # anti-aliased edges spill a pixel past the projected vertices
+MAX_CACHED_PRODUCTS = 64  # GPU meshes kept per renderer (a few hundred KB each)
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,11 @@ class GlassesRenderer:
                                  fragment_shader=shaders.GLASSES_FS)
         self._occ_prog = ctx.program(vertex_shader=shaders.OCCLUDER_VS,
                                      fragment_shader=shaders.OCCLUDER_FS)
+        self._resolve_prog = ctx.program(vertex_shader=shaders.RESOLVE_VS,
+                                         fragment_shader=shaders.RESOLVE_FS)
+        quad = np.array([-1, -1, 1, -1, -1, 1, 1, 1], dtype="f4")
+        self._quad_buf = ctx.buffer(quad.tobytes())
+        self._quad_vao = ctx.vertex_array(self._resolve_prog, [(self._quad_buf, "2f", "in_pos")])
         verts, tris = head_proxy()
         self._occ_bufs = (ctx.buffer(verts.tobytes()), ctx.buffer(tris.astype("u4").tobytes()))
         self._occ_vao = ctx.vertex_array(self._occ_prog, [(self._occ_bufs[0], "3f", "in_pos")],
@@ -133,7 +139,8 @@ class GlassesRenderer:
     @property
     def gl_renderer(self) -> str:
         self._ensure_context()
-        return str(self._ctx.info["GL_RENDERER"])
+        with self._ctx:
+            return str(self._ctx.info["GL_RENDERER"])
 
     def _ensure_fbos(self, width: int, height: int) -> None:
         if self._size == (width, height):
@@ -141,10 +148,14 @@ class GlassesRenderer:
         for f in self._fbos:
             f.release()
         ctx, size = self._ctx, (width, height)
-        color = ctx.renderbuffer(size, 4, samples=self.samples)
+        if self.samples:
+            color = ctx.texture(size, 4, samples=self.samples)  # read by the resolve shader
+        else:
+            color = ctx.renderbuffer(size, 4)
         depth = ctx.depth_renderbuffer(size, samples=self.samples)
         self._draw_fbo = ctx.framebuffer(color_attachments=[color], depth_attachment=depth)
         self._fbos = [self._draw_fbo, color, depth]
+        self._ms_color = color
         if self.samples:
             resolve = ctx.renderbuffer(size, 4)
             self._read_fbo = ctx.framebuffer(color_attachments=[resolve])
@@ -154,9 +165,15 @@ class GlassesRenderer:
         self._size = size
 
     def _gpu_product(self, product: GlassesProduct) -> _GpuProduct:
-        gp = self._products.get(product.sku)
+        # Keyed by the loaded scene too, so a product re-uploaded under the same SKU is redrawn.
+        key = f"{product.sku}:{id(product.scene)}"
+        gp = self._products.get(key)
         if gp is None:
-            gp = self._products[product.sku] = _GpuProduct(self._ctx, self._prog, product)
+            if len(self._products) >= MAX_CACHED_PRODUCTS:
+                for old in self._products.values():
+                    old.release()
+                self._products.clear()
+            gp = self._products[key] = _GpuProduct(self._ctx, self._prog, product)
         return gp
 
     # -- drawing --------------------------------------------------------------------------
@@ -181,6 +198,8 @@ class GlassesRenderer:
             gp = self._gpu_product(product)
         w, h = camera.width, camera.height
         model_view = self.model_matrix(face, pose, camera)
+        if not np.isfinite(model_view).all():
+            return None
         pts = gp.points @ model_view[:3, :3].T + model_view[:3, 3]
         pts = pts[pts[:, 2] < -self.options.near_cm]
         if len(pts) == 0:
@@ -246,7 +265,20 @@ class GlassesRenderer:
         fbo.depth_mask = True
         fbo.scissor = None
         if self.samples:
-            ctx.copy_framebuffer(self._read_fbo, fbo)
+            self._resolve(box_gl, camera)
+
+    def _resolve(self, box_gl: tuple[int, int, int, int], camera: Camera) -> None:
+        """Average the MSAA samples into the read buffer, inside the box only."""
+        mgl, ctx, out = self._mgl, self._ctx, self._read_fbo
+        out.use()
+        out.viewport = (0, 0, camera.width, camera.height)
+        out.scissor = box_gl
+        ctx.disable(mgl.DEPTH_TEST | mgl.BLEND)
+        self._ms_color.use(0)
+        self._resolve_prog["u_tex"].value = 0
+        self._resolve_prog["u_samples"].value = self.samples
+        self._quad_vao.render(mgl.TRIANGLE_STRIP)
+        out.scissor = None
 
     def render(self, frame_bgr: np.ndarray, face: Face | None, pose: HeadPose | None,
                camera: Camera, product: GlassesProduct, variant: str | None = None

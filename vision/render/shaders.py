@@ -77,3 +77,24 @@ OCCLUDER_FS = """
 out vec4 f_color;
 void main() { f_color = vec4(0.0); }
 """
+
+# MSAA resolve restricted to the glasses' box (scissor): a full-frame blit would cost more than
+# drawing the glasses at 1280x720 on llvmpipe. Averaging premultiplied samples is exact.
+RESOLVE_VS = """
+#version 330
+in vec2 in_pos;
+void main() { gl_Position = vec4(in_pos, 0.0, 1.0); }
+"""
+
+RESOLVE_FS = """
+#version 330
+uniform sampler2DMS u_tex;
+uniform int u_samples;
+out vec4 f_color;
+void main() {
+    ivec2 p = ivec2(gl_FragCoord.xy);
+    vec4 c = vec4(0.0);
+    for (int i = 0; i < u_samples; ++i) c += texelFetch(u_tex, p, i);
+    f_color = c / float(u_samples);
+}
+"""

