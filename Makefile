@@ -34,9 +34,11 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 
+BENCHMARKS := vision_core render_glasses lipstick stream_roundtrip ingest offers_quality analytics_load
+
+# Every benchmark prints a table and writes benchmarks/results/NAME.{md,json}.
 bench: setup
-	$(BIN)/python -m benchmarks.vision_core
-	$(BIN)/python -m benchmarks.render
+	@for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python -m benchmarks.$$b || exit 1; done
 
 # Re-resolve the pin set from requirements.in (mediapipe is installed without its declared
 # jax/jaxlib/sentencepiece/sounddevice/opencv-contrib, which it never imports).

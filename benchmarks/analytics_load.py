@@ -122,8 +122,10 @@ def load(url: str, rows: list[dict[str, Any]]) -> float:
                         [json.dumps(r[c]) if c in ("properties", "context") else r[c] for c in cols]
                     )
             raw.commit()
-            cur.execute("ANALYZE events")
-            raw.commit()
+            # Steady state has autovacuum; after a bulk COPY, vacuum sets the visibility map
+            # so index-only scans are possible, as they would be in production.
+            raw.driver_connection.autocommit = True
+            raw.driver_connection.execute("VACUUM ANALYZE events")
         finally:
             raw.close()
     else:
@@ -144,6 +146,44 @@ def timed(fn: Callable[[], Any], runs: int) -> dict[str, float]:
         ts.append((time.perf_counter() - t0) * 1000)
     ts.sort()
     return {"p50_ms": statistics.median(ts), "p95_ms": float(np.percentile(ts, 95)), "runs": runs}
+
+
+BASELINE_QUERIES = ("products 90d by variant", "funnel 90d (72 h window)", "fit-gap 90d")
+
+
+def baseline_without_indexes(
+    engine: Any, factory: Any, cases: dict[str, Any], runs: int
+) -> dict[str, Any]:
+    """The same queries with migration 0003_analytics's two indexes dropped (then restored)."""
+    import importlib.util
+
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+
+    from service.db.migrate import MIGRATIONS_DIR
+
+    spec = importlib.util.spec_from_file_location(
+        "mig_0003_analytics", MIGRATIONS_DIR / "versions" / "0003_analytics.py"
+    )
+    mig = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(mig)  # type: ignore[union-attr]
+
+    def run(step: str) -> None:
+        with engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
+            getattr(mig, step)()
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("ANALYZE")
+
+    run("downgrade")
+    out = {}
+    try:
+        for name in BASELINE_QUERIES:
+            with factory() as s:
+                out[name] = timed(lambda q=cases[name], s=s: q(s), max(2, runs // 2))
+            print(f"  baseline (no analytics indexes) {name}: {out[name]}", flush=True)
+    finally:
+        run("upgrade")
+    return out
 
 
 def bench_backend(url: str, n: int, runs: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -170,6 +210,7 @@ def bench_backend(url: str, n: int, runs: int, rows: list[dict[str, Any]]) -> di
         with factory() as s:
             out["queries"][name] = timed(lambda q=q, s=s: q(s), runs)
         print(f"  {name}: {out['queries'][name]}", flush=True)
+    out["without_analytics_indexes"] = baseline_without_indexes(engine, factory, cases, runs)
 
     items = {
         f"SKU-{i:02d}": Item(
@@ -218,6 +259,9 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument(
+        "--merge", action="store_true", help="keep other backends' results from the last run's JSON"
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     rows = synthetic_rows(args.events)
@@ -231,6 +275,11 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "backends": {},
     }
+    previous = RESULTS / "analytics_load.json"
+    if args.merge and previous.is_file():
+        old = json.loads(previous.read_text())
+        if old.get("events") == args.events:
+            res["backends"].update(old["backends"])
     for backend in args.backends.split(","):
         print(f"{backend}:", flush=True)
         if backend == "sqlite":
@@ -265,6 +314,17 @@ def main() -> None:
             for v in res["backends"].values()
         ]
         lines.append(f"| {q} | " + " | ".join(cells) + " |")
+    for q in BASELINE_QUERIES:
+        cells = []
+        for v in res["backends"].values():
+            b = v.get("without_analytics_indexes", {}).get(q)
+            ratio = b["p50_ms"] / v["queries"][q]["p50_ms"] if b else float("nan")
+            cells.append(
+                f"{b['p50_ms']:.0f} ({ratio:.1f}x slower) | {b['p95_ms']:.0f}" if b else "- | -"
+            )
+        lines.append(
+            f"| baseline: {q}, without 0003_analytics indexes | " + " | ".join(cells) + " |"
+        )
     for k in ("offers_1_threads", "offers_4_threads"):
         cells = [f"{v[k]['p50_ms']:.1f} | {v[k]['p95_ms']:.1f}" for v in res["backends"].values()]
         lines.append(f"| offers, {k.split('_')[1]} thread(s) | " + " | ".join(cells) + " |")

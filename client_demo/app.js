@@ -1,15 +1,16 @@
 // Shopper page (/demo) and kiosk mode (/demo?mode=kiosk): consent, camera stream or photo,
 // product rail, fit, cart events and offers. State lives here; lib/ holds the parts.
-import { Api, loadConfig, normalizeFit, normalizeOffers, normalizeProducts, normalizeShades, uuid } from './lib/api.js';
+import { Api, loadConfig, normalizeFit, normalizeProducts, normalizeShades, uuid } from './lib/api.js';
 import { EventQueue } from './lib/events.js';
 import { IdleTimer, claimHandoff, enterFullscreen, mintHandoff } from './lib/kiosk.js';
-import { $, renderFit, renderGlassesRail, renderOffers, renderSwatches, toast } from './lib/ui.js';
+import { OFFERS_FIRST_AFTER_MS, OffersPanel } from './lib/offers.js';
+import { PhotoTouches, downscale, renderOnPhoto } from './lib/photo.js';
+import { $, renderFit, renderGlassesRail, renderSwatches, toast } from './lib/ui.js';
 import { TryOnStream, cameraErrorText, closeCamera, median, openCamera } from './lib/stream.js';
 
 const params = new URLSearchParams(location.search);
 const MODE = params.get('mode') === 'kiosk' ? 'kiosk' : 'web';
 const CHANNEL = MODE === 'kiosk' ? 'kiosk' : 'web';
-const PHOTO_MAX_SIDE = 1280; // uploads are downscaled first: faster, and far below the body limit
 
 const state = {
   config: null,
@@ -27,13 +28,15 @@ const state = {
   photo: null, // the uploaded photo (downscaled JPEG blob), kept in memory only
   lastImage: null, // the last composited image (blob), for the snapshot
   lastMeta: null,
-  offers: [],
+  offersPanel: null,
   frames: 0,
   kioskId: params.get('kiosk') || 'kiosk-demo',
   storeId: params.get('store') || (MODE === 'kiosk' ? 'store-demo' : null),
 };
 // Tests and curious developers read the live state here.
 window.tryon = state;
+Object.defineProperty(state, 'offers', { get: () => state.offersPanel?.offers ?? [] });
+let photoTouches = null;
 
 const view = $('#view');
 const ctx = view.getContext('2d');
@@ -104,7 +107,7 @@ function pickShade(shadeId) {
 }
 
 function clearSelection() {
-  if (state.source === 'photo') photoDwell('switch');
+  if (state.source === 'photo') photoTouches.dwell('switch');
   Object.assign(state.selection, { kind: null, sku: null, variant: null, shade: null });
   applySelection();
 }
@@ -121,7 +124,7 @@ function applySelection() {
   renderRails();
   if (state.source === 'camera') state.stream?.send(controlMessage());
   else if (state.source === 'photo') renderPhoto();
-  scheduleOffers(OFFERS_FIRST_AFTER_MS);
+  state.offersPanel.schedule(OFFERS_FIRST_AFTER_MS);
 }
 
 // ---- camera stream ---------------------------------------------------------------------
@@ -219,21 +222,30 @@ function onMeta(meta, sentFrame) {
 }
 
 // The stream's per-frame message may carry only the size advice; the fit panel also wants
-// PD and face width, so a recent frame is measured with /v1/tryon/analyze now and then.
-const MEASURE_EVERY_MS = 2500;
+// PD and face width, so a recent frame is measured with /v1/tryon/analyze now and then:
+// a few times at first, then rarely (a face does not change, and the public key's rate
+// limit is shared by every visitor).
+const MEASURE_FIRST_MS = 2500;
+const MEASURE_LATER_MS = 15000;
+const MEASURE_FIRST_N = 3;
 let lastMeasureAt = -Infinity;
 let measuring = false;
+let measured = 0;
 async function measureNow(frameBlob, streamFit) {
   if (streamFit && !state.fit?.pd) updateFit(streamFit);
   const now = performance.now();
-  if (measuring || now - lastMeasureAt < MEASURE_EVERY_MS) return;
+  const every = measured < MEASURE_FIRST_N ? MEASURE_FIRST_MS : MEASURE_LATER_MS;
+  if (measuring || now - lastMeasureAt < every) return;
   measuring = true;
   lastMeasureAt = now;
   try {
     const path = state.api.path('render').replace(/render$/, 'analyze');
     const res = await state.api.post(path, frameBlob, { headers: { 'Content-Type': 'image/jpeg' } });
     const fit = normalizeFit(res);
-    if (fit && state.source === 'camera') updateFit(fit);
+    if (fit && state.source === 'camera') {
+      measured += 1;
+      updateFit(fit);
+    }
   } catch {
     // Measurements are a nice-to-have next to the live view; the next attempt may work.
   } finally {
@@ -279,78 +291,21 @@ async function onPhotoChosen(file) {
   }
 }
 
-async function downscale(file) {
-  const bmp = await createImageBitmap(file);
-  const scale = Math.min(1, PHOTO_MAX_SIDE / Math.max(bmp.width, bmp.height));
-  const c = document.createElement('canvas');
-  c.width = Math.round(bmp.width * scale);
-  c.height = Math.round(bmp.height * scale);
-  c.getContext('2d').drawImage(bmp, 0, 0, c.width, c.height);
-  bmp.close();
-  return new Promise((resolve) => c.toBlob(resolve, 'image/jpeg', 0.9));
-}
-
-function base64Blob(b64, type) {
-  const bin = atob(b64);
-  const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i += 1) bytes[i] = bin.charCodeAt(i);
-  return new Blob([bytes], { type });
-}
-
-// The stream session logs its own touchpoints; a photo try-on has no session on the server,
-// so the page logs the same ones: applied (once per product) and dwell when switching away.
-let photoCurrent = null; // {key, props, since}
-const photoApplied = new Set();
-function photoTouch(sel) {
-  const key = sel.kind === 'glasses' ? `g:${sel.sku}:${sel.variant}` : `s:${sel.shade}`;
-  if (photoCurrent?.key === key) return;
-  photoDwell('switch');
-  const props = sel.kind === 'glasses'
-    ? { sku: sel.sku, variant: sel.variant, source: 'photo' }
-    : { shade: sel.shade, intensity: sel.intensity, source: 'photo' };
-  photoCurrent = { key, props, since: performance.now() };
-  if (!photoApplied.has(key)) {
-    photoApplied.add(key);
-    state.events.track(sel.kind === 'glasses' ? 'Frame Applied' : 'Shade Applied', props);
-  }
-}
-
-function photoDwell(reason) {
-  if (!photoCurrent) return;
-  const dwell = Math.round(performance.now() - photoCurrent.since);
-  state.events.track('Try-On Dwell', { ...photoCurrent.props, dwell_ms: dwell, reason });
-  photoCurrent = null;
-}
-addEventListener('pagehide', () => photoDwell('end'));
-
 let photoSeq = 0;
 async function renderPhoto() {
   if (!state.photo) return;
   const seq = ++photoSeq;
-  const s = state.selection;
-  const q = new URLSearchParams({ format: 'json' });
-  if (s.kind === 'glasses') {
-    q.set('sku', s.sku);
-    if (s.variant) q.set('variant', s.variant);
-  } else if (s.kind === 'lipstick') {
-    q.set('shade', s.shade);
-    q.set('intensity', String(s.intensity));
-  }
+  const sel = { ...state.selection };
   setStageMsg('Rendering…');
   try {
-    const res = await state.api.post(`${state.api.path('render')}?${q}`, state.photo, {
-      headers: { 'Content-Type': 'image/jpeg' },
-    });
+    const { res, blob } = await renderOnPhoto(state.api, state.photo, sel);
     if (seq !== photoSeq) return; // a newer selection already asked again
-    const b64 = res.image || res.image_base64 || res.jpeg_base64;
-    const blob = base64Blob(b64, res.content_type || 'image/jpeg');
     onFrame({ detail: { blob, meta: null } });
     state.lastMeta = res;
     const fit = normalizeFit(res);
     if (fit) updateFit(fit);
-    const faceCount = Array.isArray(res.faces) ? res.faces.length : res.face_count;
-    setStageMsg(faceCount === 0 ? 'No face found in this photo. Try another one.' : '');
-    if (res.applied) photoTouch(s);
+    setStageMsg(res.faces === 0 ? 'No face found in this photo. Try another one.' : '');
+    if (res.applied) photoTouches.touch(sel);
   } catch (err) {
     if (seq === photoSeq) setStageMsg(`Could not render the photo: ${err.message}`);
   }
@@ -390,7 +345,7 @@ function snapshot() {
 function addToCart() {
   state.events.track('Product Added', productProps());
   $('#cart-msg').textContent = `${selectedLabel()} added to your cart.`;
-  scheduleOffers(1500, { force: true });
+  state.offersPanel.schedule(1500, { force: true });
 }
 
 function buy() {
@@ -403,66 +358,6 @@ function buy() {
   });
   $('#cart-msg').textContent = `Thank you! Order placed for ${selectedLabel()}.`;
   state.events.flush();
-}
-
-// ---- offers ----------------------------------------------------------------------------
-
-// Every offers request is an impression the service counts against a per-shopper frequency
-// cap, so the page asks rarely: once after the shopper has tried a few things, after the cart
-// changes, and after feedback; never on every product switch.
-const OFFERS_FIRST_AFTER_MS = 6000;
-let offersTimer = null;
-let offersRequested = false;
-function scheduleOffers(ms, { force = false } = {}) {
-  if (offersRequested && !force) return;
-  offersRequested = true;
-  clearTimeout(offersTimer);
-  offersTimer = setTimeout(loadOffers, ms);
-}
-
-async function loadOffers() {
-  if (!state.anonymousId) return;
-  // Events first, so the offers see what was just tried or carted.
-  await state.events.flush();
-  const path = state.api.path('offers', { id: state.anonymousId });
-  try {
-    const body = await state.api.get(`${path}?${new URLSearchParams({ channel: CHANNEL, limit: '3' })}`);
-    const offers = normalizeOffers(body).map((o) => {
-      const p = state.products.find((x) => x.sku === o.sku);
-      return { ...o, price: o.price ?? p?.price ?? null, currency: p?.currency || o.currency };
-    });
-    // Capped or suppressed: keep what is on screen rather than blanking the panel.
-    if (offers.length || !state.offers.length) state.offers = offers;
-    state.offersReason = body.reason || null;
-  } catch (err) {
-    state.offersReason = err.message;
-  }
-  state.offersLoads = (state.offersLoads || 0) + 1;
-  const emptyText = state.offersReason === 'open_support_issue'
-    ? 'We are looking after your support request first; no offers until it is solved.'
-    : state.offersReason ? 'No offers right now.' : '';
-  renderOffers($('#offers'), state.offers, {
-    accept: (o) => offerFeedback(o, 'accepted'),
-    reject: (o) => offerFeedback(o, 'rejected'),
-  }, emptyText);
-}
-
-async function offerFeedback(offer, action) {
-  const path = `${state.api.path('offers', { id: state.anonymousId })}/${encodeURIComponent(offer.id)}/feedback`;
-  try {
-    await state.api.post(path, { action });
-  } catch (err) {
-    toast(`Could not send feedback: ${err.message}`);
-  }
-  state.offers = state.offers.filter((o) => o.id !== offer.id);
-  renderOffers($('#offers'), state.offers, {
-    accept: (o) => offerFeedback(o, 'accepted'),
-    reject: (o) => offerFeedback(o, 'rejected'),
-  });
-  if (action === 'accepted') {
-    if (state.products.some((p) => p.sku === offer.sku)) pickGlasses(offer.sku, null);
-    else if (state.shades.some((sh) => sh.id === offer.sku)) pickShade(offer.sku);
-  }
 }
 
 // ---- kiosk -----------------------------------------------------------------------------
@@ -497,14 +392,15 @@ function stopStream() {
 
 // Start over for the next shopper: nothing of the previous one stays on screen or in memory.
 async function resetKiosk() {
-  photoDwell('end');
-  photoApplied.clear();
+  photoTouches.reset();
+  measured = 0;
+  lastMeasureAt = -Infinity;
   stopStream();
   await state.events.flush();
   if (state.handoff) URL.revokeObjectURL(state.handoff.qrObjectUrl);
   Object.assign(state, {
-    handoff: null, fit: null, photo: null, lastImage: null, lastMeta: null, lastPair: null, offers: [],
-    offersReason: null, frames: 0, source: null, photoStarted: false,
+    handoff: null, fit: null, photo: null, lastImage: null, lastMeta: null, lastPair: null,
+    frames: 0, source: null, photoStarted: false,
   });
   Object.assign(state.selection, { kind: null, sku: null, variant: null, shade: null, intensity: 0.8 });
   ctx.clearRect(0, 0, view.width, view.height);
@@ -513,9 +409,7 @@ async function resetKiosk() {
   $('#consent').hidden = false;
   $('#cart-msg').textContent = '';
   renderFit(null, state.products);
-  renderOffers($('#offers'), [], {});
-  clearTimeout(offersTimer);
-  offersRequested = false;
+  state.offersPanel.reset();
   view.classList.add('mirrored');
   newSession();
   renderRails();
@@ -564,6 +458,19 @@ async function main() {
   state.config = await loadConfig();
   state.api = new Api(state.config);
   state.events = new EventQueue(state.api, state.config.events || {});
+  photoTouches = new PhotoTouches(state.events);
+  state.offersPanel = new OffersPanel({
+    api: state.api,
+    events: state.events,
+    root: $('#offers'),
+    channel: CHANNEL,
+    shopper: () => state.anonymousId,
+    products: () => state.products,
+    onAccept: (offer) => {
+      if (state.products.some((p) => p.sku === offer.sku)) pickGlasses(offer.sku, null);
+      else if (state.shades.some((sh) => sh.id === offer.sku)) pickShade(offer.sku);
+    },
+  });
   if (MODE === 'kiosk') {
     document.body.classList.add('kiosk');
     const idleS = Number(params.get('idle')) || state.config.kiosk_idle_s || 90;

@@ -35,6 +35,8 @@ function filterQuery() {
   return q;
 }
 
+const shadeParams = () => ($('#shade-by-tone').checked ? { by_skin_tone: 'true' } : {});
+
 function reportUrl(name, extra = {}) {
   const q = filterQuery();
   for (const [k, v] of Object.entries(extra)) q.set(k, v);
@@ -70,7 +72,7 @@ async function load() {
     loadCatalog(),
     state.analyst.get(reportUrl('products', { group_by: '' })),
     state.analyst.get(reportUrl('funnel')),
-    state.analyst.get(reportUrl('shades')),
+    state.analyst.get(reportUrl('shades', shadeParams())),
     state.analyst.get(reportUrl('nps')),
     state.analyst.get(reportUrl('fit-gap')),
   ]);
@@ -130,8 +132,9 @@ function render(catalog) {
   // Shades
   barChart($('#chart-shades'), d.shades.map((r) => {
     const s = catalog.shades.get(r.shade);
-    return { label: s?.name || r.shade, value: r.applications, color: s?.hex, note: `${pct(r.share)} of applications` };
-  }), { fmt: int });
+    const label = r.skin_tone_band ? `${r.skin_tone_band} · ${s?.name || r.shade}` : s?.name || r.shade;
+    return { label, value: r.applications, color: s?.hex, note: `${pct(r.share)} of applications` };
+  }), { fmt: int, labelWidth: hasBand(d.shades) ? 200 : 150 });
 
   // NPS
   divergingBars($('#chart-nps'), d.nps.map((r) => ({ label: r.channel, value: r.nps, note: `${r.responses} responses` })));
@@ -151,8 +154,10 @@ function render(catalog) {
     `${g.from_mm}–${g.to_mm} mm: ${g.shoppers} ${g.shoppers === 1 ? 'shopper' : 'shoppers'} without a fitting frame → design a ${g.suggested_frame_width_mm} mm frame`)));
 }
 
+const hasBand = (rows) => rows.some((r) => r.skin_tone_band);
+
 async function download(report, fmt) {
-  const extra = { format: fmt, ...(report === 'products' ? { group_by: '' } : {}) };
+  const extra = { format: fmt, ...(report === 'products' ? { group_by: '' } : {}), ...(report === 'shades' ? shadeParams() : {}) };
   try {
     const res = await state.analyst.get(reportUrl(report, extra), { as: 'response' });
     const blob = await res.blob();
@@ -219,6 +224,9 @@ async function main() {
     $('#key').value = '';
   });
   $('#sign-out').addEventListener('click', signOut);
+  $('#shade-by-tone').addEventListener('change', () => {
+    load().catch((err) => { $('#status').textContent = `Could not load: ${err.message}`; });
+  });
   $('#filters').addEventListener('submit', (ev) => {
     ev.preventDefault();
     load().catch((err) => { $('#status').textContent = `Could not load: ${err.message}`; });

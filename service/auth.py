@@ -21,6 +21,7 @@ from service.db.base import utcnow
 from service.errors import Forbidden, RateLimited, ServiceError, Unauthorized
 
 log = logging.getLogger(__name__)
+REDIS_RETRY_S = 10.0
 
 Scope = Literal["kiosk", "analyst", "admin", "demo"]
 SCOPES: tuple[str, ...] = ("kiosk", "analyst", "admin", "demo")
@@ -137,13 +138,14 @@ class RateLimiter:
         self.prefix = prefix
         self.window_s = window_s
         self._dialect = engine.dialect.name
+        self._redis_retry_at = 0.0  # after a Redis failure, skip it until then
 
     def hit(self, bucket: str, now: float | None = None) -> tuple[int, int]:
         """Count one request; returns (count in this window, seconds until it resets)."""
         now = time.time() if now is None else now
         window = int(now // self.window_s) * self.window_s
         reset = window + self.window_s - int(now)
-        if self.redis is not None:
+        if self.redis is not None and time.monotonic() >= self._redis_retry_at:
             key = f"{self.prefix}rl:{bucket}:{window}"
             try:
                 pipe = self.redis.pipeline()
@@ -152,7 +154,9 @@ class RateLimiter:
                 count, _ = pipe.execute()
                 return int(count), reset
             except Exception as exc:  # Redis down: keep limiting through the shared DB
-                log.warning("rate limiter: Redis failed (%s); counting in the database", exc)
+                log.warning("rate limiter: Redis failed (%s); counting in the database for "
+                            "%.0f s", exc, REDIS_RETRY_S)
+                self._redis_retry_at = time.monotonic() + REDIS_RETRY_S
         return self._hit_db(bucket, window), reset
 
     def _hit_db(self, bucket: str, window: int) -> int:

@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     camera_fov_deg: float = 63.0
     max_frame_pixels: int = 4096 * 4096
     smoothing_min_cutoff: float = 1.0
-    smoothing_beta: float = 0.05
+    # beta is in face sizes per second (vision.smoothing scales speed by the face size)
+    smoothing_beta: float = 5.0
     smoothing_d_cutoff: float = 1.0
     render_msaa_samples: int = 4
 

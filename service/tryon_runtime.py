@@ -44,8 +44,14 @@ async def tryon_runtime(app: FastAPI) -> AsyncIterator[None]:
     redis_client = None
     if s.redis_url:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        redis_client = redis.Redis.from_url(s.redis_url, socket_timeout=2.0)
+        # Fail fast: a request must not hang on a dead Redis (the limiter falls back to the DB).
+        redis_client = redis.Redis.from_url(
+            s.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0,
+            retry=Retry(NoBackoff(), 1),
+        )
     st.redis = redis_client
     st.rate_limiter = RateLimiter(st.engine, redis_client, prefix=s.redis_prefix)
     await anyio.to_thread.run_sync(_bootstrap, app)

@@ -8,18 +8,23 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-# Each name is a module vision.cli.<name> with add_parser(subparsers) and run(args) -> int.
-# Missing optional modules are skipped so one subcommand never blocks the others.
-SUBCOMMANDS = ("annotate", "contact_sheet")
+# Command name -> module vision.cli.<module> with add_parser(subparsers) and run(args) -> int.
+# Modules are imported only when needed (all of them for --help), and a missing one is skipped
+# so one subcommand never blocks the others.
+SUBCOMMANDS = {"annotate": "annotate", "contact-sheet": "contact_sheet"}
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[Any], Any]]]:
+def build_parser(
+    only: str | None = None,
+) -> tuple[argparse.ArgumentParser, dict[str, Callable[[Any], Any]]]:
+    """The parser with every available subcommand, or just `only` when it is a known one."""
     parser = argparse.ArgumentParser(
         prog="python -m vision", description="Vision tools: annotate images/videos, and more."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     runners: dict[str, Callable[[Any], Any]] = {}
-    for name in SUBCOMMANDS:
+    modules = [SUBCOMMANDS[only]] if only in SUBCOMMANDS else list(SUBCOMMANDS.values())
+    for name in modules:
         module_name = f"vision.cli.{name}"
         try:
             module = importlib.import_module(module_name)
@@ -35,7 +40,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[Any], A
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser, runners = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, runners = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     result = runners[args.command](args)
     return int(result or 0)

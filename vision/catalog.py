@@ -17,18 +17,15 @@ from vision.errors import CatalogError
 
 DEFAULT_ASSETS = Path(__file__).resolve().parent.parent / "assets" / "models3d"
 SizeBand = Literal["S", "M", "L"]
-# Total frame width (mm) bands; the same thresholds the size advice uses for recommendations.
-BAND_S_MAX_MM = 132.0
-BAND_M_MAX_MM = 140.0
 FRONT_DEPTH_MM = 18.0  # vertices this close to the foremost point count as the frame front
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 def size_band_for_width(frame_width_mm: float) -> SizeBand:
-    """S below 132 mm total width, M up to 140 mm, L above."""
-    if frame_width_mm < BAND_S_MAX_MM:
-        return "S"
-    return "M" if frame_width_mm <= BAND_M_MAX_MM else "L"
+    """The size band of a total frame width: the same bands the face measurements recommend."""
+    from vision.measure import size_band
+
+    return size_band(frame_width_mm)
 
 
 @dataclass(frozen=True)

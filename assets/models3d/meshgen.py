@@ -31,8 +31,8 @@ def lens_outline(style: str, lens_w: float, n: int = SEGMENTS) -> np.ndarray:
         pts[:, 1] += 0.28 * a * outer**2 * top  # the upswept outer corner
         pts[:, 1] -= 0.08 * a * (1 - outer) * np.clip(-pts[:, 1] / (0.7 * a), 0, 1)
     elif style == "aviator":
-        pts = superellipse(a, 0.86 * a, 2.4, n)
-        lower = np.clip(-pts[:, 1] / (0.86 * a), 0.0, 1.0)
+        pts = superellipse(a, 0.76 * a, 2.4, n)
+        lower = np.clip(-pts[:, 1] / (0.76 * a), 0.0, 1.0)
         nasal = np.clip(pts[:, 0] / a + 0.3, 0.0, 1.3)
         pts[:, 1] -= 0.22 * a * lower**1.5 * nasal  # teardrop: deeper toward the nose
         pts[:, 1] += 0.08 * a * np.clip(pts[:, 1] / a, 0, 1)  # flatter brow line

@@ -116,7 +116,7 @@ export function fitGapChart(root, report, { width = 640, height = 240 } = {}) {
   if (!bins.length) return empty(root, 'No consented face measurements for these filters.');
   const left = 40;
   const right = 10;
-  const top = 10;
+  const top = 20; // room for the count above the tallest bar
   const axisY = height - 60;
   const lo = Math.min(bins[0].lo_mm, ...(report.frames || []).map((f) => f.frame_width_mm));
   const hiMm = Math.max(bins[bins.length - 1].hi_mm, ...(report.frames || []).map((f) => f.frame_width_mm));

@@ -120,6 +120,12 @@ export class TryOnStream extends EventTarget {
       this.stats.stalls += 1; // give up on a lost answer
       this.inFlight = null;
     }
+    if (document.hidden) {
+      // Nobody is looking: stop costing the server frames until the tab is visible again.
+      clearTimeout(this.pumpTimer);
+      this.pumpTimer = setTimeout(() => this.pump(), 500);
+      return;
+    }
     const wait = this.lastSendAt + MIN_INTERVAL_MS - now;
     if (wait > 0) {
       clearTimeout(this.pumpTimer);

@@ -1,0 +1,1 @@
+"""Product-design analytics over touchpoint events: queries, fit gap, exports, charts."""

@@ -21,7 +21,14 @@ from service.analytics.definitions import (
     TRY_ON_EVENTS,
     Filters,
 )
-from service.analytics.sql import dimension_columns, epoch_s, filter_clause, iso_day, percentiles
+from service.analytics.sql import (
+    dimension_columns,
+    epoch_s,
+    filter_clause,
+    is_pg,
+    iso_day,
+    percentiles,
+)
 from service.db.models import Event
 
 Row = dict[str, Any]
@@ -109,11 +116,13 @@ def funnel(
         conv_where.append(Event.timestamp >= f.start)
     if f.end is not None:
         conv_where.append(Event.timestamp < f.end + timedelta(seconds=window_s))
-    conv = (
-        select(Event.shopper_id, Event.sku, Event.event, Event.timestamp)
-        .where(*conv_where)
-        .subquery("v")
-    )
+    conv_q = select(Event.shopper_id, Event.sku, Event.event, Event.timestamp).where(*conv_where)
+    if is_pg(session):
+        conv: Any = conv_q.subquery("v")
+    else:
+        # SQLite would otherwise flatten this into one index probe per cohort; materialized,
+        # it reads the cart/order rows once and joins them through an automatic index.
+        conv = conv_q.cte("v").prefix_with("MATERIALIZED")
     joined = (
         select(
             *[cohorts.c[n] for n in names],

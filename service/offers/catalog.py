@@ -27,6 +27,8 @@ def items_from_products(products: Iterable[Mapping[str, Any]]) -> dict[str, Item
             colors,
             float(width) if width else None,
             "frame",
+            float(p["price"]) if p.get("price") is not None else None,
+            p.get("currency"),
         )
     return out
 

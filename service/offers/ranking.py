@@ -34,6 +34,8 @@ class Item:
     colors: tuple[str, ...] = ()
     frame_width_mm: float | None = None
     kind: str = "frame"
+    price: float | None = None
+    currency: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -34,6 +35,8 @@ from service.offers.rules import (
 from service.touchpoints import ingest
 from service.touchpoints.identity import resolve_shopper_ids
 
+log = logging.getLogger(__name__)
+
 COUPON_DISCOUNT_PERCENT = 10
 STATS_LOOKBACK = timedelta(days=90)
 HISTORY_LOOKBACK = timedelta(days=365)
@@ -44,7 +47,10 @@ class StatsCache:
     """Cross-shopper item statistics, recomputed at most every ttl_s seconds per process.
 
     They are aggregates over every shopper (popularity, co-try-on counts), so they change
-    slowly; caching them keeps one offers request to a couple of indexed lookups.
+    slowly; caching them keeps one offers request to a couple of indexed lookups. Once a
+    value exists, a stale one is still served while a background thread recomputes it, so
+    no request waits for the (seconds-long, at a million events) aggregation. ttl_s=0
+    recomputes on every call, synchronously (tests).
     """
 
     def __init__(self, ttl_s: float = DEFAULT_STATS_TTL_S) -> None:
@@ -52,15 +58,45 @@ class StatsCache:
         self._lock = threading.Lock()
         self._value: ItemStats | None = None
         self._at = 0.0
+        self._refreshing = False
+        self._thread: threading.Thread | None = None
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until a background refresh in flight (if any) has finished."""
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def get(self, session: Session, now: datetime) -> ItemStats:
         with self._lock:
-            if self._value is not None and time.monotonic() - self._at < self.ttl_s:
-                return self._value
+            value, fresh = self._value, time.monotonic() - self._at < self.ttl_s
+            if value is not None and fresh:
+                return value
+            background = value is not None and self.ttl_s > 0
+            if background and not self._refreshing:
+                self._refreshing = True
+                engine = session.get_bind()
+                self._thread = threading.Thread(
+                    target=self._refresh, args=(engine, now), daemon=True, name="offer-stats"
+                )
+                self._thread.start()
+        if background:
+            return value  # type: ignore[return-value]
         value = compute_item_stats(session, now - STATS_LOOKBACK)
         with self._lock:
             self._value, self._at = value, time.monotonic()
         return value
+
+    def _refresh(self, engine: Any, now: datetime) -> None:
+        try:
+            with Session(engine) as session:
+                value = compute_item_stats(session, now - STATS_LOOKBACK)
+            with self._lock:
+                self._value, self._at = value, time.monotonic()
+        except Exception:  # keep serving the old value; the next stale read retries
+            log.exception("offer stats refresh failed")
+        finally:
+            with self._lock:
+                self._refreshing = False
 
 
 def compute_item_stats(session: Session, since: datetime) -> ItemStats:
@@ -245,6 +281,8 @@ def get_offers(
                 "sku": r.sku,
                 "name": item.name,
                 "kind": item.kind,
+                "price": item.price,
+                "currency": item.currency,
                 "score": round(r.score, 4),
                 "reason": reasons[0],
                 "reasons": reasons,

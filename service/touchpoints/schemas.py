@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -233,6 +234,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+@functools.cache
 def event_json_schemas() -> dict[str, dict[str, Any]]:
     """{event name: JSON Schema} as served by GET /v1/events/schemas."""
     # snake_case names in the schema; the camelCase aliases are accepted too.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -75,6 +76,15 @@ def fake_camera(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return write_y4m(shared_data / "videos" / VIDEO, out, size=Y4M_SIZE, seconds=Y4M_SECONDS)
 
 
+# `python -m service`, plus a SIGUSR1 handler that writes every thread's stack to the log, so
+# a test that sees the service hang can show where (LiveServer.dump_threads).
+BOOT = (
+    "import faulthandler, runpy, signal, sys; "
+    "faulthandler.register(signal.SIGUSR1, all_threads=True); "
+    "sys.argv[0] = 'service'; runpy.run_module('service', run_name='__main__', alter_sys=True)"
+)
+
+
 class LiveServer:
     """The real service, started with uvicorn in its own process on a loopback port."""
 
@@ -101,7 +111,7 @@ class LiveServer:
         env.pop("REDIS_URL", None)
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-c", BOOT, "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout_s
@@ -116,8 +126,19 @@ class LiveServer:
             time.sleep(0.2)
         raise RuntimeError(f"service not ready after {timeout_s}s:\n{self.log()}")
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
+    def log(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def dump_threads(self) -> str:
+        """Every thread's Python stack (via faulthandler), for a test that saw a hang."""
+        if self.proc is None or self.proc.poll() is not None:
+            return "(service not running)"
+        before = self.log_path.stat().st_size
+        self.proc.send_signal(signal.SIGUSR1)
+        time.sleep(0.5)
+        with self.log_path.open("rb") as f:
+            f.seek(before)
+            return f.read().decode(errors="replace")[-12000:]
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -183,6 +204,11 @@ class PageWatch:
         if parts.netloc != self.host:
             self.external.append(request.url)
 
+    def on_response(self, response: Any) -> None:
+        # The console only says "status of 500"; keep which request it was.
+        if response.status >= 500:
+            self.errors.append(f"HTTP {response.status} from {response.url[:200]}")
+
     def on_console(self, msg: Any) -> None:
         if msg.type == "error":
             self.errors.append(msg.text[:300])
@@ -204,6 +230,7 @@ def new_page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
         watch = PageWatch(live_server.url)
         page.on("request", watch.on_request)
         page.on("console", watch.on_console)
+        page.on("response", watch.on_response)
         page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"[:300]))
         page.watch = watch
         watches.append(watch)
@@ -214,7 +241,7 @@ def new_page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
         ctx.close()
     for w in watches:
         assert not w.external, f"page made requests off the service: {w.external}"
-        assert not w.errors, f"page logged errors: {w.errors}"
+        assert not w.errors, f"page logged errors: {w.errors}\nserver log:\n{live_server.log()}"
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,8 @@ def seed_events() -> list[dict]:
     ev.append(_ev("Order Completed", "s1", t0 + 20 * m, sku="RND-47", order_id="o-1",
                   price=129.0, currency="EUR"))
     ev.append(_ev("Frame Applied", "s4", t0 + 30 * m, "kiosk", sku="REC-M", variant="black"))
-    ev.append(_ev("Shade Applied", "s4", t0 + 31 * m, "kiosk", shade="nude-rose"))
+    ev.append(_ev("Shade Applied", "s4", t0 + 31 * m, "kiosk", shade="nude-rose", consent=True,
+                  monk_index=8))
     for s, score, ch in (("s1", 10, "web"), ("s2", 9, "web"), ("s3", 3, "web"),
                          ("s4", 10, "kiosk")):
         ev.append(_ev("Feedback Submitted", s, t0 + 40 * m, ch, nps=score))
@@ -107,7 +108,7 @@ class TestDashboard:
 
     def test_seeded_numbers_render(self, new_page: Any, seeded: None, api_keys: dict[str, str],
                                    screenshots: Path) -> None:
-        page = new_page(viewport=(1280, 1600))
+        page = new_page(viewport=(1280, 900))
         page.goto("/dashboard")
         page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=WAIT_MS)
         page.fill("#key", api_keys["analyst"])
@@ -135,6 +136,16 @@ class TestDashboard:
         shades = bars(page, "#chart-shades")
         assert sorted(shades.values()) == [1, 3]
         assert max(shades, key=shades.get) in ("Classic Red", "classic-red")  # name if catalogued
+        page.check("#shade-by-tone")  # the one shopper with a known skin tone: MST 8-10
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#chart-shades g[data-label]')]"
+            ".some((g) => g.dataset.label.startsWith('MST 8-10'))", timeout=WAIT_MS)
+        by_tone = bars(page, "#chart-shades")
+        assert [v for k, v in by_tone.items() if k.startswith("MST 8-10")] == [1]
+        before = page.evaluate("document.body.dataset.loaded")
+        page.uncheck("#shade-by-tone")
+        page.wait_for_function("(b) => document.body.dataset.loaded !== b", arg=before,
+                               timeout=WAIT_MS)
         nps = bars(page, "#chart-nps")
         assert nps["kiosk"] == 100 and nps["all"] == 50 and abs(nps["web"] - 100 / 3) < 1e-6
 

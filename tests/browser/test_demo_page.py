@@ -46,14 +46,16 @@ def studio(browser: Any, live_server: LiveServer) -> Iterator[Any]:
     watch = PageWatch(live_server.url)
     page.on("request", watch.on_request)
     page.on("console", watch.on_console)
+    page.on("response", watch.on_response)
     page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"))
     page.watch = watch
+    page.server = live_server
     page.goto("/demo")
     page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=WAIT_MS)
     yield page
     ctx.close()
     assert not watch.external, f"page made requests off the service: {watch.external}"
-    assert not watch.errors, f"page logged errors: {watch.errors}"
+    assert not watch.errors, f"page logged errors: {watch.errors}\n{live_server.log()}"
 
 
 def wait_applied(page: Any, kind: str, key: str, value: str) -> dict[str, Any]:
@@ -72,7 +74,9 @@ def wait_applied(page: Any, kind: str, key: str, value: str) -> dict[str, Any]:
             selection: window.tryon.selection, stats: window.tryon.stream?.stats,
             open: window.tryon.stream?.isOpen, stage: document.querySelector('#stage-msg')
               .textContent})""")
-        raise AssertionError(f"{kind} {key}={value} never applied; page state: {state}") from None
+        stacks = page.server.dump_threads()
+        raise AssertionError(f"{kind} {key}={value} never applied; page state: {state}\n"
+                             f"service threads:\n{stacks}") from None
     pair = page.evaluate(PAIR_JS)
     assert pair is not None
     return pair

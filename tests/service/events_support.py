@@ -10,8 +10,10 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +26,7 @@ from service.app import create_app
 from service.settings import Settings
 from tests.conftest import PG_ADMIN_URL
 
-__all__ = ["Api", "api", "db_url", "live_server", "new_id", "track"]
+__all__ = ["Api", "api", "db_url", "fresh_database", "live_server", "new_id", "track"]
 
 
 def new_id(prefix: str = "") -> str:
@@ -54,8 +56,15 @@ def db_url(
     Private per module (not the run's shared pg_database_url) so counts never see rows
     written by other features' tests in the same run.
     """
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('events')}/events.sqlite"
+    with fresh_database(request.param, tmp_path_factory.mktemp("events")) as url:
+        yield url
+
+
+@contextmanager
+def fresh_database(kind: str, tmp_dir: Path) -> Iterator[str]:
+    """An empty SQLite file under tmp_dir, or a new PostgreSQL database dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_dir}/events.sqlite"
         return
     import psycopg
 

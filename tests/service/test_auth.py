@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import create_engine, text
 
 from service.auth import SATISFIED_BY, RateLimiter, authenticate_key, create_key, hash_key
@@ -140,7 +142,8 @@ class TestRateLimiterUnit:
     def test_redis_outage_falls_back_to_the_database(self, tmp_path) -> None:
         engine = make_engine(f"sqlite:///{tmp_path}/rl.sqlite")
         upgrade(engine)
-        dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+        dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5,
+                           retry=Retry(NoBackoff(), 0))
         limiter = RateLimiter(engine, dead, prefix="unused:")
-        assert [limiter.hit("key:9", now=60.0)[0] for _ in range(2)] == [1, 2]
+        assert [limiter.hit("key:9", now=60.0)[0] for _ in range(3)] == [1, 2, 3]
         engine.dispose()

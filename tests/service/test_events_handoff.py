@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from datetime import timedelta
 
 from PIL import Image
@@ -68,6 +69,17 @@ class TestHandoff:
         again = claim(api, token, new_id("p-"))
         assert again.status_code == 409 and again.json()["error"]["code"] == "handoff_used"
         assert api.client.get(f"/v1/handoff/{token}/qr.png").status_code == 409
+
+    def test_concurrent_claims_only_one_wins(self, api: Api) -> None:
+        token = mint(api, new_id("k-"))["token"]
+        codes: list[int] = []
+        threads = [threading.Thread(target=lambda: codes.append(
+            claim(api, token, new_id("p-")).status_code)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(codes) == [200, 409, 409, 409]
 
     def test_expired_is_410(self, api: Api) -> None:
         kiosk = new_id("k-")

@@ -22,7 +22,7 @@ H = timedelta(hours=1)
 # A fixed test catalog (the real one is the glasses helper's; these tests are about rules).
 ITEMS = {
     "F1": Item("F1", "Round One", "round", ("black", "tortoise"), 130.0),
-    "F2": Item("F2", "Round Two", "round", ("black",), 138.0),
+    "F2": Item("F2", "Round Two", "round", ("black",), 138.0, "frame", 129.0, "EUR"),
     "F3": Item("F3", "Aviator", "aviator", ("gold",), 146.0),
     "F4": Item("F4", "Cat Eye", "cat-eye", ("red",), 138.0),
     "F5": Item("F5", "Wide Rectangle", "rectangle", ("black",), 152.0),
@@ -113,6 +113,21 @@ class TestRankingAndReasons:
             )
             rows = s.scalar(select(func.count()).select_from(Offer).where(Offer.shopper_id == "r3"))
         assert n == rows == len(res["offers"]) > 0
+
+
+class TestStatsCache:
+    def test_stale_value_served_while_refreshing(self, db) -> None:
+        cache = StatsCache(ttl_s=3600)
+        with db() as s:
+            first = cache.get(s, NOW)
+        store(db, tried("sc", "F5", NOW - H))
+        cache._at = -1e9  # make it stale without waiting an hour
+        with db() as s:
+            assert cache.get(s, NOW) is first  # no request waits for the recomputation
+        cache.wait(30)
+        with db() as s:
+            fresh = cache.get(s, NOW)
+        assert fresh is not first and fresh.tried_by["F5"] == first.tried_by.get("F5", 0) + 1
 
 
 class TestSupportSuppression:
@@ -282,6 +297,7 @@ def test_http_offers_feedback_and_delete(tmp_path) -> None:
         assert r.status_code == 200, r.text
         body = r.json()
         assert len(body["offers"]) == 3 and body["offers"][0]["sku"] == "F2"
+        assert (body["offers"][0]["price"], body["offers"][0]["currency"]) == (129.0, "EUR")
         oid = body["offers"][0]["offer_id"]
         fb = c.post(
             f"/v1/shoppers/h1/offers/{oid}/feedback",
@@ -298,3 +314,17 @@ def test_http_offers_feedback_and_delete(tmp_path) -> None:
         assert c.delete("/v1/shoppers/h1", headers={"X-API-Key": admin}).status_code == 200
         with app.state.sessionmaker() as s:
             assert s.scalar(select(func.count()).select_from(Offer)) == 0
+
+
+def test_items_from_the_real_catalog() -> None:
+    """The offers adapter reads the bundled glasses catalog (sku, style, colours, width, price)."""
+    from service.offers.catalog import items_from_products
+    from service.settings import Settings
+    from vision.catalog import GlassesCatalog
+
+    products = GlassesCatalog.load(Settings().assets_dir).products
+    items = items_from_products(p.to_dict() for p in products)
+    assert len(items) == len(products) > 0
+    for it in items.values():
+        assert it.style and it.colors and it.frame_width_mm and 100 < it.frame_width_mm < 170
+        assert it.price is not None and it.kind == "frame"

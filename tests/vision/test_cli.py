@@ -102,11 +102,18 @@ class TestAnnotateVideo:
 class TestDispatcher:
     def test_missing_subcommand_modules_are_skipped(self, monkeypatch: pytest.MonkeyPatch
                                                     ) -> None:
-        monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("annotate", "not_written_yet"))
+        monkeypatch.setattr(cli_main, "SUBCOMMANDS",
+                            {"annotate": "annotate", "later": "not_written_yet"})
         parser, runners = cli_main.build_parser()
         assert set(runners) == {"annotate"}
         args = parser.parse_args(["annotate", "in.jpg", "--out", "o.jpg", "--fov", "50"])
         assert args.fov == 50.0 and args.max_frames is None
+
+    def test_only_the_chosen_subcommand_is_loaded(self) -> None:
+        _, runners = cli_main.build_parser("annotate")
+        assert set(runners) == {"annotate"}
+        _, everything = cli_main.build_parser(None)
+        assert "annotate" in everything
 
     def test_requires_a_command(self) -> None:
         with pytest.raises(SystemExit):

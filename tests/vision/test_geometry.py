@@ -102,6 +102,16 @@ class TestCanonicalFace:
         v = np.array([ln.split()[1:4] for ln in obj.splitlines() if ln.startswith("v ")], float)
         assert np.allclose(v, canon.vertices, atol=1e-5)
 
+    def test_vendored_file_is_what_the_build_script_makes(self, shared_data: Path) -> None:
+        from vision.data.build_canonical import build
+        from vision.geometry import DATA_FILE
+
+        fresh = build(shared_data / "face_geometry")
+        with np.load(DATA_FILE) as vendored:
+            assert set(vendored.files) == set(fresh)
+            for k, v in fresh.items():
+                assert np.array_equal(vendored[k], v), k
+
     def test_load_is_cached_and_loads_a_path(self, canon: CanonicalFace) -> None:
         from vision.geometry import DATA_FILE
 

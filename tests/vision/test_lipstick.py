@@ -97,11 +97,11 @@ class TestLipMask:
         bad = [(r["photo"], round(r["ours"].teeth_painted, 3)) for r in judged
                if r["ours"].teeth_painted > TEETH_PAINTED_MAX]
         assert not bad, f"teeth painted above {TEETH_PAINTED_MAX:.0%}: {bad}\n{text}"
-        # Less colour on teeth than the polygon, photo by photo (ties at zero allowed).
-        worse = [r["photo"] for r in judged
-                 if r["ours"].teeth_share > max(r["poly"].teeth_painted, 0.0) + 1e-9
-                 and r["poly"].teeth_painted > 0]
-        assert not worse, f"more colour on teeth than the polygon: {worse}\n{text}"
+        # Wherever the polygon misses the goal, ours paints far fewer teeth pixels. (Where the
+        # polygon already paints none, as on vFG56, ours may paint a few: 1.2% there.)
+        worse = [r["photo"] for r in judged if r["poly"].teeth_painted > TEETH_PAINTED_GOAL
+                 and r["ours"].teeth_painted > 0.5 * r["poly"].teeth_painted]
+        assert not worse, f"not clearly better than the polygon on teeth: {worse}\n{text}"
 
     @pytest.mark.xfail(strict=True, reason="thin lip gaps labelled teeth, 1 px quantised: "
                        "0055 and 0521 keep 2-3 painted pixels (docs/lipstick.md)")
@@ -326,6 +326,22 @@ class TestPainter:
             on_teeth = float(delta[teeth].mean())
             assert on_lips > 80, (stem, on_lips)
             assert on_teeth <= 0.04 * on_lips, (stem, on_teeth, on_lips)
+
+    def test_mouth_at_or_past_the_frame_edge(
+        self, cases: list[LipCase], catalog: ShadeCatalog, painter: LipstickPainter
+    ) -> None:
+        # Landmarks shifted so the mouth is half outside, or wholly outside, the frame.
+        c = _case(cases, "no_makeup_XYUH-006")
+        shade = catalog.get("classic-red")
+        lips_x = c.face.xy[[61, 291], 0]
+        for dx, expect_paint in ((-float(lips_x.mean()), True), (400.0, False)):
+            lm = c.face.landmarks.copy()
+            lm[:, 0] += dx
+            face = Face.from_landmarks(lm, 1.0, c.face.image_size)
+            out = painter.apply(c.image, face, shade, 1.0)
+            changed = int(np.any(out != c.image, axis=2).sum())
+            assert (changed > 100) == expect_paint, (dx, changed)
+            assert lip_mask(c.image, face).shape == c.image.shape[:2]
 
     def test_no_face_paints_nothing(
         self, shared_data: Path, tracker: FaceTracker, catalog: ShadeCatalog,

@@ -151,12 +151,18 @@ def build_sheet(data: Path, assets: Path | None = None, tile: int = 170) -> np.n
     """The contact sheet as a BGR image."""
     catalog = GlassesCatalog.load(assets)
     sections = [_stack(glasses_rows(_load_photos(data, GLASSES_FACES), catalog, tile),
-                       "Glasses (moderngl EGL, head occluder, 4x MSAA) - TL-PIXEL: "
-                       + catalog.get("TL-PIXEL").credit[:70])]
+                       "Glasses (moderngl EGL, head occluder, 4x MSAA): rows = real faces, "
+                       "frontal to 59 degrees turned")]
     lips = lipstick_rows(_load_photos(data, LIP_FACES), tile)
     if lips:
         sections.append(_stack(lips, "Lipstick shades at intensity 1 (two per finish)"))
     width = max(s.shape[1] for s in sections)
+    credits = [f"{p.sku}: {p.credit}" for p in catalog if p.license.startswith("CC-BY")]
+    foot = np.full((18 * len(credits) + 6, width, 3), BG, np.uint8)
+    for i, text in enumerate(credits):  # CC-BY asks for the credit wherever the model is shown
+        cv2.putText(foot, text, (6, 16 + 18 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.36,
+                    (235, 235, 235), 1, cv2.LINE_AA)
+    sections.append(foot)
     return np.vstack([cv2.copyMakeBorder(s, 0, 0, 0, width - s.shape[1], cv2.BORDER_CONSTANT,
                                          value=BG) for s in sections])
 

@@ -110,10 +110,14 @@ class LipstickPainter:
             gloss = _gloss_map(mf, xy, alpha_c, self.options.mask.canvas_width)
         if look.sparkle > 0:
             tex = self._sparkle
-            # Tile the fixed texture over the canvas: canvas coordinates follow the mouth, so
-            # the glints stay on the same spots of the lips as the head moves.
-            reps = (h // tex.shape[0] + 1, w // tex.shape[1] + 1)
-            sparkle = np.tile(tex, reps)[:h, :w]
+            # The fixed texture, tiled and anchored at the midpoint of the mouth corners in
+            # canvas coordinates: those follow the mouth (position, roll, size), so the glints
+            # stay on the same spots of the lips as the head moves, instead of flickering.
+            mid = mf.to_canvas(0.5 * (xy[61] + xy[291])[None, :])[0]
+            oy, ox = np.round(mid[::-1]).astype(int)
+            rows = (np.arange(h) - oy) % tex.shape[0]
+            cols = (np.arange(w) - ox) % tex.shape[1]
+            sparkle = tex[np.ix_(rows, cols)]
         return gloss, sparkle
 
 

@@ -44,9 +44,15 @@ class MaskParams:
     inner_llr_reclaim: float = 4.0  # most colour may reclaim lip inside the contour, in sigmas
     inner_gap: float = 0.0075  # colour-free margin next to the opening (label quantisation)
     inner_feather: float = 0.005  # ramp from the margin to full colour
+    thin_gap: float = 0.0  # EXPERIMENT margin next to thin openings
+    along: float = 0.02  # EXPERIMENT smoothing of the opening along the mouth
+    along_thr: float = 0.4  # EXPERIMENT
+    thin_height: float = 0.02  # EXPERIMENT openings thinner than this are thin
 
 
 DEFAULT_PARAMS = MaskParams()
+_MIN_MOUTH_PX = 3.0  # smaller mouths are not painted (nothing a person could see)
+_MAX_CANVAS = 512.0  # canvas pixels, longest side of the lips (before padding)
 
 
 @dataclass(frozen=True)
@@ -77,10 +83,14 @@ def mouth_frame(xy: np.ndarray, frame_size: tuple[int, int], params: MaskParams)
     left, right = xy[OUTER_UPPER[0]], xy[OUTER_UPPER[-1]]
     d = right - left
     mw = max(float(np.hypot(*d)), 1e-3)
-    s = params.canvas_width / mw
     c, si = d[0] / mw, d[1] / mw
-    rot = s * np.array([[c, si], [-si, c]])
+    unit = np.array([[c, si], [-si, c]])
     lips = xy[list(OUTER_UPPER + OUTER_LOWER)]
+    extent = float(np.ptp(lips @ unit.T, axis=0).max())
+    # Normally the mouth is canvas_width wide; a face seen edge-on (corners nearly overlapping)
+    # must not blow the canvas up, so its longest side is capped.
+    s = min(params.canvas_width / mw, _MAX_CANVAS / max(extent, 1e-3))
+    rot = s * unit
     r = lips @ rot.T
     pad = params.pad * params.canvas_width
     lo = r.min(axis=0) - pad
@@ -120,6 +130,9 @@ def lip_mask_canvas(
     """
     h, w = frame_bgr.shape[:2]
     mf = mouth_frame(xy, (w, h), params)
+    outside = mf.box[2] <= mf.box[0] or mf.box[3] <= mf.box[1]
+    if outside or mouth_width(xy) < _MIN_MOUTH_PX:
+        return np.zeros((mf.size[1], mf.size[0]), np.float32), mf
     cw = params.canvas_width
     sd_outer = _signed_distance(mf.to_canvas(outer_contour(xy)), mf.size)
     sd_inner = _signed_distance(mf.to_canvas(inner_contour(xy)), mf.size)
@@ -133,8 +146,22 @@ def lip_mask_canvas(
     if params.outer_llr_clip > 0:
         sd_outer = refine_outer(lab, sd_outer, sd_inner, params)
     outer_alpha = _smoothstep(sd_outer / (params.feather * cw) + 0.5)
+    if params.along > 0:
+        sm = cv2.GaussianBlur(opening.astype(np.float32), (0, 0), sigmaX=params.along * cw,
+                              sigmaY=0.3)
+        opening = opening | (sm > params.along_thr)
     gap = cv2.distanceTransform((~opening).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     inner_alpha = _smoothstep((gap - params.inner_gap * cw) / (params.inner_feather * cw))
+    if params.thin_gap > 0:
+        kh = max(int(round(params.thin_height * cw)), 1)
+        thick = cv2.morphologyEx(opening.astype(np.uint8), cv2.MORPH_OPEN,
+                                 np.ones((kh, 1), np.uint8)) > 0
+        thin = opening & ~thick
+        if thin.any():
+            dthin = cv2.distanceTransform((~thin).astype(np.uint8), cv2.DIST_L2,
+                                          cv2.DIST_MASK_PRECISE)
+            inner_alpha = np.minimum(inner_alpha, _smoothstep(
+                (dthin - params.thin_gap * cw) / (params.inner_feather * cw)))
     return (outer_alpha * inner_alpha).astype(np.float32), mf
 
 
@@ -145,6 +172,8 @@ def lip_mask_crop(
     xy = face.xy.astype(np.float64) - 0.5  # MediaPipe x*width has pixel centres at +0.5
     alpha_c, mf = lip_mask_canvas(frame_bgr, xy, params)
     x0, y0, x1, y1 = mf.box
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), np.float32), mf.box
     alpha = cv2.warpAffine(
         alpha_c,
         mf.crop_matrix(),

@@ -284,6 +284,7 @@ class GlassesRenderer:
                camera: Camera, product: GlassesProduct, variant: str | None = None
                ) -> RenderResult:
         """Draw and composite the glasses onto the frame (a copy unless options.in_place)."""
+        _check_frame(frame_bgr, camera)
         image = frame_bgr if self.options.in_place else frame_bgr.copy()
         return self._render_into(image, face, pose, camera, product, variant)
 
@@ -304,10 +305,14 @@ class GlassesRenderer:
     def render_faces(self, frame_bgr: np.ndarray, faces: list[Face], camera: Camera,
                      product: GlassesProduct, variant: str | None = None) -> RenderResult:
         """Estimate each face's pose and draw glasses on all of them; [] leaves the frame as is."""
+        _check_frame(frame_bgr, camera)
         image = frame_bgr if self.options.in_place else frame_bgr.copy()
         boxes, timings = [], {"render_ms": 0.0, "composite_ms": 0.0}
         for face in faces:
-            pose = estimate_pose(face, camera)
+            try:
+                pose = estimate_pose(face, camera)
+            except ValueError:  # degenerate landmarks: MediaPipe drops such faces too
+                continue
             res = self._render_into(image, face, pose, camera, product, variant)
             if res.bbox is not None:
                 boxes.append(res.bbox)
@@ -337,3 +342,10 @@ class GlassesRenderer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+
+def _check_frame(frame_bgr: np.ndarray, camera: Camera) -> None:
+    if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 BGR frame, got {frame_bgr.dtype} {frame_bgr.shape}")
+    if frame_bgr.shape[:2] != (camera.height, camera.width):
+        raise ValueError(f"frame is {frame_bgr.shape[1]}x{frame_bgr.shape[0]} but the camera is "
+                         f"{camera.width}x{camera.height}")

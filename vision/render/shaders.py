@@ -42,12 +42,12 @@ void main() {
     float shin = mix(256.0, 8.0, u_roughness);
     float spec = pow(max(dot(n, h), 0.0), shin) * (shin + 8.0) / 25.0;
     vec3 r = reflect(-v, n);
-    vec3 env = mix(vec3(0.28, 0.25, 0.22), vec3(0.95, 0.97, 1.0), smoothstep(-0.4, 0.6, r.y));
+    vec3 env = mix(vec3(0.42, 0.38, 0.34), vec3(1.0, 1.0, 1.0), smoothstep(-0.5, 0.5, r.y));
     vec3 base = u_color.rgb;
     vec3 f0 = mix(vec3(0.04), base, u_metallic);
     vec3 fres = f0 + (1.0 - f0) * pow(1.0 - ndv, 5.0) * (1.0 - u_roughness);
     vec3 diffuse = base * (1.0 - u_metallic) * (u_ambient + 0.75 * ndl);
-    vec3 specular = fres * env * mix(1.0, 0.35, u_roughness) + f0 * spec * ndl * 0.5;
+    vec3 specular = fres * env * mix(1.25, 0.45, u_roughness) + f0 * spec * ndl * 0.5;
     if (u_is_lens > 0.5) {
         float a = clamp(u_color.a + 0.35 * (fres.r - 0.04), 0.0, 1.0);
         f_color = vec4(diffuse * a + specular * 0.6, a);
