@@ -265,7 +265,16 @@ function updateFit(fit) {
   state.fit = fit;
   renderFit(fit, state.products, state.source);
   if (changed) renderRails();
+  // Opted in: the page's own events carry the measurements (the fit-gap report uses them).
+  // The queue drops them again if consent is withdrawn.
+  if (fit.reliable && fit.width != null && fit.pd != null) {
+    state.events.measurements = {
+      face_width_mm: round1(fit.width), pd_mm: round1(fit.pd), size_band: fit.sizeBand,
+    };
+  }
 }
+
+const round1 = (v) => Math.round(v * 10) / 10;
 
 function setStageMsg(text) { $('#stage-msg').textContent = text; }
 
@@ -405,6 +414,9 @@ async function resetKiosk() {
   Object.assign(state.selection, { kind: null, sku: null, variant: null, shade: null, intensity: 0.8 });
   ctx.clearRect(0, 0, view.width, view.height);
   $('#optin-measurements').checked = false;
+  state.consent.measurements = false;
+  state.events.consent = false;
+  state.events.measurements = null;
   for (const id of ['#studio', '#handoff', '#finish', '#photo-fallback', '#readout', '#photo-change']) $(id).hidden = true;
   $('#consent').hidden = false;
   $('#cart-msg').textContent = '';

@@ -49,8 +49,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     add_exception_handlers(app)
     app.include_router(health.router)
-    for router in (event_endpoints, segment, shopper_endpoints, handoff_endpoints,
-                   analytics_endpoints, offers_endpoints):
+    for router in (
+        event_endpoints,
+        segment,
+        shopper_endpoints,
+        handoff_endpoints,
+        analytics_endpoints,
+        offers_endpoints,
+    ):
         app.include_router(router.router)
     install_tryon(app, settings)
     demo.install(app, settings)

@@ -73,8 +73,12 @@ def authenticate_key(session: Session, raw_key: str) -> ApiKey | None:
 
 
 def create_key(
-    session: Session, name: str, scopes: list[str] | tuple[str, ...], *,
-    raw_key: str | None = None, rate_limit_per_minute: int | None = None,
+    session: Session,
+    name: str,
+    scopes: list[str] | tuple[str, ...],
+    *,
+    raw_key: str | None = None,
+    rate_limit_per_minute: int | None = None,
 ) -> tuple[ApiKey, str]:
     """Store a new key; returns (row, raw key). The raw key is not kept anywhere."""
     bad = sorted(set(scopes) - set(SCOPES))
@@ -82,8 +86,12 @@ def create_key(
         raise ServiceError(f"scopes must be a non-empty subset of {list(SCOPES)}; got {bad}")
     raw = raw_key or generate_key()
     row = ApiKey(
-        name=name, key_hash=hash_key(raw), prefix=raw[:8], scopes=" ".join(sorted(set(scopes))),
-        rate_limit_per_minute=rate_limit_per_minute, created_at=utcnow(),
+        name=name,
+        key_hash=hash_key(raw),
+        prefix=raw[:8],
+        scopes=" ".join(sorted(set(scopes))),
+        rate_limit_per_minute=rate_limit_per_minute,
+        created_at=utcnow(),
     )
     session.add(row)
     session.flush()
@@ -131,8 +139,9 @@ class RateLimiter:
     (atomic INSERT .. ON CONFLICT DO UPDATE .. RETURNING on SQLite and PostgreSQL).
     """
 
-    def __init__(self, engine: Engine, redis: Any = None, prefix: str = "tryon:",
-                 window_s: int = 60) -> None:
+    def __init__(
+        self, engine: Engine, redis: Any = None, prefix: str = "tryon:", window_s: int = 60
+    ) -> None:
         self.engine = engine
         self.redis = redis
         self.prefix = prefix
@@ -154,8 +163,11 @@ class RateLimiter:
                 count, _ = pipe.execute()
                 return int(count), reset
             except Exception as exc:  # Redis down: keep limiting through the shared DB
-                log.warning("rate limiter: Redis failed (%s); counting in the database for "
-                            "%.0f s", exc, REDIS_RETRY_S)
+                log.warning(
+                    "rate limiter: Redis failed (%s); counting in the database for %.0f s",
+                    exc,
+                    REDIS_RETRY_S,
+                )
                 self._redis_retry_at = time.monotonic() + REDIS_RETRY_S
         return self._hit_db(bucket, window), reset
 

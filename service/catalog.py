@@ -116,8 +116,9 @@ class CatalogService:
             if cached is not None and cached[0] == row.glb_sha256:
                 return cached[1]
             # Validated at upload; these limits only guard against a hand-edited row.
-            scene = validate_glb(row.glb, GlbLimits(max_bytes=len(row.glb) + 1,
-                                                     max_triangles=10**7))
+            scene = validate_glb(
+                row.glb, GlbLimits(max_bytes=len(row.glb) + 1, max_triangles=10**7)
+            )
             product = product_from_meta(row.meta, scene)
             self._cache[row.sku] = (row.glb_sha256, product)
             return product
@@ -129,8 +130,12 @@ class CatalogService:
             for row in session.scalars(select(CatalogProduct).order_by(CatalogProduct.sku)):
                 if row.sku not in seen:
                     items.append(
-                        {**row.meta, "type": "glasses", "source": "uploaded",
-                         "model_url": f"/v1/products/{row.sku}/model.glb"}
+                        {
+                            **row.meta,
+                            "type": "glasses",
+                            "source": "uploaded",
+                            "model_url": f"/v1/products/{row.sku}/model.glb",
+                        }
                     )
         return items
 
@@ -142,8 +147,12 @@ class CatalogService:
             row = session.get(CatalogProduct, sku)
             if row is None:
                 raise CatalogError(f"unknown sku {sku!r}")
-            return {**row.meta, "type": "glasses", "source": "uploaded",
-                    "model_url": f"/v1/products/{row.sku}/model.glb"}
+            return {
+                **row.meta,
+                "type": "glasses",
+                "source": "uploaded",
+                "model_url": f"/v1/products/{row.sku}/model.glb",
+            }
 
     def glb_bytes(self, sku: str) -> bytes:
         bundled = self._bundled(sku)
@@ -156,8 +165,9 @@ class CatalogService:
             return row.glb
 
     # -- upload --------------------------------------------------------------------------
-    def add(self, session: Session, meta: dict[str, Any], glb: bytes, limits: GlbLimits
-            ) -> dict[str, Any]:
+    def add(
+        self, session: Session, meta: dict[str, Any], glb: bytes, limits: GlbLimits
+    ) -> dict[str, Any]:
         """Validate the GLB and metadata, then store both (the caller's session commits)."""
         sku = meta["sku"]
         if self._bundled(sku) is not None or session.get(CatalogProduct, sku) is not None:
@@ -171,13 +181,26 @@ class CatalogService:
             )
         product_from_meta(meta, scene)  # the metadata must build a product
         digest = hashlib.sha256(glb).hexdigest()
-        session.add(CatalogProduct(
-            sku=sku, kind="glasses", name=meta["name"], style=meta["style"], meta=meta,
-            glb=glb, glb_sha256=digest, created_at=utcnow(),
-        ))
+        session.add(
+            CatalogProduct(
+                sku=sku,
+                kind="glasses",
+                name=meta["name"],
+                style=meta["style"],
+                meta=meta,
+                glb=glb,
+                glb_sha256=digest,
+                created_at=utcnow(),
+            )
+        )
         session.flush()
-        return {**meta, "type": "glasses", "source": "uploaded", "glb_sha256": digest,
-                "model_url": f"/v1/products/{sku}/model.glb"}
+        return {
+            **meta,
+            "type": "glasses",
+            "source": "uploaded",
+            "glb_sha256": digest,
+            "model_url": f"/v1/products/{sku}/model.glb",
+        }
 
 
 def glb_limits(settings: Any) -> GlbLimits:
@@ -203,13 +226,22 @@ def product_from_meta(meta: dict[str, Any], scene: Any) -> GlassesProduct:
             for v in meta["variants"]
         )
         return GlassesProduct(
-            sku=meta["sku"], name=meta["name"], style=meta["style"], variants=variants,
-            price=float(meta["price"]), currency=meta["currency"],
-            lens_width_mm=float(meta["lens_width_mm"]), bridge_mm=float(meta["bridge_mm"]),
-            temple_mm=float(meta["temple_mm"]), frame_width_mm=float(meta["frame_width_mm"]),
-            size_band=meta["size_band"], glb=Path(f"{meta['sku']}.glb"),
-            credit=meta.get("credit") or "", license=meta.get("license") or "",
-            material=meta.get("material") or "acetate", scene=scene,
+            sku=meta["sku"],
+            name=meta["name"],
+            style=meta["style"],
+            variants=variants,
+            price=float(meta["price"]),
+            currency=meta["currency"],
+            lens_width_mm=float(meta["lens_width_mm"]),
+            bridge_mm=float(meta["bridge_mm"]),
+            temple_mm=float(meta["temple_mm"]),
+            frame_width_mm=float(meta["frame_width_mm"]),
+            size_band=meta["size_band"],
+            glb=Path(f"{meta['sku']}.glb"),
+            credit=meta.get("credit") or "",
+            license=meta.get("license") or "",
+            material=meta.get("material") or "acetate",
+            scene=scene,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CatalogError(f"product metadata is incomplete: {exc}") from exc

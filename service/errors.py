@@ -79,9 +79,15 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(VisionError)
     async def _vision(_: Request, exc: VisionError) -> JSONResponse:
-        status = 413 if isinstance(exc, FrameTooLargeError) else 404 if isinstance(
-            exc, CatalogError
-        ) else 422 if isinstance(exc, FrameError) else 400
+        status = (
+            413
+            if isinstance(exc, FrameTooLargeError)
+            else 404
+            if isinstance(exc, CatalogError)
+            else 422
+            if isinstance(exc, FrameError)
+            else 400
+        )
         return JSONResponse(_body(exc.code, str(exc)), status_code=status)
 
     @app.exception_handler(RequestValidationError)

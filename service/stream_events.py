@@ -28,8 +28,13 @@ class EventBatcher:
     """
 
     def __init__(
-        self, sink: EventSink, *, batch_size: int = 50, interval_s: float = 1.0,
-        max_buffer: int = 10_000, on_drop: Callable[[int], None] | None = None,
+        self,
+        sink: EventSink,
+        *,
+        batch_size: int = 50,
+        interval_s: float = 1.0,
+        max_buffer: int = 10_000,
+        on_drop: Callable[[int], None] | None = None,
     ) -> None:
         self.sink = sink
         self.batch_size = max(1, batch_size)
@@ -117,12 +122,15 @@ class TryOnSession:
     identity: SessionIdentity
     emit: Callable[[list[dict[str, Any]]], None]
     clock: Callable[[], float] = time.monotonic
+    # Shopper opted in to saving face measurements: events then carry the latest reliable ones.
+    consent: bool = False
     started: bool = False
     frames: int = 0
     _current: dict[str, Any] | None = None
     _since: float = 0.0
     _applied: bool = False
     _t0: float = field(default_factory=time.monotonic)
+    _measurements: dict[str, Any] | None = None
 
     def _event(self, name: str, properties: dict[str, Any]) -> dict[str, Any]:
         ident = self.identity
@@ -133,7 +141,10 @@ class TryOnSession:
             "session_id": ident.session_id,
             "channel": ident.channel,
             "timestamp": datetime.now(UTC).isoformat(),
-            "properties": {k: v for k, v in properties.items() if v is not None},
+            "properties": {
+                **self._consented_measurements(),
+                **{k: v for k, v in properties.items() if v is not None},
+            },
             "context": {"source": "tryon-stream"},
         }
         for key in ("user_id", "store_id", "kiosk_id"):
@@ -147,19 +158,28 @@ class TryOnSession:
         if not self.started:
             self.started = True
             self._t0 = self.clock()
-            events.append(self._event("Try-On Started", {
-                "product_type": "glasses" if selection.get("kind") == "glasses" else "lipstick",
-                **self._product_props(selection),
-            }))
+            events.append(
+                self._event(
+                    "Try-On Started",
+                    {
+                        "product_type": "glasses"
+                        if selection.get("kind") == "glasses"
+                        else "lipstick",
+                        **self._product_props(selection),
+                    },
+                )
+            )
         self._current = selection
         self._since = self.clock()
         self._applied = False
         if events:
             self.emit(events)
 
-    def frame(self, applied: bool) -> None:
+    def frame(self, applied: bool, measurements: dict[str, Any] | None = None) -> None:
         """A frame came back; the first one with the overlay drawn is 'applied'."""
         self.frames += 1
+        if self.consent and measurements and measurements.get("reliable"):
+            self._measurements = measurements
         if applied and not self._applied and self._current is not None:
             self._applied = True
             sel = self._current
@@ -174,8 +194,12 @@ class TryOnSession:
         events = self._close_dwell(reason="end")
         if self.started:
             duration = int((self.clock() - self._t0) * 1000)
-            summary = {"session_end": True, "frames": frames, "dropped_frames": dropped,
-                       "session_ms": duration}
+            summary = {
+                "session_end": True,
+                "frames": frames,
+                "dropped_frames": dropped,
+                "session_ms": duration,
+            }
             if events:
                 events[-1]["properties"].update(summary)
             else:
@@ -191,11 +215,22 @@ class TryOnSession:
         self._current = None
         return [self._event("Try-On Dwell", props)]
 
+    def _consented_measurements(self) -> dict[str, Any]:
+        """PD and face width only (never landmarks), and only with the shopper's consent."""
+        m = self._measurements
+        if not self.consent or m is None:
+            return {}
+        keys = ("pd_mm", "face_width_mm", "size_band")
+        return {"consent": True, **{k: m[k] for k in keys if m.get(k) is not None}}
+
     @staticmethod
     def _product_props(sel: dict[str, Any]) -> dict[str, Any]:
         if sel.get("kind") == "glasses":
             return {"sku": sel.get("sku"), "variant": sel.get("variant")}
         if sel.get("kind") == "shade":
-            return {"shade": sel.get("shade"), "intensity": sel.get("intensity"),
-                    "finish": sel.get("finish")}
+            return {
+                "shade": sel.get("shade"),
+                "intensity": sel.get("intensity"),
+                "finish": sel.get("finish"),
+            }
         return {}

@@ -49,7 +49,9 @@ async def tryon_runtime(app: FastAPI) -> AsyncIterator[None]:
 
         # Fail fast: a request must not hang on a dead Redis (the limiter falls back to the DB).
         redis_client = redis.Redis.from_url(
-            s.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0,
+            s.redis_url,
+            socket_timeout=1.0,
+            socket_connect_timeout=1.0,
             retry=Retry(NoBackoff(), 1),
         )
     st.redis = redis_client
@@ -62,8 +64,10 @@ async def tryon_runtime(app: FastAPI) -> AsyncIterator[None]:
     st.streams = StreamRegistry(s.max_streams)
     st.event_batcher = EventBatcher(
         getattr(st, "event_sink", None) or DatabaseEventSink(st.sessionmaker, source="stream"),
-        batch_size=s.event_batch_size, interval_s=s.event_flush_interval_s,
-        max_buffer=s.max_event_buffer, on_drop=st.metrics.events_dropped.inc,
+        batch_size=s.event_batch_size,
+        interval_s=s.event_flush_interval_s,
+        max_buffer=s.max_event_buffer,
+        on_drop=st.metrics.events_dropped.inc,
     )
     try:
         yield

@@ -21,6 +21,7 @@ export class EventQueue {
     this.timer = null;
     this.lastResult = null;
     this.consent = false;
+    this.measurements = null; // face measurements, sent only while consent is true
     // Page hide is the last reliable moment on mobile; keepalive lets the request outlive the page.
     addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'hidden') this.flush({ unloading: true });
@@ -39,7 +40,11 @@ export class EventQueue {
       ...this.base,
       ...extra,
       // consent travels with every event: the server keeps measurements only when it is true
-      properties: { consent: this.consent, ...clean(properties) },
+      properties: {
+        consent: this.consent,
+        ...(this.consent && this.measurements ? this.measurements : {}),
+        ...clean(properties),
+      },
       context: {
         library: { name: 'tryon-demo', version: '1' },
         page: { path: location.pathname, search: location.search },

@@ -70,6 +70,7 @@ export class TryOnStream extends EventTarget {
     this.seq = 0;
     this.lastSendAt = 0;
     this.pendingMeta = null; // the JSON of the frame whose bytes come next
+    this.controls = []; // control messages waiting for the frame in flight to come back
     this.stats = { sent: 0, received: 0, stalls: 0, rtt: [], fps: 0 };
     this.lastSent = null;
     this.closed = false;
@@ -99,15 +100,37 @@ export class TryOnStream extends EventTarget {
 
   get isOpen() { return this.ws?.readyState === WebSocket.OPEN; }
 
+  // Control messages go out between frames, never while one is being processed: a switch
+  // then applies from the next frame on, and the server never sees a selection change in the
+  // middle of a frame (its per-frame JSON describes the selection the frame was drawn with).
+  // Queued messages are coalesced: only the newest selection and intensity matter.
   send(msg) {
-    if (this.isOpen) this.ws.send(JSON.stringify(msg));
+    if (!this.isOpen) return;
+    if (!this.inFlight) {
+      this.ws.send(JSON.stringify(msg));
+      return;
+    }
+    const selection = ['select', 'shade', 'clear'];
+    if (selection.includes(msg.type)) {
+      this.controls = this.controls.filter((m) => !selection.includes(m.type) && m.type !== 'intensity');
+    } else if (msg.type === 'intensity') {
+      this.controls = this.controls.filter((m) => m.type !== 'intensity');
+    }
+    this.controls.push(msg);
+  }
+
+  flushControls() {
+    if (!this.isOpen) return;
+    for (const m of this.controls) this.ws.send(JSON.stringify(m));
+    this.controls = [];
   }
 
   close(reason = 'done') {
     this.closed = true;
     clearTimeout(this.pumpTimer);
     if (this.isOpen) {
-      this.send({ type: 'end' });
+      this.flushControls();
+      this.ws.send(JSON.stringify({ type: 'end' })); // now, even with a frame in flight
       this.ws.close(1000, reason);
     }
   }
@@ -119,6 +142,7 @@ export class TryOnStream extends EventTarget {
       if (now - this.inFlight.t0 < STALL_MS) return;
       this.stats.stalls += 1; // give up on a lost answer
       this.inFlight = null;
+      this.flushControls();
     }
     if (document.hidden) {
       // Nobody is looking: stop costing the server frames until the tab is visible again.
@@ -137,6 +161,7 @@ export class TryOnStream extends EventTarget {
     const blob = await grabFrame(this.video, this.canvas);
     if (!blob || !this.isOpen) {
       this.inFlight = null;
+      this.flushControls();
       clearTimeout(this.pumpTimer);
       this.pumpTimer = setTimeout(() => this.pump(), 50);
       return;
@@ -162,6 +187,7 @@ export class TryOnStream extends EventTarget {
       } else {
         if (msg.type === 'error' && msg.frame_id != null && this.inFlight) {
           this.inFlight = null; // that frame failed on the server: free the slot, go on
+          this.flushControls();
           this.pump();
         }
         this.dispatchEvent(new CustomEvent('message', { detail: msg }));
@@ -190,6 +216,7 @@ export class TryOnStream extends EventTarget {
     }
     this.lastFrameAt = now;
     this.dispatchEvent(new CustomEvent('frame', { detail: { blob, meta, rtt, sent: sent?.blob } }));
+    this.flushControls();
     this.pump();
   }
 }

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, cast, func, select
+from sqlalchemy import Integer, and_, case, cast, func, select, union_all
 from sqlalchemy.orm import Session
 
 from service.analytics.definitions import (
@@ -27,6 +27,7 @@ from service.analytics.sql import (
     filter_clause,
     is_pg,
     iso_day,
+    order_lines,
     percentiles,
 )
 from service.db.models import Event
@@ -111,12 +112,17 @@ def funnel(
     # The cart and order rows that can count (an index range on (event, timestamp)); joined
     # to the cohorts on (shopper, sku) so the database can hash-join instead of probing once
     # per cohort.
-    conv_where = [Event.event.in_((CART_EVENT, ORDER_EVENT)), Event.sku.is_not(None)]
+    in_range = []
     if f.start is not None:
-        conv_where.append(Event.timestamp >= f.start)
+        in_range.append(Event.timestamp >= f.start)
     if f.end is not None:
-        conv_where.append(Event.timestamp < f.end + timedelta(seconds=window_s))
-    conv_q = select(Event.shopper_id, Event.sku, Event.event, Event.timestamp).where(*conv_where)
+        in_range.append(Event.timestamp < f.end + timedelta(seconds=window_s))
+    conv_q = union_all(
+        select(Event.shopper_id, Event.sku, Event.event, Event.timestamp).where(
+            Event.event.in_((CART_EVENT, ORDER_EVENT)), Event.sku.is_not(None), *in_range
+        ),
+        order_lines(session, *in_range),
+    )
     if is_pg(session):
         conv: Any = conv_q.subquery("v")
     else:

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Date, and_, cast, func, select
+from sqlalchemy import Date, Select, and_, cast, func, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -114,3 +114,29 @@ def percentiles(
 
 def _f(v: Any) -> float | None:
     return None if v is None else float(v)
+
+
+def order_lines(session: Session, *conds: ColumnElement[bool]) -> Select[Any]:
+    """(shopper_id, sku, event, timestamp) for each line of multi-line orders.
+
+    An Order Completed with several `products` lines has no sku column (ingest stores one
+    only for single-line orders), so the lines are unnested from the JSON here.
+    """
+    if is_pg(session):
+        tv = func.jsonb_array_elements(Event.properties["products"]).table_valued(
+            "value", joins_implicitly=True
+        )
+        sku = func.jsonb_extract_path_text(tv.c.value, "sku")
+        guard = func.jsonb_typeof(Event.properties["products"]) == "array"
+    else:
+        tv = func.json_each(Event.properties, "$.products").table_valued(
+            "value", joins_implicitly=True
+        )
+        sku = func.json_extract(tv.c.value, "$.sku")
+        guard = func.json_type(Event.properties, "$.products") == "array"
+    return (
+        select(Event.shopper_id, sku.label("sku"), Event.event, Event.timestamp)
+        .select_from(Event)
+        .join(tv, true())
+        .where(Event.event == "Order Completed", Event.sku.is_(None), guard, *conds)
+    )

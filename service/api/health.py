@@ -35,5 +35,7 @@ async def readyz(request: Request) -> JSONResponse:
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ready" if ok else "unavailable", "checks": checks},
+        status_code=200 if ok else 503,
+    )

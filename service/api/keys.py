@@ -39,16 +39,21 @@ class KeyCreated(KeyOut):
 
 def _out(row: ApiKey) -> dict[str, Any]:
     return {
-        "id": row.id, "name": row.name, "prefix": row.prefix, "scopes": sorted(row.scope_set),
-        "rate_limit_per_minute": row.rate_limit_per_minute, "created_at": row.created_at,
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "scopes": sorted(row.scope_set),
+        "rate_limit_per_minute": row.rate_limit_per_minute,
+        "created_at": row.created_at,
         "revoked_at": row.revoked_at,
     }
 
 
 @router.post("", status_code=201, response_model=KeyCreated, summary="Create a key (admin)")
 def create(body: KeyIn, session: SessionDep, _: AdminDep) -> dict[str, Any]:
-    row, raw = create_key(session, body.name, body.scopes,
-                          rate_limit_per_minute=body.rate_limit_per_minute)
+    row, raw = create_key(
+        session, body.name, body.scopes, rate_limit_per_minute=body.rate_limit_per_minute
+    )
     return {**_out(row), "key": raw}
 
 

@@ -17,8 +17,7 @@ from prometheus_client import (
 router = APIRouter(tags=["health"])
 
 # 0.5 ms .. 2 s: a landmark step is ~3 ms, a whole 720p frame tens of ms.
-_BUCKETS = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512,
-            1.0, 2.0)
+_BUCKETS = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0, 2.0)
 
 
 class TryOnMetrics:
@@ -28,12 +27,18 @@ class TryOnMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.stage_seconds = Histogram(
-            "tryon_frame_stage_seconds", "Per-stage frame latency", ["stage", "path"],
-            buckets=_BUCKETS, registry=r,
+            "tryon_frame_stage_seconds",
+            "Per-stage frame latency",
+            ["stage", "path"],
+            buckets=_BUCKETS,
+            registry=r,
         )
         self.frame_seconds = Histogram(
-            "tryon_frame_seconds", "Whole-frame processing time on a worker", ["path"],
-            buckets=_BUCKETS, registry=r,
+            "tryon_frame_seconds",
+            "Whole-frame processing time on a worker",
+            ["path"],
+            buckets=_BUCKETS,
+            registry=r,
         )
         self.frames = Counter("tryon_frames", "Frames processed", ["path"], registry=r)
         self.active_streams = Gauge("tryon_active_streams", "Open try-on streams", registry=r)
@@ -45,7 +50,8 @@ class TryOnMetrics:
         )
         self.errors = Counter("tryon_errors", "Try-on errors by code", ["code"], registry=r)
         self.events_dropped = Counter(
-            "tryon_events_dropped", "Stream events dropped (buffer full or sink failed)",
+            "tryon_events_dropped",
+            "Stream events dropped (buffer full or sink failed)",
             registry=r,
         )
 

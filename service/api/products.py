@@ -29,7 +29,8 @@ def fits_face(frame_width_mm: float, face_width_mm: float) -> bool:
 
 @router.get("/products", summary="List products (glasses and lipstick shades)")
 async def list_products(
-    request: Request, _: KioskDep,
+    request: Request,
+    _: KioskDep,
     type: Literal["glasses", "lipstick"] | None = None,
     style: str | None = None,
     face_width_mm: Annotated[float | None, Query(gt=80, lt=250)] = None,
@@ -45,8 +46,11 @@ async def list_products(
     if style:
         items = [p for p in items if str(p.get("style", "")).lower() == style.lower()]
     if face_width_mm is not None:
-        items = [p for p in items if p.get("type") == "glasses"
-                 and fits_face(p["frame_width_mm"], face_width_mm)]
+        items = [
+            p
+            for p in items
+            if p.get("type") == "glasses" and fits_face(p["frame_width_mm"], face_width_mm)
+        ]
     return {"items": items, "count": len(items)}
 
 
@@ -81,8 +85,9 @@ async def get_model(request: Request, _: KioskDep, sku: str) -> Response:
         data = await run_in_threadpool(request.app.state.catalog.glb_bytes, sku)
     except CatalogError as exc:
         raise NotFound(str(exc)) from exc
-    return Response(data, media_type="model/gltf-binary",
-                    headers={"Cache-Control": "public, max-age=300"})
+    return Response(
+        data, media_type="model/gltf-binary", headers={"Cache-Control": "public, max-age=300"}
+    )
 
 
 class Variant(BaseModel):
@@ -110,7 +115,9 @@ class ProductIn(BaseModel):
 
 @router.post("/products", status_code=201, summary="Upload a glasses product (admin)")
 async def create_product(
-    request: Request, _: AdminDep, session: SessionDep,
+    request: Request,
+    _: AdminDep,
+    session: SessionDep,
 ) -> dict[str, Any]:
     settings = request.app.state.settings
     ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
@@ -119,8 +126,9 @@ async def create_product(
             "send multipart/form-data with a 'model' GLB file part and a 'metadata' JSON field"
         )
     request._body = await read_limited_body(request, settings.max_glb_bytes + 64 * 1024)
-    form = await request.form(max_files=1, max_fields=8,
-                              max_part_size=settings.max_glb_bytes + 1024)
+    form = await request.form(
+        max_files=1, max_fields=8, max_part_size=settings.max_glb_bytes + 1024
+    )
     model, raw_meta = form.get("model"), form.get("metadata")
     if not isinstance(model, UploadFile) or not isinstance(raw_meta, str):
         raise ServiceError("need a 'model' file part (GLB) and a 'metadata' JSON field")
@@ -141,7 +149,10 @@ async def create_product(
 
     try:
         return await run_in_threadpool(
-            request.app.state.catalog.add, session, meta_for_product(meta.model_dump()), glb,
+            request.app.state.catalog.add,
+            session,
+            meta_for_product(meta.model_dump()),
+            glb,
             glb_limits(settings),
         )
     except CatalogError as exc:

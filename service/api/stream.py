@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import threading
 import time
 import uuid
@@ -14,7 +15,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from service.api.tryon import fit_for, pipeline_options
+from service.api.tryon import fit_advice, pipeline_options
 from service.auth import Principal, authenticate_sync
 from service.errors import ServiceError
 from service.stream_events import SessionIdentity, TryOnSession
@@ -24,6 +25,7 @@ from vision.landmarks import RunningMode
 from vision.pipeline import TryOnPipeline, TryOnResult
 
 router = APIRouter(tags=["try-on"])
+log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT_S = 10.0
 CLOSE_POLICY = 1008  # bad or missing key
@@ -103,8 +105,12 @@ async def _authenticate(ws: WebSocket) -> Principal | None:
             msg = None
         if not isinstance(msg, Auth):
             with contextlib.suppress(Exception):
-                await ws.send_text(_error("unauthorized", "send ?key=KEY or a first message "
-                                          '{"type":"auth","key":"KEY"}'))
+                await ws.send_text(
+                    _error(
+                        "unauthorized",
+                        'send ?key=KEY or a first message {"type":"auth","key":"KEY"}',
+                    )
+                )
                 await ws.close(CLOSE_POLICY, "missing API key")
             return None
         raw = msg.key
@@ -152,10 +158,13 @@ class StreamSession:
             SessionIdentity(
                 anonymous_id=(q.get("anonymous_id") or uuid.uuid4().hex)[:128],
                 session_id=(q.get("session_id") or uuid.uuid4().hex)[:128],
-                channel=channel[:32], user_id=q.get("user_id"),
-                store_id=q.get("store_id"), kiosk_id=q.get("kiosk_id"),
+                channel=channel[:32],
+                user_id=q.get("user_id"),
+                store_id=q.get("store_id"),
+                kiosk_id=q.get("kiosk_id"),
             ),
             emit=self.st.event_batcher.emit,
+            consent=q.get("consent", "").lower() in ("1", "true", "yes"),
         )
         self.pipe: TryOnPipeline | None = None
         self.lock = threading.Lock()  # selection changes never interleave with a frame
@@ -169,8 +178,10 @@ class StreamSession:
     # -- worker side ---------------------------------------------------------------------
     def _make_pipeline(self) -> TryOnPipeline:
         return TryOnPipeline(
-            pipeline_options(self.settings, RunningMode.VIDEO), self.st.catalog,
-            self.st.catalog.shades, renderers=self.st.renderers,
+            pipeline_options(self.settings, RunningMode.VIDEO),
+            self.st.catalog,
+            self.st.catalog.shades,
+            renderers=self.st.renderers,
         )
 
     def _work(self, item: tuple[bytes, float], frame_id: int) -> TryOnResult:
@@ -197,6 +208,16 @@ class StreamSession:
             frame_id, outcome = await self.out.get()
             try:
                 await self._send(frame_id, outcome)
+            except WebSocketDisconnect:
+                raise
+            except Exception:
+                # One bad result must not silence the stream: report it and carry on.
+                log.exception("stream frame %s could not be sent", frame_id)
+                self.st.metrics.errors.labels("send_failed").inc()
+                with contextlib.suppress(Exception):
+                    await self.ws.send_text(
+                        _error("internal", "frame could not be sent", frame_id=frame_id)
+                    )
             finally:
                 self.out.task_done()
 
@@ -204,18 +225,26 @@ class StreamSession:
         if isinstance(outcome, BaseException):
             code = getattr(outcome, "code", "internal")
             self.st.metrics.errors.labels(code).inc()
-            msg = str(outcome) if isinstance(outcome, VisionError | ServiceError) else (
-                "frame failed")
+            msg = (
+                str(outcome)
+                if isinstance(outcome, VisionError | ServiceError)
+                else ("frame failed")
+            )
             await self.ws.send_text(_error(code, msg, frame_id=frame_id))
             return
         self.st.metrics.observe(outcome.timings_ms, "stream")
-        self.events.frame(outcome.applied)
         s = outcome.summary()
+        self.events.frame(outcome.applied, s.get("measurements"))
         meta = {
-            "type": "frame", "frame_id": frame_id, "faces": s["faces"],
-            "applied": s["applied"], "selection": s["selection"],
-            "timings_ms": s["timings_ms"], "pose": s["pose"],
-            "fit": fit_for(outcome, self.pipe.product if self.pipe else None),
+            "type": "frame",
+            "frame_id": frame_id,
+            "faces": s["faces"],
+            "applied": s["applied"],
+            "selection": s["selection"],
+            "timings_ms": s["timings_ms"],
+            "pose": s["pose"],
+            "measurements": s.get("measurements"),
+            "fit": fit_advice(self.st.catalog, outcome),
             "dropped": self.slot.stats.dropped + self.results_dropped,
             "bytes": len(outcome.jpeg or b""),
         }
@@ -230,8 +259,7 @@ class StreamSession:
             msg = CONTROL.validate_json(text)
         except ValidationError as exc:
             errs = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()][:5]
-            await self.ws.send_text(_error("bad_control", "malformed control message",
-                                           detail=errs))
+            await self.ws.send_text(_error("bad_control", "malformed control message", detail=errs))
             return True
         if isinstance(msg, Simple) and msg.type == "end":
             return False
@@ -274,9 +302,14 @@ class StreamSession:
         if q.get("sku"):
             text = json.dumps({"type": "select", "sku": q["sku"], "variant": q.get("variant")})
         elif q.get("shade"):
-            text = json.dumps({"type": "shade", "shade": q["shade"],
-                               "intensity": q.get("intensity", 1.0),  # validated below
-                               "finish": q.get("finish")})
+            text = json.dumps(
+                {
+                    "type": "shade",
+                    "shade": q["shade"],
+                    "intensity": q.get("intensity", 1.0),  # validated below
+                    "finish": q.get("finish"),
+                }
+            )
         if text:
             await self._control(text)
 
@@ -286,13 +319,13 @@ class StreamSession:
         sender = asyncio.create_task(self._sender())
         ended_by_client = False
         try:
-            await ws.send_text(json.dumps({"type": "ready", "session_id":
-                                           self.events.identity.session_id}))
+            await ws.send_text(
+                json.dumps({"type": "ready", "session_id": self.events.identity.session_id})
+            )
             await self._initial_selection()
             while True:
                 try:
-                    msg = await asyncio.wait_for(ws.receive(),
-                                                 self.settings.stream_idle_timeout_s)
+                    msg = await asyncio.wait_for(ws.receive(), self.settings.stream_idle_timeout_s)
                 except TimeoutError:
                     await ws.send_text(_error("idle", "no message for too long; closing"))
                     await ws.close(1000, "idle")
@@ -302,10 +335,13 @@ class StreamSession:
                 if msg.get("bytes") is not None:
                     data = msg["bytes"]
                     if len(data) > self.settings.max_stream_frame_bytes:
-                        await ws.send_text(_error(
-                            "payload_too_large",
-                            f"frame is {len(data)} bytes; limit "
-                            f"{self.settings.max_stream_frame_bytes}"))
+                        await ws.send_text(
+                            _error(
+                                "payload_too_large",
+                                f"frame is {len(data)} bytes; limit "
+                                f"{self.settings.max_stream_frame_bytes}",
+                            )
+                        )
                         continue
                     self.frame_id += 1
                     self.slot.offer(self.frame_id, (data, time.perf_counter()))
@@ -316,12 +352,19 @@ class StreamSession:
             if ended_by_client:
                 if not sender.done():  # let the last results go out first
                     await asyncio.wait_for(self.out.join(), 10.0)
-                await ws.send_text(json.dumps({
-                    "type": "end", "frames_received": self.slot.stats.received,
-                    "frames_processed": self.slot.stats.processed,
-                    "frames_sent": self.sent, "dropped": self.slot.stats.dropped,
-                    "results_dropped": self.results_dropped, "errors": self.slot.stats.errors,
-                }))
+                await ws.send_text(
+                    json.dumps(
+                        {
+                            "type": "end",
+                            "frames_received": self.slot.stats.received,
+                            "frames_processed": self.slot.stats.processed,
+                            "frames_sent": self.sent,
+                            "dropped": self.slot.stats.dropped,
+                            "results_dropped": self.results_dropped,
+                            "errors": self.slot.stats.errors,
+                        }
+                    )
+                )
                 await ws.close(1000, "session ended")
         except WebSocketDisconnect:
             pass

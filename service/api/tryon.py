@@ -28,13 +28,20 @@ IMAGE_BODY = {
         "required": True,
         "content": {
             **{t: {"schema": {"type": "string", "format": "binary"}} for t in IMAGE_TYPES},
-            "multipart/form-data": {"schema": {
-                "type": "object", "required": ["image"],
-                "properties": {"image": {"type": "string", "format": "binary"},
-                               "sku": {"type": "string"}, "variant": {"type": "string"},
-                               "shade": {"type": "string"}, "finish": {"type": "string"},
-                               "intensity": {"type": "number"}},
-            }},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {"type": "string", "format": "binary"},
+                        "sku": {"type": "string"},
+                        "variant": {"type": "string"},
+                        "shade": {"type": "string"},
+                        "finish": {"type": "string"},
+                        "intensity": {"type": "number"},
+                    },
+                }
+            },
         },
     }
 }
@@ -58,7 +65,8 @@ def pipeline_options(settings: Any, mode: RunningMode) -> PipelineOptions:
         max_faces=settings.max_faces,
         fov_y_deg=settings.camera_fov_deg,
         smoothing=SmoothingOptions(
-            min_cutoff=settings.smoothing_min_cutoff, beta=settings.smoothing_beta,
+            min_cutoff=settings.smoothing_min_cutoff,
+            beta=settings.smoothing_beta,
             d_cutoff=settings.smoothing_d_cutoff,
         ),
         limits=FrameLimits(max_pixels=settings.max_frame_pixels),
@@ -79,7 +87,9 @@ class ImagePipelines:
         if pipe is None:
             st = self._app.state
             pipe = TryOnPipeline(
-                pipeline_options(st.settings, RunningMode.IMAGE), st.catalog, st.catalog.shades,
+                pipeline_options(st.settings, RunningMode.IMAGE),
+                st.catalog,
+                st.catalog.shades,
                 renderers=st.renderers,
             )
             self._local.pipeline = pipe
@@ -158,10 +168,11 @@ async def run_frame(request: Request, data: bytes, q: TryOnQuery, *, encode: boo
     return result
 
 
-def fit_advice(request: Request, result: TryOnResult) -> dict[str, Any] | None:
+def fit_advice(catalog: Any, result: TryOnResult) -> dict[str, Any] | None:
+    """Fit advice for the product the frame was actually processed with (not the current one)."""
     product = None
     if result.selection.kind == "glasses" and result.selection.sku:
-        product = request.app.state.catalog.get(result.selection.sku)
+        product = catalog.get(result.selection.sku)
     return fit_for(result, product)
 
 
@@ -172,7 +183,8 @@ def fit_for(result: TryOnResult, product: Any) -> dict[str, Any] | None:
         return None
     lo, hi = m.recommended_frame_width_mm
     advice: dict[str, Any] = {
-        "size_band": m.size_band, "recommended_frame_width_mm": [round(lo, 1), round(hi, 1)],
+        "size_band": m.size_band,
+        "recommended_frame_width_mm": [round(lo, 1), round(hi, 1)],
         "reliable": m.reliable,
     }
     if result.selection.kind == "glasses" and product is not None:
@@ -193,19 +205,25 @@ def _compact(obj: Any) -> str:
     openapi_extra=IMAGE_BODY,
 )
 async def render(
-    request: Request, _: KioskDep, q: Annotated[TryOnQuery, Query()],
+    request: Request,
+    _: KioskDep,
+    q: Annotated[TryOnQuery, Query()],
     format: Annotated[Literal["jpeg", "json"], Query()] = "jpeg",
 ) -> Response:
     data, q = await read_image(request, q)
     result = await run_frame(request, data, q, encode=True)
     summary = result.summary()
-    fit = fit_advice(request, result)
+    fit = fit_advice(request.app.state.catalog, result)
     if format == "json":
         assert result.jpeg is not None
-        return JSONResponse({
-            **summary, "fit": fit, "content_type": "image/jpeg",
-            "image_base64": base64.b64encode(result.jpeg).decode("ascii"),
-        })
+        return JSONResponse(
+            {
+                **summary,
+                "fit": fit,
+                "content_type": "image/jpeg",
+                "image_base64": base64.b64encode(result.jpeg).decode("ascii"),
+            }
+        )
     headers = {
         "X-TryOn-Faces": str(summary["faces"]),
         "X-TryOn-Applied": "true" if result.applied else "false",
@@ -218,10 +236,15 @@ async def render(
     return Response(result.jpeg, media_type="image/jpeg", headers=headers)
 
 
-@router.post("/analyze", summary="Pose, measurements and recommended size; no image back",
-             openapi_extra=IMAGE_BODY)
+@router.post(
+    "/analyze",
+    summary="Pose, measurements and recommended size; no image back",
+    openapi_extra=IMAGE_BODY,
+)
 async def analyze(
-    request: Request, _: KioskDep, q: Annotated[TryOnQuery, Query()],
+    request: Request,
+    _: KioskDep,
+    q: Annotated[TryOnQuery, Query()],
     landmarks: bool = False,
 ) -> dict[str, Any]:
     data, q = await read_image(request, q)
@@ -240,6 +263,7 @@ async def analyze(
         products = await run_in_threadpool(request.app.state.catalog.list_products)
         out["fitting_products"] = [
             {k: p[k] for k in ("sku", "name", "style", "frame_width_mm", "size_band", "type")}
-            for p in products if lo <= p["frame_width_mm"] <= hi
+            for p in products
+            if lo <= p["frame_width_mm"] <= hi
         ]
     return out

@@ -34,12 +34,18 @@ def items_from_products(products: Iterable[Mapping[str, Any]]) -> dict[str, Item
 
 
 def items_from_shades(shades: Iterable[Any]) -> dict[str, Item]:
+    """Lipstick shades (vision.lipstick Shade objects or dicts: id, name, finish) as items.
+
+    Their events carry the shade id in the `shade` column, which offers use as the sku.
+    """
     out = {}
     for s in shades:
-        d = s if isinstance(s, Mapping) else (s.to_dict() if hasattr(s, "to_dict") else vars(s))
-        sid = d.get("id") or d.get("shade_id")
+        get = s.get if isinstance(s, Mapping) else lambda k, s=s: getattr(s, k, None)
+        sid = get("id")
+        finish = get("finish")
+        finish = getattr(finish, "value", finish)  # vision's Finish enum -> "satin"
         if sid:
-            out[sid] = Item(sid, d.get("name") or sid, d.get("finish"), (), None, "shade")
+            out[sid] = Item(sid, get("name") or sid, finish, (), None, "shade")
     return out
 
 

@@ -96,7 +96,20 @@ def unfinished_purchases(
     return out
 
 
-def touch_from_row(row: Any) -> Touch:
-    props = row.properties or {}
-    issue = props.get("issue_id") if isinstance(props, dict) else None
-    return Touch(row.event, row.timestamp, row.channel, row.sku or row.shade, issue)
+def row_skus(row: Any) -> list[str | None]:
+    """The item(s) an event is about: its sku or shade; for a multi-line order (no sku
+    column), every line's sku."""
+    if row.sku or row.shade:
+        return [row.sku or row.shade]
+    props = row.properties if isinstance(row.properties, dict) else {}
+    if row.event == ORDER_EVENT and isinstance(props.get("products"), list):
+        lines = [p.get("sku") for p in props["products"] if isinstance(p, dict) and p.get("sku")]
+        if lines:
+            return lines
+    return [None]
+
+
+def touch_from_row(row: Any) -> list[Touch]:
+    props = row.properties if isinstance(row.properties, dict) else {}
+    issue = props.get("issue_id")
+    return [Touch(row.event, row.timestamp, row.channel, sku, issue) for sku in row_skus(row)]

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, union
 from sqlalchemy.orm import Session, aliased
 
+from service.analytics.sql import order_lines
 from service.db.models import Event
 from service.errors import NotFound, Unprocessable
 from service.offers.models import Coupon, Offer, OfferImpression
@@ -29,6 +30,7 @@ from service.offers.ranking import (
 from service.offers.rules import (
     open_support_issues,
     preferred_channel,
+    row_skus,
     touch_from_row,
     unfinished_purchases,
 )
@@ -108,12 +110,13 @@ def compute_item_stats(session: Session, since: datetime) -> ItemStats:
         .distinct()
         .subquery("t")
     )
-    ordered = (
-        select(Event.shopper_id.label("shopper_id"), Event.sku.label("sku"))
-        .where(Event.event == ORDER_EVENT, Event.timestamp >= since, Event.sku.is_not(None))
-        .distinct()
-        .subquery("o")
-    )
+    lines = order_lines(session, Event.timestamp >= since).subquery("l")
+    ordered = union(  # UNION, not UNION ALL: distinct (shopper, sku) pairs
+        select(Event.shopper_id.label("shopper_id"), Event.sku.label("sku")).where(
+            Event.event == ORDER_EVENT, Event.timestamp >= since, Event.sku.is_not(None)
+        ),
+        select(lines.c.shopper_id, lines.c.sku),
+    ).subquery("o")
     stats = ItemStats()
     stats.tried_by = {
         s: n for s, n in session.execute(select(tried.c.sku, func.count()).group_by(tried.c.sku))
@@ -200,7 +203,7 @@ def get_offers(
     now = now or datetime.now(UTC)
     ids = resolve_shopper_ids(session, shopper_id)
     rows = _history(session, ids, now)
-    touches = [touch_from_row(r) for r in rows]
+    touches = [t for r in rows for t in touch_from_row(r)]
     delivery = preferred_channel(touches)
     channel = channel or delivery or "web"
 
@@ -235,7 +238,9 @@ def get_offers(
         )
 
     history = [
-        HistoryEvent(r.event, r.sku or r.shade, r.variant, r.dwell_ms, r.timestamp) for r in rows
+        HistoryEvent(r.event, sku, r.variant, r.dwell_ms, r.timestamp)
+        for r in rows
+        for sku in row_skus(r)
     ]
     profile = build_profile(history, _face_width(rows))
     ranked = rank(profile, items, stats_cache.get(session, now), limit=limit)

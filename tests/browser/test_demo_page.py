@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,7 +153,7 @@ class TestLiveStream:
         pd = float(studio.inner_text("#fit-pd").split()[0])
         width = float(studio.inner_text("#fit-width").split()[0])
         assert 50 <= pd <= 80, pd
-        assert 110 <= width <= 180, width
+        assert 100 <= width <= 220, width  # plausibility only; calibration is tested in vision
         assert studio.inner_text("#fit-size")[0] in "SML"
         assert "fit" in studio.inner_text("#fit-frames").lower()
 
@@ -165,6 +166,32 @@ class TestLiveStream:
         studio.click(f".product[data-sku='{product['sku']}'] .variant[data-variant='{variant}']")
         wait_applied(studio, "glasses", "variant", variant)
         assert studio.evaluate("window.tryon.stream.ws.url") == ws_before  # same socket
+
+    def test_controls_go_out_between_frames(self, studio: Any) -> None:
+        """Rapid switching: every control message leaves while no frame is in flight (the
+        server then never changes the product in the middle of a frame), and the last
+        choice wins."""
+        skus = [p["sku"] for p in studio.evaluate("window.tryon.products")[:4]]
+        log = studio.evaluate("""async (skus) => {
+          const st = window.tryon.stream;
+          const log = [];
+          const send = st.ws.send.bind(st.ws);
+          st.ws.send = (data) => {
+            if (typeof data === 'string') {
+              log.push({ type: JSON.parse(data).type, busy: !!st.inFlight?.blob });
+            }
+            return send(data);
+          };
+          for (const sku of skus) {
+            document.querySelector(`#rail-glasses .product[data-sku="${sku}"]`).click();
+            await new Promise((r) => setTimeout(r, 7));
+          }
+          await new Promise((r) => setTimeout(r, 300));
+          st.ws.send = send;
+          return log;
+        }""", skus)
+        assert log and not [m for m in log if m["busy"]], log
+        wait_applied(studio, "glasses", "sku", skus[-1])
 
     def test_choosing_a_shade_changes_the_lips(self, studio: Any, landmarker: Landmarker,
                                                screenshots: Path) -> None:
@@ -206,12 +233,16 @@ class TestCartAndOffers:
         anon = studio.evaluate("window.tryon.anonymousId")
         with sqlite3.connect(live_server.db_path) as db:
             rows = db.execute(
-                "SELECT event, sku, channel, message_id FROM events WHERE anonymous_id = ?",
-                (anon,)).fetchall()
+                "SELECT event, sku, channel, message_id, properties FROM events "
+                "WHERE anonymous_id = ?", (anon,)).fetchall()
         events = {r[0] for r in rows}
         added = [r for r in rows if r[0] == "Product Added"]
         assert len(added) == 1 and added[0][1] == product["sku"] and added[0][2] == "web"
         assert len(added[0][3]) >= 32  # the client's UUID is the de-duplication key
+        props = json.loads(added[0][4])
+        assert props["consent"] is True  # the shopper opted in on the consent screen
+        if studio.evaluate("window.tryon.fit?.reliable"):
+            assert 100 <= props["face_width_mm"] <= 220 and 50 <= props["pd_mm"] <= 80
         # The stream session logged the try-on itself, through the same ingest path.
         assert {"Try-On Started", "Frame Applied"} <= events, events
 

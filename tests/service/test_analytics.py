@@ -55,6 +55,16 @@ def fixture_events() -> list[dict]:
         ev("Product Added", "s2", T0 + 100 * H, "web", sku="RB-1"),
         ev("Order Completed", "s3", T0 + 25 * H, "kiosk", sku="RB-1", order_id="o3"),
         ev("Product Added", "s4", T0 - H, "web", sku="RB-2"),
+        # s6 tries RB-2 and buys it in a two-line order (no sku column: lines are unnested).
+        ev(fa, "s6", T0, "web", sku="RB-2"),
+        ev(
+            "Order Completed",
+            "s6",
+            T0 + H,
+            "web",
+            order_id="o6",
+            products=[{"sku": "RB-2"}, {"sku": "RB-9"}],
+        ),
         # NPS: kiosk 10, 9, 7, 3; web 0, 6.
         *[
             ev("Feedback Submitted", f"n{i}", T0, "kiosk", nps=s)
@@ -137,12 +147,13 @@ class TestProductSummary:
 class TestFunnel:
     def test_conversion_window(self, db) -> None:
         """RB-1: tried by s1, s2, s3; carted in window by s1 only (s2 too late); ordered by s1
-        and s3. RB-2: s4's cart came before the try-on, so 2 tried, 0 carted, 0 ordered."""
+        and s3. RB-2: tried by s4, s5, s6; s4's cart came before the try-on; s6 ordered it as
+        one line of a two-line order -> 3 tried, 0 carted, 1 ordered."""
         with db() as s:
             rows = by(queries.funnel(s, Filters(), 72.0), "sku")
         assert {k: (r["tried"], r["carted"], r["ordered"]) for k, r in rows.items()} == {
             ("RB-1",): (3, 1, 2),
-            ("RB-2",): (2, 0, 0),
+            ("RB-2",): (3, 0, 1),
         }
         assert rows[("RB-1",)]["order_rate"] == pytest.approx(2 / 3)
 
@@ -255,7 +266,7 @@ class TestEndpoints:
     def test_json_and_exports(self, client) -> None:
         h = {"X-API-Key": client.analyst}
         body = client.get("/v1/analytics/funnel", headers=h, params={"window_hours": 72}).json()
-        assert {r["sku"]: r["ordered"] for r in body["rows"]} == {"RB-1": 2, "RB-2": 0}
+        assert {r["sku"]: r["ordered"] for r in body["rows"]} == {"RB-1": 2, "RB-2": 1}
         csv = client.get("/v1/analytics/products", headers=h, params={"format": "csv"})
         assert csv.headers["content-type"].startswith("text/csv")
         assert csv.text.splitlines()[0].startswith("sku,variant,try_ons")
@@ -272,6 +283,17 @@ class TestEndpoints:
         ).content
         table = pq.read_table(io.BytesIO(pq_body)).to_pylist()
         assert table[0]["sku"] == "RB-1" and table[0]["try_ons"] == 3
+
+    def test_fit_gap_against_the_bundled_catalog(self, client) -> None:
+        body = client.get("/v1/analytics/fit-gap", headers={"X-API-Key": client.analyst}).json()
+        frames = [f["frame_width_mm"] for f in body["frames"]]
+        assert frames and body["shoppers"] == 4
+        expected = sum(not any(abs(f - w) <= 5 for f in frames) for w in (130, 140, 141, 160))
+        assert body["shoppers_without_fit"] == expected
+        csv = client.get(
+            "/v1/analytics/fit-gap", headers={"X-API-Key": client.analyst}, params={"format": "csv"}
+        )
+        assert csv.text.startswith("lo_mm,hi_mm,shoppers")
 
     def test_bad_group_by_and_range(self, client) -> None:
         h = {"X-API-Key": client.analyst}

@@ -195,6 +195,24 @@ class TestCoupon:
         )
         assert not any(o["coupon"] for o in offers(db, "cp2")["offers"])
         assert not any(o["coupon"] for o in offers(db, "cp3")["offers"])
+        # A multi-line order (no sku column) finishes the purchase too, and bought frames
+        # are not offered again.
+        store(
+            db,
+            [
+                *tried("cp4", "F3", NOW - 30 * H),
+                ev(
+                    "Order Completed",
+                    "cp4",
+                    NOW - 29 * H,
+                    order_id="y",
+                    products=[{"sku": "F3"}, {"sku": "F1"}],
+                ),
+            ],
+        )
+        res = offers(db, "cp4")["offers"]
+        assert not any(o["coupon"] for o in res)
+        assert not {"F1", "F3"} & {o["sku"] for o in res}
 
 
 class TestFrequencyCap:
@@ -328,3 +346,45 @@ def test_items_from_the_real_catalog() -> None:
     for it in items.values():
         assert it.style and it.colors and it.frame_width_mm and 100 < it.frame_width_mm < 170
         assert it.price is not None and it.kind == "frame"
+
+
+def test_items_from_the_real_shades() -> None:
+    from service.offers.catalog import items_from_shades
+    from vision.lipstick import load_shades
+
+    shades = load_shades()
+    items = items_from_shades(shades.shades)
+    assert len(items) == len(shades.shades) >= 12
+    assert all(
+        it.kind == "shade" and it.style in {"matte", "satin", "gloss", "shimmer"}
+        for it in items.values()
+    )
+
+
+def test_end_to_end_with_the_real_catalog(tmp_path) -> None:
+    """POST /v1/events (kiosk) -> GET offers ranks the bundled catalog's frames and shades."""
+    from service.app import create_app
+    from service.auth import create_key
+
+    app = create_app(
+        Settings(database_url=f"sqlite:///{tmp_path / 'e.sqlite'}", retention_on_startup=False)
+    )
+    with TestClient(app) as c:
+        with app.state.sessionmaker.begin() as s:
+            _, kiosk = create_key(s, "k", ["kiosk"])
+        h = {"X-API-Key": kiosk}
+        sku = app.state.catalog.list_products()[1]["sku"]
+        shade = app.state.catalog.shades.shades[0].id
+        events = [
+            ev("Frame Applied", "e2e", NOW - H, "kiosk", sku=sku),
+            ev("Try-On Dwell", "e2e", NOW - H, "kiosk", sku=sku, dwell_ms=30_000),
+            ev("Shade Applied", "e2e", NOW - H, "kiosk", shade=shade),
+        ]
+        assert c.post("/v1/events", json={"events": events}, headers=h).json()["inserted"] == 3
+        body = c.get("/v1/shoppers/e2e/offers", params={"limit": 10}, headers=h).json()
+        got = {o["sku"]: o for o in body["offers"]}
+        assert "you tried this frame for 30 s" in got[sku]["reasons"]
+        assert (
+            got[shade]["kind"] == "shade" and "you tried this shade once" in got[shade]["reasons"]
+        )
+        assert body["delivery_channel"] == "kiosk"

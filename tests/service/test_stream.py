@@ -265,3 +265,49 @@ class TestLimitsAndErrors:
         analyst = server.create_key(["analyst"])["key"]
         with _open(server, f"key={analyst}") as ws:
             assert _recv_json(ws, "error")["code"] == "forbidden"
+
+
+class TestConsentAndSwitching:
+    def _session(self, server: LiveServer, frames: list[bytes], sku: str, query: str) -> None:
+        ws = _open(server, f"key={DEMO_KEY}&sku={sku}&{query}")
+        with ws:
+            _recv_json(ws, "ready")
+            _recv_json(ws, "selected")
+            for data in frames[:12]:
+                meta, _ = _frame(ws, data)
+            assert meta["measurements"] is not None and meta["measurements"]["pd_mm"] > 0
+            ws.send(json.dumps({"type": "end"}))
+            _recv_json(ws, "end")
+
+    def test_measurements_stored_only_with_consent(
+        self, server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
+    ) -> None:
+        sku = catalog["skus"][0]
+        self._session(server, frames, sku, "session_id=sess-consent&consent=1")
+        self._session(server, frames, sku, "session_id=sess-noconsent")
+        with_consent = wait_for(lambda: (e := _events(server, "sess-consent"))
+                                and any(x["properties"].get("session_end") for x in e) and e)
+        without = wait_for(lambda: (e := _events(server, "sess-noconsent"))
+                           and any(x["properties"].get("session_end") for x in e) and e)
+        dwell = [e for e in with_consent if e["event"] == "Try-On Dwell"]
+        assert dwell and all(40 < d["properties"]["pd_mm"] < 80 for d in dwell)
+        assert all(d["properties"]["face_width_mm"] > 100 for d in dwell)
+        assert all(d["properties"]["consent"] is True for d in dwell)
+        assert not any("face_width_mm" in e["properties"] or "pd_mm" in e["properties"]
+                       for e in without)
+
+    def test_switching_to_a_shade_while_a_glasses_frame_is_in_flight(
+        self, server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
+    ) -> None:
+        """A glasses frame finishing after the switch to a shade must not stall the stream."""
+        ws = _open(server, f"key={DEMO_KEY}&sku={catalog['skus'][0]}")
+        with ws:
+            _recv_json(ws, "ready")
+            _recv_json(ws, "selected")
+            for i in range(3):
+                ws.send(frames[i])
+                ws.send(json.dumps({"type": "shade", "shade": catalog["shades"][0]}))
+                _recv_json(ws, "frame")
+                ws.send(json.dumps({"type": "select", "sku": catalog["skus"][1]}))
+            meta, image = _frame(ws, frames[10])
+            assert meta["frame_id"] >= 4 and decode(image).shape == (480, 640, 3)

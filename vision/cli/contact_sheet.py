@@ -26,6 +26,10 @@ GLASSES_FACES = ("photos/obama.jpg", "photos/biden.jpg", "photos/astronaut.png",
                  "aflw2000/image02616.jpg", "aflw2000/image00251.jpg")
 LIP_FACES = ("lips/images/no_makeup_xfsy_0055.png", "lips/images/no_makeup_vSYYZ429.png",
              "photos/biden.jpg")
+# For the README: only faces that may be shown outside tests (public-domain portraits, frames of
+# the MIT-licensed franck video); AFLW2000 and the MT lip photos are research-use only.
+DOCS_FACES = ("photos/obama.jpg", "photos/biden.jpg", "photos/astronaut.png",
+              "photos/franck_frames/{first}")
 PRODUCTS = (("REC-M", "black"), ("RND-47", "gold"), ("CAT-51", "red"), ("AVI-55", "gold green"),
             ("JZ-WAYFARER", "tortoise"), ("MP-CLASSIC", "red"), ("TL-PIXEL", None))
 SHADES_PER_FINISH = 2
@@ -47,6 +51,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared real data dir")
     p.add_argument("--assets", type=Path, default=None, help="catalog dir (assets/models3d)")
     p.add_argument("--tile", type=int, default=170, help="tile size in pixels")
+    p.add_argument("--docs", action="store_true",
+                   help="only faces whose licence allows showing them in docs (README copy)")
     p.add_argument("--colors", type=int, default=0,
                    help="quantise to this many colours to keep the PNG small (0 = lossless)")
     return p
@@ -147,13 +153,22 @@ def _stack(rows: list[np.ndarray], title: str) -> np.ndarray:
     return np.vstack([head, *rows])
 
 
-def build_sheet(data: Path, assets: Path | None = None, tile: int = 170) -> np.ndarray:
-    """The contact sheet as a BGR image."""
+def _docs_faces(data: Path) -> tuple[str, ...]:
+    frames = sorted((data / "faces" / "photos" / "franck_frames").glob("*.jpg"))
+    first = frames[len(frames) // 2].name if frames else ""
+    return tuple(n.format(first=first) for n in DOCS_FACES if first or "{first}" not in n)
+
+
+def build_sheet(
+    data: Path, assets: Path | None = None, tile: int = 170, docs: bool = False
+) -> np.ndarray:
+    """The contact sheet as a BGR image (docs=True: only faces that may be published)."""
     catalog = GlassesCatalog.load(assets)
-    sections = [_stack(glasses_rows(_load_photos(data, GLASSES_FACES), catalog, tile),
-                       "Glasses (moderngl EGL, head occluder, 4x MSAA): rows = real faces, "
-                       "frontal to 59 degrees turned")]
-    lips = lipstick_rows(_load_photos(data, LIP_FACES), tile)
+    glasses_faces = _docs_faces(data) if docs else GLASSES_FACES
+    lip_faces = _docs_faces(data)[:3] if docs else LIP_FACES
+    sections = [_stack(glasses_rows(_load_photos(data, glasses_faces), catalog, tile),
+                       "Glasses (moderngl EGL, head occluder, 4x MSAA): rows = real faces")]
+    lips = lipstick_rows(_load_photos(data, lip_faces), tile)
     if lips:
         sections.append(_stack(lips, "Lipstick shades at intensity 1 (two per finish)"))
     width = max(s.shape[1] for s in sections)
@@ -180,7 +195,7 @@ def write_png(image: np.ndarray, out: Path, colors: int = 0) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    sheet = build_sheet(args.data, args.assets, args.tile)
+    sheet = build_sheet(args.data, args.assets, args.tile, docs=args.docs)
     write_png(sheet, args.out, args.colors)
     print(f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]}, "
           f"{args.out.stat().st_size / 1024:.0f} KB)")

@@ -98,6 +98,21 @@ def _gap_columns(L: np.ndarray, band: np.ndarray, l_ref: np.ndarray, params: Mas
     return gap & finite, core_row
 
 
+def is_closed(sd_inner: np.ndarray, params: MaskParams) -> bool:
+    """True when the inner landmarks have no trusted interior: the lips touch or barely part."""
+    return not bool((sd_inner > params.trust * params.canvas_width).any())
+
+
+def _slit_columns(sd_outer: np.ndarray, span: float) -> np.ndarray:
+    """Canvas columns within span x the mouth's half-width of its middle (corners on one row)."""
+    cols = np.arange(sd_outer.shape[1])
+    xs = np.flatnonzero((sd_outer > 0).any(axis=0))
+    if not len(xs):
+        return np.zeros(len(cols), bool)
+    mid, half = 0.5 * (xs[0] + xs[-1]), 0.5 * (xs[-1] - xs[0])
+    return np.abs(cols - mid) <= span * half
+
+
 def mouth_opening(
     lab: np.ndarray, sd_outer: np.ndarray, sd_inner: np.ndarray, params: MaskParams
 ) -> np.ndarray:
@@ -107,7 +122,8 @@ def mouth_opening(
     landmark prior (signed distance over its uncertainty) is fused with colour evidence:
     opening samples are the deep interior plus the darkest pixel of each gap column, split
     into bright (teeth) and dark (cavity) populations, each with an LDA against the lips.
-    Where the lips only fold, the landmarks alone decide.
+    Where the lips only fold, the landmarks alone decide. On a closed mouth (no trusted
+    interior) a slit is looked for only in the middle of the mouth.
     """
     cw = params.canvas_width
     L = lab[..., 0]
@@ -123,6 +139,12 @@ def mouth_opening(
     lower = lip_ref & (rows >= centre[None, :])
     l_ref = _fill_nan(np.fmin(_column_mean(L, upper), _column_mean(L, lower)))
     gap, core_row = _gap_columns(L, band, l_ref, params)
+    if not trusted.any():
+        # Closed or barely parted lips part in the middle; toward the corners they touch and
+        # the dark line there is the junction of the lips (and the commissure creases beside
+        # the corners), lip by the reference labels, not an opening. Removing it there left
+        # unpainted dark wedges at the corners of thin closed lips.
+        gap &= _slit_columns(sd_outer, params.slit_span)
     cols = np.arange(L.shape[1])
     cores = np.zeros_like(trusted)
     cores[core_row[gap], cols[gap]] = True

@@ -17,7 +17,7 @@ from vision.lipstick.contour import (
     mouth_width,
     outer_contour,
 )
-from vision.lipstick.evidence import mouth_opening, refine_outer
+from vision.lipstick.evidence import is_closed, mouth_opening, refine_outer
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,8 @@ class MaskParams:
     inner_llr_reclaim: float = 4.0  # most colour may reclaim lip inside the contour, in sigmas
     inner_gap: float = 0.0075  # colour-free margin next to the opening (label quantisation)
     inner_feather: float = 0.005  # ramp from the margin to full colour
-    thin_gap: float = 0.0  # EXPERIMENT margin next to thin openings
-    along: float = 0.02  # EXPERIMENT smoothing of the opening along the mouth
-    along_thr: float = 0.4  # EXPERIMENT
-    thin_height: float = 0.02  # EXPERIMENT openings thinner than this are thin
+    slit_span: float = 0.5  # closed mouth: lips part only this share of the half-width from mid
+    slit_gap: float = 0.0125  # closed mouth: margin next to the slit (its pixels are mixed)
 
 
 DEFAULT_PARAMS = MaskParams()
@@ -146,22 +144,12 @@ def lip_mask_canvas(
     if params.outer_llr_clip > 0:
         sd_outer = refine_outer(lab, sd_outer, sd_inner, params)
     outer_alpha = _smoothstep(sd_outer / (params.feather * cw) + 0.5)
-    if params.along > 0:
-        sm = cv2.GaussianBlur(opening.astype(np.float32), (0, 0), sigmaX=params.along * cw,
-                              sigmaY=0.3)
-        opening = opening | (sm > params.along_thr)
     gap = cv2.distanceTransform((~opening).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    inner_alpha = _smoothstep((gap - params.inner_gap * cw) / (params.inner_feather * cw))
-    if params.thin_gap > 0:
-        kh = max(int(round(params.thin_height * cw)), 1)
-        thick = cv2.morphologyEx(opening.astype(np.uint8), cv2.MORPH_OPEN,
-                                 np.ones((kh, 1), np.uint8)) > 0
-        thin = opening & ~thick
-        if thin.any():
-            dthin = cv2.distanceTransform((~thin).astype(np.uint8), cv2.DIST_L2,
-                                          cv2.DIST_MASK_PRECISE)
-            inner_alpha = np.minimum(inner_alpha, _smoothstep(
-                (dthin - params.thin_gap * cw) / (params.inner_feather * cw)))
+    # A slit between closed lips is a dark line about a pixel wide: the pixels either side
+    # are part lip, part dark (and the line as labelled is wider than its darkest pixels), so
+    # they get a wider colour-free margin than the edge of an open mouth does.
+    margin = params.slit_gap if is_closed(sd_inner, params) else params.inner_gap
+    inner_alpha = _smoothstep((gap - margin * cw) / (params.inner_feather * cw))
     return (outer_alpha * inner_alpha).astype(np.float32), mf
 
 

@@ -46,9 +46,7 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.PrimaryKeyConstraint("sku", name=op.f("pk_catalog_products")),
     )
-    op.create_index(
-        op.f("ix_catalog_products_style"), "catalog_products", ["style"], unique=False
-    )
+    op.create_index(op.f("ix_catalog_products_style"), "catalog_products", ["style"], unique=False)
     op.create_table(
         "rate_counters",
         sa.Column("bucket", sa.String(96), nullable=False),
