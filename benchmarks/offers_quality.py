@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from service.offers.ranking import HistoryEvent, Item, ItemStats, Weights, build_profile, rank
+from vision.measure import ideal_frame_width_mm
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STYLES = ("round", "aviator", "cat-eye", "rectangle", "wayfarer", "browline")
@@ -56,7 +57,8 @@ def make_shoppers(rng: np.random.Generator, n: int) -> list[SimShopper]:
                 f"syn-shopper-{i}",
                 pref,
                 str(rng.choice(COLORS)),
-                float(np.clip(rng.normal(138, 7), 118, 158)),
+                # temple-to-temple width; the frame that suits it is 0.9x (vision.measure)
+                float(np.clip(rng.normal(153, 8), 131, 176)),
                 bool(rng.random() < 0.6),
             )
         )
@@ -67,7 +69,7 @@ def utilities(s: SimShopper, items: list[Item], appeal: np.ndarray) -> np.ndarra
     style = np.array([s.style_pref[STYLES.index(it.style or STYLES[0])] for it in items])
     color = np.array([1.0 if s.color in it.colors else 0.0 for it in items])
     width = np.array([it.frame_width_mm or 0.0 for it in items])
-    fit = np.exp(-0.5 * ((width - s.face_width_mm) / 5.0) ** 2)
+    fit = np.exp(-0.5 * ((width - ideal_frame_width_mm(s.face_width_mm)) / 5.0) ** 2)
     return 3.0 * style + 0.8 * color + 1.6 * fit + 0.6 * np.log(appeal)
 
 

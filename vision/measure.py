@@ -41,6 +41,20 @@ EYE_LIDS = ((159, 145, 33, 133), (386, 374, 263, 362))
 FRAME_TO_TEMPLE_WIDTH = 0.9
 FRAME_BAND_HALF_MM = 4.0
 SIZE_BANDS_MM = ((130.0, "S"), (140.0, "M"))  # < 130 S, < 140 M, else L
+# One definition of "fits", shared by the fit advice, the offers and the fit-gap report.
+FRAME_FIT_TOLERANCE_MM = FRAME_BAND_HALF_MM
+
+
+def ideal_frame_width_mm(face_width_mm: float | np.ndarray) -> float | np.ndarray:
+    """The frame total width that suits a face width measured temple to temple (127-356)."""
+    return FRAME_TO_TEMPLE_WIDTH * face_width_mm
+
+
+def frame_fits(
+    frame_width_mm: float, face_width_mm: float, tolerance_mm: float = FRAME_FIT_TOLERANCE_MM
+) -> bool:
+    """Whether a frame of this total width fits a face of this width."""
+    return abs(frame_width_mm - float(ideal_frame_width_mm(face_width_mm))) <= tolerance_mm
 # Quality limits.
 MIN_IRIS_PX = 8.0  # ~60 cm from a 640x480 webcam with a 63 deg vertical view
 MAX_YAW_DEG = 20.0
@@ -209,7 +223,7 @@ def _measure(pose: HeadPose, g: _FrameGeometry, scale: float | None,
     pd_unc = pd * math.sqrt(rel_scale**2 + 0.02**2 + (0.1 * math.sin(yaw)) ** 2)
     width_unc = width * math.sqrt(rel_scale**2 + 0.015**2 + (0.15 * math.sin(yaw)) ** 2)
 
-    centre = FRAME_TO_TEMPLE_WIDTH * width
+    centre = float(ideal_frame_width_mm(width))
     half = max(FRAME_BAND_HALF_MM, FRAME_TO_TEMPLE_WIDTH * width_unc)
     flags = g.flags
     return FaceMeasurements(

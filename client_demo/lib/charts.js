@@ -118,8 +118,10 @@ export function fitGapChart(root, report, { width = 640, height = 240 } = {}) {
   const right = 10;
   const top = 20; // room for the count above the tallest bar
   const axisY = height - 60;
-  const lo = Math.min(bins[0].lo_mm, ...(report.frames || []).map((f) => f.frame_width_mm));
-  const hiMm = Math.max(bins[bins.length - 1].hi_mm, ...(report.frames || []).map((f) => f.frame_width_mm));
+  // Frames sit on the face-width axis at the face width they suit (the API says where).
+  const at = (f) => f.suits_face_width_mm ?? f.frame_width_mm;
+  const lo = Math.min(bins[0].lo_mm, ...(report.frames || []).map(at));
+  const hiMm = Math.max(bins[bins.length - 1].hi_mm, ...(report.frames || []).map(at));
   const x = (mm) => left + ((mm - lo) / Math.max(1e-9, hiMm - lo)) * (width - left - right);
   const maxN = Math.max(...bins.map((b) => b.shoppers), 1);
   const y = (n) => axisY - (n / maxN) * (axisY - top);
@@ -148,11 +150,11 @@ export function fitGapChart(root, report, { width = 640, height = 240 } = {}) {
   for (let mm = Math.ceil(lo / 10) * 10; mm <= hiMm; mm += 10) {
     s.append(svg('text', { x: x(mm), y: axisY + 14, 'text-anchor': 'middle', class: 'tick' }, mm));
   }
-  s.append(svg('text', { x: left, y: axisY + 30, class: 'legend' }, 'face width (mm) · ticks below: catalog frame widths'));
+  s.append(svg('text', { x: left, y: axisY + 30, class: 'legend' }, 'face width (mm) · ticks below: catalog frames at the face width they suit'));
   for (const f of report.frames || []) {
     s.append(
-      titled(svg('line', { x1: x(f.frame_width_mm), x2: x(f.frame_width_mm), y1: axisY + 36, y2: axisY + 50, class: 'frame-tick', 'data-sku': f.sku, 'data-value': f.frame_width_mm }),
-        `${f.sku}: ${f.frame_width_mm} mm`),
+      titled(svg('line', { x1: x(at(f)), x2: x(at(f)), y1: axisY + 36, y2: axisY + 50, class: 'frame-tick', 'data-sku': f.sku, 'data-value': f.frame_width_mm }),
+        `${f.sku}: ${f.frame_width_mm} mm frame, suits a ${at(f)} mm face`),
     );
   }
   root.replaceChildren(s);

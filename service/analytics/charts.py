@@ -115,8 +115,8 @@ def fit_gap_chart(report: dict[str, Any], fmt: ChartFormat) -> bytes:
             edgecolor="white",
         )
     for fr in report["frames"]:
-        ax.axvline(fr["frame_width_mm"], color="black", alpha=0.4, linewidth=1)
-    ax.set_xlabel("face width (mm, consented); lines = catalog frame widths")
+        ax.axvline(fr["suits_face_width_mm"], color="black", alpha=0.4, linewidth=1)
+    ax.set_xlabel("face width (mm, consented); lines = catalog frames at the face width they suit")
     ax.set_ylabel("shoppers")
-    ax.set_title(f"Fit gap (red: no frame within ±{report['tolerance_mm']:g} mm)")
+    ax.set_title("Fit gap (red: face widths no catalog frame fits)")
     return _render(fig, fmt)

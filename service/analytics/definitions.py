@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from vision.measure import FRAME_FIT_TOLERANCE_MM
+
 # A try-on of a product: the overlay of this sku (and variant) was drawn on the shopper's
 # face. "Try-On Started" marks the session (and repeats the first sku), so it is not counted.
 TRY_ON_EVENTS: tuple[str, ...] = ("Frame Applied", "Shade Applied")
@@ -19,8 +21,9 @@ FEEDBACK_EVENT = "Feedback Submitted"
 NPS_PROMOTER_MIN = 9
 NPS_DETRACTOR_MAX = 6
 
-# Fit: a frame fits a face when its total width is within this many mm of the face width.
-FIT_TOLERANCE_MM = 5.0
+# Fit: a frame fits a face when its total width is within this many mm of the width vision's
+# fit advice recommends for that face (vision.measure.ideal_frame_width_mm).
+FIT_TOLERANCE_MM = FRAME_FIT_TOLERANCE_MM
 FIT_BIN_MM = 2.0
 
 DEFAULT_CONVERSION_WINDOW_HOURS = 72.0

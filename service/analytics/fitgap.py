@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from service.analytics.definitions import FIT_BIN_MM, FIT_TOLERANCE_MM, Filters
 from service.db.base import UTCDateTime
 from service.db.models import Event
+from vision.measure import FRAME_TO_TEMPLE_WIDTH, ideal_frame_width_mm
 
 # The partial index's predicate, repeated verbatim in the query so the planner can use it.
 FACE_WIDTH_PRESENT_PG = "jsonb_typeof(events.properties -> 'face_width_mm') = 'number'"
@@ -91,17 +92,29 @@ def fit_gap(
 ) -> dict[str, Any]:
     """Histogram of face widths with, per bin, the frames that fit its centre, and the gaps.
 
-    "Fits": |frame_width_mm - face_width_mm| <= tolerance_mm. A gap is a bin that holds
-    shoppers but has no fitting frame; neighbouring gap bins are merged into one suggestion
-    whose width is the median face width of the shoppers in it.
+    "Fits": |frame_width_mm - ideal_frame_width_mm(face_width_mm)| <= tolerance_mm, the rule
+    the shopper's fit advice uses. A gap is a bin (of face widths) that holds shoppers but has
+    no fitting frame; neighbouring gap bins are merged into one suggestion whose frame width
+    is the ideal frame width for the median face in it.
     """
     fw = np.array([fr.frame_width_mm for fr in frames], dtype=float)
     result: dict[str, Any] = {
         "tolerance_mm": tolerance_mm,
         "bin_mm": bin_mm,
         "shoppers": int(widths.size),
-        "frames": [{"sku": fr.sku, "frame_width_mm": fr.frame_width_mm} for fr in frames],
-        "fit_definition": f"a frame fits when |frame width - face width| <= {tolerance_mm:g} mm",
+        "frames": [
+            {
+                "sku": fr.sku,
+                "frame_width_mm": fr.frame_width_mm,
+                # where the frame sits on the face-width axis: the face it is ideal for
+                "suits_face_width_mm": round(fr.frame_width_mm / FRAME_TO_TEMPLE_WIDTH, 1),
+            }
+            for fr in frames
+        ],
+        "fit_definition": (
+            f"a frame fits when |frame width - {FRAME_TO_TEMPLE_WIDTH:g} x face width| "
+            f"<= {tolerance_mm:g} mm"
+        ),
         "bins": [],
         "gaps": [],
         "shoppers_without_fit": 0,
@@ -110,7 +123,7 @@ def fit_gap(
     if widths.size == 0:
         return result
     fits_any = (
-        (np.abs(widths[:, None] - fw[None, :]) <= tolerance_mm).any(axis=1)
+        (np.abs(ideal_frame_width_mm(widths)[:, None] - fw[None, :]) <= tolerance_mm).any(axis=1)
         if fw.size
         else np.zeros(widths.size, dtype=bool)
     )
@@ -123,7 +136,8 @@ def fit_gap(
         in_bin = idx == b
         left = lo + b * bin_mm
         centre = left + bin_mm / 2
-        fitting = [fr.sku for fr in frames if abs(fr.frame_width_mm - centre) <= tolerance_mm]
+        ideal = float(ideal_frame_width_mm(centre))
+        fitting = [fr.sku for fr in frames if abs(fr.frame_width_mm - ideal) <= tolerance_mm]
         bins.append(
             {
                 "lo_mm": left,
@@ -148,7 +162,9 @@ def fit_gap(
                     "from_mm": bins[run[0]]["lo_mm"],
                     "to_mm": bins[run[-1]]["hi_mm"],
                     "shoppers": int(members.size),
-                    "suggested_frame_width_mm": round(float(np.median(members)), 1),
+                    "suggested_frame_width_mm": round(
+                        float(ideal_frame_width_mm(float(np.median(members)))), 1
+                    ),
                 }
             )
             run = []

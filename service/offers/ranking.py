@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from vision.measure import FRAME_FIT_TOLERANCE_MM, frame_fits, ideal_frame_width_mm
+
 TRY_ON_EVENTS = frozenset({"Frame Applied", "Shade Applied"})
 DWELL_EVENT = "Try-On Dwell"
 CART_EVENT = "Product Added"
@@ -21,7 +23,7 @@ REJECTED_EVENT = "Offer Rejected"
 
 # A frame "fits" when its total width is within this many mm of the face width
 # (the same tolerance the fit-gap report uses).
-FIT_TOLERANCE_MM = 5.0
+FIT_TOLERANCE_MM = FRAME_FIT_TOLERANCE_MM
 
 
 @dataclass(frozen=True)
@@ -242,7 +244,8 @@ def rank(
             best_source[sku] = best[1]
         c["fit"] = 0.0
         if profile.face_width_mm and item.frame_width_mm:
-            d = (item.frame_width_mm - profile.face_width_mm) / fit_tolerance_mm
+            ideal = ideal_frame_width_mm(profile.face_width_mm)
+            d = (item.frame_width_mm - ideal) / fit_tolerance_mm
             c["fit"] = math.exp(-0.5 * d * d)
         c["popularity"] = (
             math.log1p(stats.popularity.get(sku, 0.0)) / math.log1p(max_pop) if max_pop else 0.0
@@ -304,7 +307,7 @@ def _reasons(
     if sku in p.carted:
         scored.append((c["own"], "you added this to your cart"))
     fw, face = item.frame_width_mm, p.face_width_mm
-    if c["fit"] > 0 and fw and face and abs(fw - face) <= tol:
+    if c["fit"] > 0 and fw and face and frame_fits(fw, face, tol):
         scored.append((c["fit"], f"fits your face width ({fw:.0f} mm frame)"))
     if sku in best_source and c["chose"] > 0.05:
         src = items[best_source[sku]].name if best_source[sku] in items else best_source[sku]

@@ -160,7 +160,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         server.stop()
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running in this thread until it
+# stops, which would break asyncio.run() in the tests that come after the browser ones.
+@pytest.fixture(scope="package")
 def browser(fake_camera: Path) -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail(f"Debian's chromium not found at {CHROMIUM} (apt-get install chromium)")

@@ -17,7 +17,7 @@ from tests.browser.conftest import LiveServer, docs_copy
 pytestmark = pytest.mark.browser
 WAIT_MS = 30_000
 STORE = f"dash-{uuid.uuid4().hex[:8]}"  # our rows only: the demo tests share this database
-FACE_WIDTHS = {"s1": 142.0, "s2": 143.0, "s3": 165.0}  # 165 mm: no catalog frame fits
+FACE_WIDTHS = {"s1": 152.0, "s2": 153.0, "s3": 185.0}  # 185 mm wants a 166.5 mm frame: none
 
 
 def _ev(event: str, shopper: str, t: datetime, channel: str = "web", **props: Any) -> dict:
@@ -149,15 +149,15 @@ class TestDashboard:
         nps = bars(page, "#chart-nps")
         assert nps["kiosk"] == 100 and nps["all"] == 50 and abs(nps["web"] - 100 / 3) < 1e-6
 
-        # Fit gap: three consented widths; the 165 mm shopper is in a bin no frame fits.
+        # Fit gap: three consented widths; the 185 mm shopper is in a bin no frame fits.
         bins = page.evaluate("""[...document.querySelectorAll('#chart-fitgap g.bin')]
             .map((g) => ({lo: +g.dataset.lo, hi: +g.dataset.hi, n: +g.dataset.value,
                           gap: g.dataset.gap === '1'}))""")
         assert sum(b["n"] for b in bins) == 3
         gap_bins = [b for b in bins if b["gap"] and b["n"]]
-        assert len(gap_bins) == 1 and gap_bins[0]["lo"] <= 165 < gap_bins[0]["hi"]
+        assert len(gap_bins) == 1 and gap_bins[0]["lo"] <= 185 < gap_bins[0]["hi"]
         assert page.locator("#chart-fitgap line.frame-tick").count() >= 10  # catalog frames
-        assert "165" in page.inner_text("#fitgap-gaps")
+        assert "166.5 mm frame" in page.inner_text("#fitgap-gaps")
         page.screenshot(path=str(screenshots / "dashboard.png"), full_page=True)
         docs_copy(screenshots / "dashboard.png", "dashboard.png")
 

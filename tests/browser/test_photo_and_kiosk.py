@@ -14,6 +14,7 @@ import pytest
 
 from tests.browser.conftest import LiveServer, docs_copy
 from tests.browser.pixels import EYES, Landmarker, box, lips_mask, mean_abs_diff, page_image
+from tests.qr import decode_qr as decode_qr_image
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 30_000
@@ -80,8 +81,8 @@ class TestPhotoFallback:
 
 
 def decode_qr(png: bytes) -> str:
-    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
-    text, _, _ = cv2.QRCodeDetector().detectAndDecode(img)
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    text = decode_qr_image(img)
     assert text, "QR code did not decode"
     return text
 

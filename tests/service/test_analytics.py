@@ -203,7 +203,7 @@ class TestNpsAndShades:
 
 
 class TestFitGap:
-    FRAMES = (Frame("A", 132.0), Frame("B", 140.0))
+    FRAMES = (Frame("A", 118.0), Frame("B", 126.0))
 
     def test_consented_widths_only_one_per_shopper(self, db) -> None:
         with db() as s:
@@ -211,8 +211,9 @@ class TestFitGap:
         assert widths == pytest.approx([130.0, 140.0, 141.0, 160.0])  # s5 (no consent) absent
 
     def test_gap_and_suggestion(self, db) -> None:
-        """Tolerance 5 mm: 130 fits A (2 mm), 140/141 fit B, 160 fits nothing -> one gap at
-        160-162 mm with one shopper; suggested next frame width 160 mm."""
+        """Ideal frame = 0.9 x face width, tolerance 5 mm: face 130 (ideal 117) fits A (1 mm),
+        140/141 (126/126.9) fit B, 160 (144) fits nothing -> one gap at face widths 160-162 mm
+        with one shopper; suggested next frame width 0.9 x 160 = 144 mm."""
         with db() as s:
             report = fit_gap(
                 consented_face_widths(s, Filters()), self.FRAMES, tolerance_mm=5.0, bin_mm=2.0
@@ -222,16 +223,18 @@ class TestFitGap:
         gap_bins = [(b["lo_mm"], b["shoppers"]) for b in report["bins"] if b["gap"]]
         assert gap_bins == [(160.0, 1)]
         assert report["gaps"] == [
-            {"from_mm": 160.0, "to_mm": 162.0, "shoppers": 1, "suggested_frame_width_mm": 160.0}
+            {"from_mm": 160.0, "to_mm": 162.0, "shoppers": 1, "suggested_frame_width_mm": 144.0}
         ]
         b140 = next(b for b in report["bins"] if b["lo_mm"] == 140.0)
         assert (b140["shoppers"], b140["fitting_skus"]) == (2, ["B"])
 
     def test_wider_tolerance_closes_gap(self) -> None:
+        # ideal frames 117 and 144 mm: a 150 mm frame fits the second only at 10 mm tolerance
+        assert fit_gap(np.array([130.0, 160.0]), [Frame("A", 150.0)])["shoppers_without_fit"] == 2
         report = fit_gap(np.array([130.0, 160.0]), [Frame("A", 150.0)], tolerance_mm=10.0)
         assert (
             report["shoppers_without_fit"] == 1
-            and report["gaps"][0]["suggested_frame_width_mm"] == 130.0
+            and report["gaps"][0]["suggested_frame_width_mm"] == 117.0
         )
 
 
@@ -288,7 +291,10 @@ class TestEndpoints:
         body = client.get("/v1/analytics/fit-gap", headers={"X-API-Key": client.analyst}).json()
         frames = [f["frame_width_mm"] for f in body["frames"]]
         assert frames and body["shoppers"] == 4
-        expected = sum(not any(abs(f - w) <= 5 for f in frames) for w in (130, 140, 141, 160))
+        tol = body["tolerance_mm"]
+        expected = sum(
+            not any(abs(f - 0.9 * w) <= tol for f in frames) for w in (130, 140, 141, 160)
+        )
         assert body["shoppers_without_fit"] == expected
         csv = client.get(
             "/v1/analytics/fit-gap", headers={"X-API-Key": client.analyst}, params={"format": "csv"}

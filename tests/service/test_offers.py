@@ -76,7 +76,7 @@ class TestRankingAndReasons:
             db,
             [
                 *tried("r1", "F1", NOW - H, 40_000),
-                ev("Try-On Started", "r1", NOW - H, "kiosk", face_width_mm=137.0, consent=True),
+                ev("Try-On Started", "r1", NOW - H, "kiosk", face_width_mm=153.0, consent=True),
             ],
         )
         res = offers(db, "r1")
@@ -92,7 +92,7 @@ class TestRankingAndReasons:
             db,
             [
                 *tried("r2", "F3", NOW - H),
-                ev("Try-On Started", "r2", NOW - H, "kiosk", face_width_mm=138.0, consent=False),
+                ev("Try-On Started", "r2", NOW - H, "kiosk", face_width_mm=153.0, consent=False),
             ],
         )
         reasons = [r for o in offers(db, "r2")["offers"] for r in o["reasons"]]
