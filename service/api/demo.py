@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from service.settings import Settings
@@ -58,6 +58,12 @@ def _page(request: Request, name: str) -> FileResponse:
         "Referrer-Policy": "no-referrer",
     }
     return FileResponse(Path(settings.demo_dir) / name, media_type="text/html", headers=headers)
+
+
+@router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+def root() -> RedirectResponse:
+    """A person opening the service's address lands on the shopper page."""
+    return RedirectResponse("/demo/", status_code=307)
 
 
 @router.api_route("/demo", methods=["GET", "HEAD"], include_in_schema=False)

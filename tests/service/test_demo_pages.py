@@ -35,6 +35,10 @@ class TestPages:
         assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
         assert "camera=(self)" in r.headers["permissions-policy"]
 
+    def test_root_leads_to_the_shopper_page(self, client: TestClient) -> None:
+        r = client.get("/", follow_redirects=False)
+        assert r.status_code == 307 and r.headers["location"] == "/demo/"
+
     def test_config_carries_the_demo_key_and_api_paths(self, client: TestClient) -> None:
         body = client.get("/demo/config.json").json()
         assert body["api_key"] == "the-demo-key"
