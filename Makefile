@@ -39,6 +39,7 @@ BENCHMARKS := vision_core render_glasses lipstick stream_roundtrip ingest offers
 # Every benchmark prints a table and writes benchmarks/results/NAME.{md,json}.
 bench: setup
 	@for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python -m benchmarks.$$b || exit 1; done
+	$(BIN)/python -m benchmarks.report
 
 # Re-resolve the pin set from requirements.in (mediapipe is installed without its declared
 # jax/jaxlib/sentencepiece/sounddevice/opencv-contrib, which it never imports).

@@ -19,12 +19,12 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy import insert
 
+from benchmarks.common import RESULTS, write_report
 from service.analytics import queries
 from service.analytics.definitions import Filters
 from service.analytics.fitgap import Frame, consented_face_widths, fit_gap
@@ -35,7 +35,6 @@ from service.offers.ranking import Item
 from service.offers.service import StatsCache, get_offers
 from service.settings import Settings
 
-RESULTS = Path(__file__).resolve().parent / "results"
 PG_ADMIN = os.environ.get("TRYON_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 END = datetime(2026, 6, 1, tzinfo=UTC)
 DAYS = 90
@@ -336,9 +335,7 @@ def main() -> None:
     ]
     table = "\n".join(lines)
     print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "analytics_load.json").write_text(json.dumps(res, indent=2))
-    (RESULTS / "analytics_load.md").write_text(table + "\n")
+    write_report("analytics_load", res, table)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,16 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join([head, sep, *body])
 
 
+def write_report(name: str, payload: Mapping[str, Any], markdown: str, *,
+                 results_dir: Path = RESULTS) -> tuple[Path, Path]:
+    """Save a benchmark's own payload and markdown as benchmarks/results/<name>.{json,md}."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = results_dir / f"{name}.json", results_dir / f"{name}.md"
+    json_path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    md_path.write_text(markdown.rstrip("\n") + "\n")
+    return json_path, md_path
+
+
 def write_results(name: str, rows: Sequence[Mapping[str, Any]], *, title: str | None = None,
                   notes: str = "", extra: Mapping[str, Any] | None = None,
                   results_dir: Path = RESULTS) -> tuple[Path, Path]:

@@ -20,18 +20,17 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 
+from benchmarks.common import write_report
 from service.db.engine import make_engine, make_sessionmaker
 from service.db.migrate import upgrade
 from service.db.models import Event
 from service.touchpoints.service import _prepare, ingest
 
-RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 500
 PG_ADMIN_URL = os.environ.get("TRYON_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 EVENTS = ("Try-On Started", "Frame Applied", "Try-On Dwell", "Shade Applied", "Product Added")
@@ -216,8 +215,6 @@ def main() -> None:
                 drop_pg_database(args.pg, name)
 
     results["machine"]["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ingest.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = [
         "# Touchpoint ingestion (SYNTHETIC events, batches of 500)",
         "",
@@ -237,7 +234,7 @@ def main() -> None:
                 f"{row['p50_ms']} | {row['p95_ms']} | {row['vs_raw_insert']}x |"
             )
     table = "\n".join(lines) + "\n"
-    (RESULTS / "ingest.md").write_text(table)
+    write_report("ingest", results, table)
     print(table)
 
 

@@ -10,18 +10,16 @@ bought frame is in the top 5. Run: `python -m benchmarks.offers_quality [--shopp
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import write_report
 from service.offers.ranking import HistoryEvent, Item, ItemStats, Weights, build_profile, rank
 from vision.measure import ideal_frame_width_mm
 
-RESULTS = Path(__file__).resolve().parent / "results"
 STYLES = ("round", "aviator", "cat-eye", "rectangle", "wayfarer", "browline")
 COLORS = ("black", "tortoise", "gold", "clear", "red", "blue")
 
@@ -192,9 +190,7 @@ def main() -> None:
     lines += ["", f"blend / popularity baseline = {res['blend_over_baseline']:.2f}x"]
     table = "\n".join(lines)
     print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "offers_quality.json").write_text(json.dumps(res, indent=2))
-    (RESULTS / "offers_quality.md").write_text(table + "\n")
+    write_report("offers_quality", res, table)
 
 
 if __name__ == "__main__":

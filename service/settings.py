@@ -19,7 +19,8 @@ class Settings(BaseSettings):
         default="sqlite:///./tryon.sqlite",
         validation_alias=AliasChoices("DATABASE_URL", "TRYON_DATABASE_URL"),
     )
-    # Shared counters (rate limits, hand-off tokens) go to Redis when set, else the database.
+    # Rate-limit counters go to Redis when set, else the database (hand-off tokens, keys and
+    # the catalog always live in the database, so every replica sees them).
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "TRYON_REDIS_URL")
     )
@@ -37,6 +38,9 @@ class Settings(BaseSettings):
     smoothing_beta: float = 5.0
     smoothing_d_cutoff: float = 1.0
     render_msaa_samples: int = 4
+    # auto/gpu: render on a GPU's EGL device when there is one, else Mesa llvmpipe on the CPU
+    # (gpu logs the fall-back); cpu: always llvmpipe.
+    render_device: Literal["auto", "gpu", "cpu"] = "auto"
 
     # Concurrency and limits
     worker_threads: int = 2

@@ -84,4 +84,6 @@ def _render_options(s: Settings) -> object | None:
     except ImportError:  # the renderer is optional for lipstick-only or analysis deployments
         return None
     # in_place: the pipeline owns the decoded frame, so compositing into it saves a copy.
-    return RenderOptions(msaa_samples=s.render_msaa_samples, in_place=True)
+    return RenderOptions(
+        msaa_samples=s.render_msaa_samples, in_place=True, device=s.render_device
+    )

@@ -61,6 +61,7 @@ class ThreadLocalRenderers:
         self._local = threading.local()
         self._lock = threading.Lock()
         self.created = 0
+        self._all: list[GlassesRenderer] = []
 
     def __call__(self) -> GlassesRenderer:
         renderer = getattr(self._local, "renderer", None)
@@ -72,7 +73,13 @@ class ThreadLocalRenderers:
             self._local.renderer = renderer
             with self._lock:
                 self.created += 1
+                self._all.append(renderer)
         return renderer
+
+    def devices(self) -> list[str]:
+        """The GL renderer names of the workers' contexts that have drawn (llvmpipe, a GPU)."""
+        with self._lock:
+            return sorted({r.device.gl_renderer for r in self._all if r.device is not None})
 
 
 _default_renderers: ThreadLocalRenderers | None = None

@@ -35,7 +35,10 @@ async def readyz(request: Request) -> JSONResponse:
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
+    renderers = getattr(request.app.state, "renderers", None)
+    # Informational: which GL device the workers render on (empty until a frame was drawn).
+    devices = renderers.devices() if hasattr(renderers, "devices") else []
     return JSONResponse(
-        {"status": "ready" if ok else "unavailable", "checks": checks},
+        {"status": "ready" if ok else "unavailable", "checks": checks, "render_devices": devices},
         status_code=200 if ok else 503,
     )

@@ -230,7 +230,7 @@ class TestBadInput:
 class TestOps:
     def test_metrics_and_readyz(self, server: LiveServer, shared_data: Path) -> None:
         data = (shared_data / "faces" / "photos" / "astronaut.png").read_bytes()
-        assert _post(server, data, "image/png").status_code == 200
+        assert _post(server, data, "image/png", sku="REC-M").status_code == 200
         with server.client() as c:
             text = c.get("/metrics").text
             ready = c.get("/readyz")
@@ -241,6 +241,8 @@ class TestOps:
                  if ln.startswith('tryon_frames_total{path="render"}')]
         assert count and float(count[0].split()[-1]) >= 1
         assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+        # A worker has drawn glasses, so it reports its GL device (llvmpipe on a CPU machine).
+        assert ready.json()["render_devices"]
 
     def test_admin_key_may_render_too(self, server: LiveServer, shared_data: Path) -> None:
         data = (shared_data / "faces" / "photos" / "astronaut.png").read_bytes()

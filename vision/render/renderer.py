@@ -14,6 +14,7 @@ from vision.geometry import Camera, HeadPose, estimate_pose
 from vision.landmarks import Face
 from vision.render import shaders
 from vision.render.composite import composite_premultiplied
+from vision.render.device import ContextChoice, RenderDevice, create_context
 from vision.render.materials import LENS, mesh_parts, part_color, shading
 from vision.render.placement import CANONICAL_BRIDGE_ID, anchored_glasses_to_camera, head_proxy
 
@@ -35,6 +36,7 @@ class RenderOptions:
     ambient: float = 0.45
     in_place: bool = False  # composite into the caller's frame instead of a copy
     backend: str = "egl"
+    device: RenderDevice = "auto"  # auto/gpu: a GPU when present, else Mesa llvmpipe on the CPU
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class GlassesRenderer:
     def __init__(self, options: RenderOptions | None = None) -> None:
         self.options = options or RenderOptions()
         self._ctx: Any = None
+        self.device: ContextChoice | None = None  # which EGL device the context runs on
         self._thread: int | None = None
         self._size: tuple[int, int] | None = None
         self._fbos: list[Any] = []
@@ -119,7 +122,8 @@ class GlassesRenderer:
         import moderngl
 
         self._mgl = moderngl
-        ctx = moderngl.create_standalone_context(backend=self.options.backend, require=330)
+        self.device = create_context(self.options.device, self.options.backend)
+        ctx = self.device.ctx
         self._ctx, self._thread = ctx, me
         self.samples = min(max(self.options.msaa_samples, 0), ctx.max_samples)
         self._prog = ctx.program(vertex_shader=shaders.GLASSES_VS,

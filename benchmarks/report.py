@@ -1,0 +1,51 @@
+"""`python -m benchmarks.report`: gather benchmarks/results/*.md into benchmarks/RESULTS.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.common import RESULTS
+
+# Order and one line of context per benchmark; the command is always `python -m benchmarks.NAME`.
+SECTIONS = {
+    "vision_core": "Landmark stage vs the whole vision core (issue: foundation)",
+    "render_glasses": "Glasses render + composite vs the landmark step",
+    "lipstick": "Lipstick mask + paint vs the landmark step",
+    "stream_roundtrip": "WebSocket round trip, 1/2/4 concurrent streams, vs in-process",
+    "ingest": "Touchpoint ingestion (SYNTHETIC events)",
+    "analytics_load": "Analytics and offers latency at 1M SYNTHETIC events",
+    "offers_quality": "Offer ranking quality on SYNTHETIC shoppers",
+}
+OUT = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def _demote(markdown: str) -> str:
+    """Each result file starts with its own '# title': nest it under the section."""
+    return "\n".join("##" + line if line.startswith("# ") else line for line in
+                     markdown.strip().splitlines())
+
+
+def build(results_dir: Path = RESULTS) -> str:
+    parts = [
+        "# Benchmark results",
+        "",
+        "Written by `python -m benchmarks.report` from `benchmarks/results/*.md` (each saved by",
+        "its own script; `make bench` runs them all). Medians and p95 come from one run; ratios",
+        "compare against a baseline measured in the same run. Machine: the 2-core CPU-only box",
+        "the project is developed and tested on (llvmpipe for OpenGL); no GPU was available.",
+        "",
+    ]
+    for name, what in SECTIONS.items():
+        md = results_dir / f"{name}.md"
+        parts += [f"## {name}: {what}", "", f"Command: `python -m benchmarks.{name}`", ""]
+        parts += [_demote(md.read_text()) if md.is_file() else "_not run yet_", ""]
+    return "\n".join(parts)
+
+
+def main() -> None:
+    OUT.write_text(build())
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
