@@ -9,7 +9,7 @@ APT_PACKAGES := libegl1 libgl1 libegl-mesa0 libgl1-mesa-dri libgles2 chromium ch
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test lint bench lock os-packages
+.PHONY: setup run test lint bench lock os-packages services
 
 os-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -27,7 +27,15 @@ setup: os-packages $(STAMP)
 run: setup
 	$(BIN)/python -m service --host $(HOST) --port $(PORT)
 
-test: setup
+# The tests use the real PostgreSQL (127.0.0.1:5432, database test) and Redis (127.0.0.1:6379).
+# This kind of machine starts both before a session; start them here only if they are down.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || { echo "starting PostgreSQL"; \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; }
+	@redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 || { echo "starting Redis"; \
+	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no; }
+
+test: setup services
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
