@@ -2,10 +2,11 @@
 // product rail, fit, cart events and offers. State lives here; lib/ holds the parts.
 import { Api, loadConfig, normalizeFit, normalizeProducts, normalizeShades, uuid } from './lib/api.js';
 import { EventQueue } from './lib/events.js';
+import { FitSmoother } from './lib/fit.js';
 import { IdleTimer, claimHandoff, enterFullscreen, mintHandoff } from './lib/kiosk.js';
 import { OFFERS_FIRST_AFTER_MS, OffersPanel } from './lib/offers.js';
 import { PhotoTouches, downscale, renderOnPhoto } from './lib/photo.js';
-import { $, renderFit, renderGlassesRail, renderSwatches, toast } from './lib/ui.js';
+import { $, fits, renderFit, renderGlassesRail, renderSwatches, toast } from './lib/ui.js';
 import { TryOnStream, cameraErrorText, closeCamera, median, openCamera } from './lib/stream.js';
 
 const params = new URLSearchParams(location.search);
@@ -37,6 +38,8 @@ const state = {
 window.tryon = state;
 Object.defineProperty(state, 'offers', { get: () => state.offersPanel?.offers ?? [] });
 let photoTouches = null;
+// The fit panel from the stream's per-frame measurements, as a calm running median.
+const fitSmoother = new FitSmoother();
 
 const view = $('#view');
 const ctx = view.getContext('2d');
@@ -143,7 +146,9 @@ async function startCamera() {
     anonymous_id: state.anonymousId,
     session_id: state.sessionId,
     channel: CHANNEL,
-    consent: state.consent.measurements ? '1' : '0',
+    // Opted in: the stream's own events (Try-On Started, Frame Applied, dwell, snapshot) then
+    // carry PD, face width and size band; without it the parameter is left out entirely.
+    ...(state.consent.measurements ? { consent: '1' } : {}),
     ...(state.storeId ? { store_id: state.storeId } : {}),
     ...(MODE === 'kiosk' ? { kiosk_id: state.kioskId } : {}),
   });
@@ -176,7 +181,7 @@ async function startCamera() {
 
 function onFrame(ev) {
   const { blob, meta, sent } = ev.detail;
-  if (meta) onMeta(meta, sent);
+  if (meta) onMeta(meta);
   if (!blob) return;
   state.lastImage = blob;
   // The frame that was sent with what came back for it (tests compare the two).
@@ -212,45 +217,15 @@ function draw() {
   }
 }
 
-function onMeta(meta, sentFrame) {
+function onMeta(meta) {
   state.lastMeta = meta;
   const faces = Array.isArray(meta.faces) ? meta.faces.length : meta.faces;
   setStageMsg(faces === 0 ? 'Looking for your face…' : '');
-  const fit = normalizeFit(meta);
-  if (fit && fit.pd != null) updateFit(fit);
-  else if (faces && sentFrame) measureNow(sentFrame, fit);
-}
-
-// The stream's per-frame message may carry only the size advice; the fit panel also wants
-// PD and face width, so a recent frame is measured with /v1/tryon/analyze now and then:
-// a few times at first, then rarely (a face does not change, and the public key's rate
-// limit is shared by every visitor).
-const MEASURE_FIRST_MS = 2500;
-const MEASURE_LATER_MS = 15000;
-const MEASURE_FIRST_N = 3;
-let lastMeasureAt = -Infinity;
-let measuring = false;
-let measured = 0;
-async function measureNow(frameBlob, streamFit) {
-  if (streamFit && !state.fit?.pd) updateFit(streamFit);
-  const now = performance.now();
-  const every = measured < MEASURE_FIRST_N ? MEASURE_FIRST_MS : MEASURE_LATER_MS;
-  if (measuring || now - lastMeasureAt < every) return;
-  measuring = true;
-  lastMeasureAt = now;
-  try {
-    const path = state.api.path('render').replace(/render$/, 'analyze');
-    const res = await state.api.post(path, frameBlob, { headers: { 'Content-Type': 'image/jpeg' } });
-    const fit = normalizeFit(res);
-    if (fit && state.source === 'camera') {
-      measured += 1;
-      updateFit(fit);
-    }
-  } catch {
-    // Measurements are a nice-to-have next to the live view; the next attempt may work.
-  } finally {
-    measuring = false;
-  }
+  // Every processed frame carries `measurements` (PD, face width, recommended frame width,
+  // size band, reliable) and `fit`; the panel shows their running median, updated calmly.
+  // No /v1/tryon/analyze call while streaming: the stream already measured the frame.
+  const shown = fitSmoother.add(normalizeFit(meta));
+  if (shown) updateFit(shown);
 }
 
 function onControlReply(msg) {
@@ -261,8 +236,10 @@ function onControlReply(msg) {
 }
 
 function updateFit(fit) {
-  const changed = !state.fit || state.fit.sizeBand !== fit.sizeBand || (state.fit.fitting || []).join() !== (fit.fitting || []).join();
+  const fitting = (f) => state.products.filter((p) => fits(p, f)).map((p) => p.sku).join();
+  const changed = !state.fit || state.fit.sizeBand !== fit.sizeBand || fitting(state.fit) !== fitting(fit);
   state.fit = fit;
+  state.fitUpdates = (state.fitUpdates || 0) + 1;
   renderFit(fit, state.products, state.source);
   if (changed) renderRails();
   // Opted in: the page's own events carry the measurements (the fit-gap report uses them).
@@ -282,6 +259,7 @@ function setStageMsg(text) { $('#stage-msg').textContent = text; }
 
 function showPhotoFallback(reason) {
   state.source = 'photo';
+  fitSmoother.reset(); // the photo is measured on its own (render?format=json)
   setStageMsg('');
   $('#photo-reason').textContent = `${reason} You can try everything on a photo instead.`;
   $('#photo-fallback').hidden = false;
@@ -402,8 +380,7 @@ function stopStream() {
 // Start over for the next shopper: nothing of the previous one stays on screen or in memory.
 async function resetKiosk() {
   photoTouches.reset();
-  measured = 0;
-  lastMeasureAt = -Infinity;
+  fitSmoother.reset();
   stopStream();
   await state.events.flush();
   if (state.handoff) URL.revokeObjectURL(state.handoff.qrObjectUrl);

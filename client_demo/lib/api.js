@@ -109,8 +109,9 @@ export function normalizeShades(body) {
   }));
 }
 
-// Measurements arrive in the photo render response (`measurements` + `fit`), in the
-// analyze response, and in the stream's per-frame message (`fit`, and `measurements` when sent).
+// Measurements arrive in the photo render response and in the stream's per-frame message
+// (both: `measurements` with PD, face width, recommended frame width, size band, reliable,
+// quality flags; `fit` with the size advice for the product the frame was drawn with).
 export function normalizeFit(msg) {
   if (!msg) return null;
   const m = { ...(msg.fit || {}), ...(msg.measurements || {}) };

@@ -256,7 +256,13 @@ DOCS_MAX_WIDTH = 960
 
 
 def docs_copy(src: Path, name: str) -> None:
-    """Keep one small screenshot of each page for the README (docs/screenshots/)."""
+    """Refresh the README's screenshot of a page (docs/screenshots/) when asked to.
+
+    Only with TRYON_UPDATE_DOCS=1: a plain test run must not rewrite tracked files (the
+    screenshots carry a random token and the clock, so they differ on every run).
+    """
+    if os.environ.get("TRYON_UPDATE_DOCS") != "1":
+        return
     dst = ROOT / "docs" / "screenshots" / name
     dst.parent.mkdir(parents=True, exist_ok=True)
     from PIL import Image
@@ -267,6 +273,25 @@ def docs_copy(src: Path, name: str) -> None:
                          Image.Resampling.LANCZOS)
     # A 256-colour palette keeps a screenshot with a photo in it to a fraction of the size.
     img.quantize(256, method=Image.Quantize.MEDIANCUT).save(dst, optimize=True)
+
+
+def assert_frames_that_fit(page: Any) -> list[str]:
+    """The fit panel's "frames that fit" and the rail's *fits you* badges are the catalog's
+    frames whose width lies in the shown recommendation (the server's rule); returns them."""
+    fit = page.evaluate("window.tryon.fit")
+    lo, hi = fit["range"]
+    products = page.evaluate("window.tryon.products")
+    fitting = [p for p in products if lo <= p["frameWidth"] <= hi]
+    note = page.inner_text("#fit-frames")
+    if fitting:
+        listed = note.split("Frames that fit you: ")[1].rstrip(".").split(", ")
+        assert listed == [p["name"] for p in fitting], (note, fit)
+    else:
+        assert "No frame in the catalog" in note, (note, fit)
+    badged = page.eval_on_selector_all(
+        "#rail-glasses .product:has(.badge)", "els => els.map(e => e.dataset.sku)")
+    assert badged == [p["sku"] for p in fitting], (badged, fit)
+    return [p["sku"] for p in fitting]
 
 
 @pytest.fixture(scope="session")

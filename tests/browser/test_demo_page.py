@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.browser.conftest import LiveServer, PageWatch
+from tests.browser.conftest import LiveServer, PageWatch, assert_frames_that_fit
 from tests.browser.pixels import (
     EYES,
     PAIR_JS,
@@ -25,6 +27,9 @@ from tests.browser.pixels import (
 
 pytestmark = pytest.mark.browser
 WAIT_MS = 30_000
+ANALYZE = "/v1/tryon/analyze"
+# What the stream may put in its events with the shopper's consent (never landmarks).
+MEASUREMENT_KEYS = ("face_width_mm", "pd_mm", "size_band")
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +56,14 @@ def studio(browser: Any, live_server: LiveServer) -> Iterator[Any]:
     page.on("pageerror", lambda exc: watch.errors.append(f"pageerror: {exc}"))
     page.watch = watch
     page.server = live_server
+    page.api_paths = []  # every request's path, to count what the live session costs
+    page.on("request", lambda r: page.api_paths.append(urlsplit(r.url).path))
     page.goto("/demo")
     page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=WAIT_MS)
     yield page
     ctx.close()
+    # The stream measures every frame: the live session never pays for /v1/tryon/analyze.
+    assert ANALYZE not in page.api_paths, page.api_paths
     assert not watch.external, f"page made requests off the service: {watch.external}"
     assert not watch.errors, f"page logged errors: {watch.errors}\n{live_server.log()}"
 
@@ -83,6 +92,25 @@ def wait_applied(page: Any, kind: str, key: str, value: str) -> dict[str, Any]:
     return pair
 
 
+def stream_query(page: Any) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(page.evaluate("window.tryon.stream.url")).query)
+
+
+def ended_stream_events(server: LiveServer, anon: str) -> list[tuple[str, dict]]:
+    """An ended stream session's own events for this shopper (source 'stream'), once its last
+    one (the session-end dwell) is in the store: the service writes them in batches."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        with sqlite3.connect(server.db_path) as db:
+            rows = [(e, json.loads(p)) for e, p in db.execute(
+                "SELECT event, properties FROM events WHERE anonymous_id = ? AND source = 'stream'",
+                (anon,)).fetchall()]
+        if any(p.get("session_end") for _, p in rows):
+            return rows
+        assert time.monotonic() < deadline, f"no session-end event in {rows}\n{server.log()}"
+        time.sleep(0.2)
+
+
 def first_glasses(page: Any) -> dict[str, Any]:
     products = page.evaluate("window.tryon.products")
     assert products, "the rail shows no glasses: is the catalog empty?"
@@ -105,6 +133,8 @@ class TestConsent:
         studio.click("#start")
         studio.wait_for_function("() => window.tryon.frames >= 5", timeout=WAIT_MS)
         assert studio.evaluate("window.tryon.consent.measurements") is True
+        # The opt-in travels on the stream URL: the stream's own events may then carry it.
+        assert stream_query(studio)["consent"] == ["1"]
 
 
 class TestLiveStream:
@@ -147,15 +177,46 @@ class TestLiveStream:
         bare = mean_abs_diff(sent, got, box(landmarker.points(sent), EYES, sent.shape, pad=0.25))
         assert bare < eye_diff / 3, (bare, eye_diff)
 
-    def test_fit_panel_shows_measurements(self, studio: Any) -> None:
+    def test_fit_panel_fills_from_the_stream(self, studio: Any) -> None:
         studio.wait_for_function(
             "() => document.querySelector('#fit-pd').textContent.endsWith('mm')", timeout=WAIT_MS)
+        # Calm: over the next 30 frames the panel is redrawn about once a second, not per
+        # frame, and what it shows lies within what those frames measured (a running median).
+        seen = studio.evaluate("""async () => {
+          const st = window.tryon.stream;
+          const pds = [];
+          const onFrame = (ev) => {
+            const m = ev.detail.meta?.measurements;
+            if (m?.pd_mm != null && m.reliable === window.tryon.fit.reliable) pds.push(m.pd_mm);
+          };
+          st.addEventListener('frame', onFrame);
+          let writes = 0;
+          const obs = new MutationObserver((recs) => { writes += recs.length; });
+          obs.observe(document.querySelector('#fit-pd'), { childList: true, subtree: true });
+          const [f0, u0, t0] = [window.tryon.frames, window.tryon.fitUpdates, performance.now()];
+          while (window.tryon.frames < f0 + 30 && performance.now() - t0 < 20000) {
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          obs.disconnect();
+          st.removeEventListener('frame', onFrame);
+          return { frames: window.tryon.frames - f0, updates: window.tryon.fitUpdates - u0, writes,
+                   ms: performance.now() - t0, pds, fit: window.tryon.fit };
+        }""")
+        assert seen["frames"] >= 30, seen
+        calm = seen["ms"] / 1000 + 2  # one a second, plus the first reliable one at once
+        assert seen["updates"] <= calm and seen["writes"] <= calm, seen
         pd = float(studio.inner_text("#fit-pd").split()[0])
         width = float(studio.inner_text("#fit-width").split()[0])
         assert 50 <= pd <= 80, pd
         assert 100 <= width <= 220, width  # plausibility only; calibration is tested in vision
-        assert studio.inner_text("#fit-size")[0] in "SML"
-        assert "fit" in studio.inner_text("#fit-frames").lower()
+        if len(seen["pds"]) >= 10:  # the face stayed in view: a median of frames like these
+            assert min(seen["pds"]) - 2 <= pd <= max(seen["pds"]) + 2, (pd, seen["pds"])
+        band = studio.inner_text("#fit-size")
+        assert band[0] in "SML" and band.endswith("mm)"), band
+        # Which frames fit: the catalog's frame widths inside the recommended width band.
+        assert_frames_that_fit(studio)
+        # All of it from the stream: no /v1/tryon/analyze request during the live session.
+        assert studio.api_paths.count(ANALYZE) == 0
 
     def test_switching_variant_is_a_control_message(self, studio: Any) -> None:
         product = first_glasses(studio)
@@ -309,3 +370,41 @@ class TestCartAndOffers:
         assert offers and all(o["sku"] and o["reason"] for o in offers)
         studio.locator("#offers").scroll_into_view_if_needed()
         studio.screenshot(path=str(screenshots / "demo-offers.png"))
+
+
+class TestMeasurementConsent:
+    """The stream's own events carry the shopper's measurements only after the opt-in."""
+
+    def test_opted_in_stream_events_carry_measurements(self, studio: Any,
+                                                       live_server: LiveServer) -> None:
+        assert studio.evaluate("window.tryon.fit?.reliable"), "no reliable measurement yet"
+        # Ending the stream writes the session-end dwell, after the reliable measurements.
+        studio.evaluate("window.tryon.stream.close()")
+        rows = ended_stream_events(live_server, studio.evaluate("window.tryon.anonymousId"))
+        measured = [p for _, p in rows if "face_width_mm" in p]
+        assert measured, rows
+        for p in measured:
+            assert p["consent"] is True
+            assert 100 <= p["face_width_mm"] <= 220 and 50 <= p["pd_mm"] <= 80, p
+            assert not [k for k in p if "landmark" in k], p
+
+    def test_without_opt_in_no_stream_event_carries_measurements(
+        self, new_page: Any, live_server: LiveServer
+    ) -> None:
+        page = new_page()
+        page.server = live_server
+        page.goto("/demo")
+        page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=WAIT_MS)
+        page.click("#start")  # opt-in left unticked
+        # The stream has measured the face reliably (the panel shows it to the shopper) ...
+        page.wait_for_function("() => window.tryon.fit?.reliable", timeout=WAIT_MS)
+        assert "consent" not in stream_query(page)
+        product = first_glasses(page)
+        page.click(f"#rail-glasses .product[data-sku='{product['sku']}']")
+        wait_applied(page, "glasses", "sku", product["sku"])
+        page.evaluate("window.tryon.stream.close()")
+        # ... yet none of its events, all written after that, carries a measurement.
+        rows = ended_stream_events(live_server, page.evaluate("window.tryon.anonymousId"))
+        assert {"Try-On Started", "Frame Applied", "Try-On Dwell"} <= {e for e, _ in rows}, rows
+        assert not [p for _, p in rows if any(k in p for k in MEASUREMENT_KEYS)], rows
+        assert not [p for _, p in rows if p.get("consent")], rows

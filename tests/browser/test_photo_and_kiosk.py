@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.browser.conftest import LiveServer, docs_copy
+from tests.browser.conftest import LiveServer, assert_frames_that_fit, docs_copy
 from tests.browser.pixels import EYES, Landmarker, box, lips_mask, mean_abs_diff, page_image
 from tests.qr import decode_qr as decode_qr_image
 
@@ -75,6 +75,7 @@ class TestPhotoFallback:
         page.wait_for_function(
             "() => document.querySelector('#fit-pd').textContent.endsWith('mm')",
             timeout=WAIT_MS)
+        assert assert_frames_that_fit(page)  # this face's band holds frames of the catalog
         page.screenshot(path=str(screenshots / "demo-photo.png"))
         # The README shows this one: a public-domain photo (NASA), not third-party video.
         docs_copy(screenshots / "demo-photo.png", "demo.png")
