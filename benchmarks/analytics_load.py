@@ -2,7 +2,10 @@
 offers latency under concurrent load.
 
 Events are SYNTHETIC (seeded generator), bulk-loaded with executemany (SQLite) and COPY
-(PostgreSQL), not through ingest (its throughput is the events benchmark's job).
+(PostgreSQL), not through ingest (its throughput is the events benchmark's job); the daily
+rollups are then built with rollups.rebuild (timed), and 5,000 SYNTHETIC identity links
+join 10,000 shoppers in pairs. Each "counts" query (rollups + raw edge days) runs next to the
+raw-event query it replaces, in the same run.
 Run: `python -m benchmarks.analytics_load [--events 1000000] [--backends sqlite,postgres]`.
 """
 
@@ -22,15 +25,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 
 from benchmarks.common import RESULTS, write_report
-from service.analytics import queries
+from service.analytics import groups, queries, rollups
 from service.analytics.definitions import Filters
 from service.analytics.fitgap import Frame, consented_face_widths, fit_gap
+from service.analytics.models import DailyProduct, DailyShade, ShopperGroup
 from service.db.engine import make_engine, make_sessionmaker
 from service.db.migrate import upgrade
-from service.db.models import Event
+from service.db.models import Event, ShopperAlias
 from service.offers.ranking import Item
 from service.offers.service import StatsCache, get_offers
 from service.settings import Settings
@@ -104,6 +108,36 @@ def synthetic_rows(n: int, seed: int = 1) -> list[dict[str, Any]]:
         row["properties"] = props
         rows.append(row)
     return rows
+
+
+N_LINKS = 5_000
+
+
+def links() -> list[dict[str, Any]]:
+    """SYNTHETIC identity links: shopper-i and shopper-(i + N_SHOPPERS/2), for 5,000 i."""
+    now = datetime.now(UTC)
+    step = N_SHOPPERS // 2 // N_LINKS
+    return [
+        {
+            "shopper_id": f"shopper-{i}",
+            "alias_id": f"shopper-{i + N_SHOPPERS // 2}",
+            "source": "bench",
+            "created_at": now,
+        }
+        for i in range(0, N_SHOPPERS // 2, step)
+    ]
+
+
+def build_rollups(url: str) -> float:
+    engine = make_engine(url)
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        rollups.rebuild(conn)
+        conn.execute(insert(ShopperAlias), links())
+        groups.rebuild(conn)
+        conn.exec_driver_sql("ANALYZE")
+    engine.dispose()
+    return time.perf_counter() - t0
 
 
 def load(url: str, rows: list[dict[str, Any]]) -> float:
@@ -185,31 +219,88 @@ def baseline_without_indexes(
     return out
 
 
+LINK_QUERIES = ("products 90d by variant", "funnel 90d (72 h window)", "shades 90d by skin tone")
+
+
+def baseline_without_groups(
+    engine: Any, factory: Any, cases: dict[str, Any], runs: int
+) -> dict[str, Any]:
+    """The same queries with analytics_shopper_groups emptied (no linked ids to merge)."""
+    with engine.begin() as conn:
+        conn.execute(delete(ShopperGroup))
+    out = {}
+    try:
+        for name in LINK_QUERIES:
+            with factory() as s:
+                out[name] = timed(lambda q=cases[name], s=s: q(s), max(2, runs // 2))
+            print(f"  baseline (no identity groups) {name}: {out[name]}", flush=True)
+    finally:
+        with engine.begin() as conn:
+            groups.rebuild(conn)
+    return out
+
+
 def bench_backend(url: str, n: int, runs: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"load_s": load(url, rows)}
+    out["rollup_rebuild_s"] = build_rollups(url)
     engine = make_engine(url, pool_size=8) if "postgresql" in url else make_engine(url)
     factory = make_sessionmaker(engine)
     last7 = Filters(start=END - timedelta(days=7), end=END)
     everything = Filters(start=END - timedelta(days=DAYS), end=END)
+    # Not on day boundaries: two partial edge days come from raw events.
+    ragged = Filters(start=everything.start + timedelta(hours=9), end=END - timedelta(hours=7))
+    kiosk = Filters(everything.start, END, "kiosk")
     frames = [Frame(f"SKU-{i:02d}", 126.0 + i % 10 * 2) for i in range(N_SKUS)]
     cases: dict[str, Callable[[Any], Any]] = {
         "products 7d by variant": lambda s: queries.product_summary(s, last7, ("variant",)),
         "products 90d by variant": lambda s: queries.product_summary(s, everything, ("variant",)),
-        "products 90d kiosk by day": lambda s: queries.product_summary(
-            s, Filters(everything.start, END, "kiosk"), ("day",)
+        "products 90d kiosk by day": lambda s: queries.product_summary(s, kiosk, ("day",)),
+        "counts: products 7d by variant": lambda s: queries.product_summary(
+            s, last7, ("variant",), "counts"
+        ),
+        "counts: products 90d by variant": lambda s: queries.product_summary(
+            s, everything, ("variant",), "counts"
+        ),
+        "counts: products 90d by variant, ragged edges": lambda s: queries.product_summary(
+            s, ragged, ("variant",), "counts"
+        ),
+        "counts: products 90d kiosk by day": lambda s: queries.product_summary(
+            s, kiosk, ("day",), "counts"
         ),
         "funnel 7d (72 h window)": lambda s: queries.funnel(s, last7, 72.0),
         "funnel 90d (72 h window)": lambda s: queries.funnel(s, everything, 72.0),
         "nps 90d by channel": lambda s: queries.nps(s, everything),
         "shades 90d by skin tone": lambda s: queries.shade_popularity(s, everything, True),
+        "counts: shades 90d by skin tone": lambda s: queries.shade_popularity(
+            s, everything, True, "counts"
+        ),
+        "counts: shades 90d by skin tone, ragged edges": lambda s: queries.shade_popularity(
+            s, ragged, True, "counts"
+        ),
         "fit-gap 90d": lambda s: fit_gap(consented_face_widths(s, everything), frames),
     }
+    with factory() as s:
+        # The rollup path must give the raw path's numbers here too (tests check it in detail).
+        for f in (everything, ragged, kiosk):
+            raw = {(r["sku"], r["variant"]): r for r in queries.product_summary(s, f)}
+            fast = {
+                (r["sku"], r["variant"]): r for r in queries.product_summary(s, f, metrics="counts")
+            }
+            assert {k: r["try_ons"] for k, r in raw.items()} == {
+                k: r["try_ons"] for k, r in fast.items()
+            }
+            assert all(r["dwell_events"] == fast[k]["dwell_events"] for k, r in raw.items())
+        out["rollup_rows"] = {
+            m.__tablename__: s.query(m).count() for m in (DailyProduct, DailyShade)
+        }
+    print(f"  rollups match raw; rows {out['rollup_rows']}", flush=True)
     out["queries"] = {}
     for name, q in cases.items():
         with factory() as s:
             out["queries"][name] = timed(lambda q=q, s=s: q(s), runs)
         print(f"  {name}: {out['queries'][name]}", flush=True)
     out["without_analytics_indexes"] = baseline_without_indexes(engine, factory, cases, runs)
+    out["without_identity_groups"] = baseline_without_groups(engine, factory, cases, runs)
 
     items = {
         f"SKU-{i:02d}": Item(
@@ -324,12 +415,29 @@ def main() -> None:
         lines.append(
             f"| baseline: {q}, without 0003_analytics indexes | " + " | ".join(cells) + " |"
         )
+    for q in LINK_QUERIES:
+        cells = []
+        for v in res["backends"].values():
+            b = v.get("without_identity_groups", {}).get(q)
+            ratio = v["queries"][q]["p50_ms"] / b["p50_ms"] if b else float("nan")
+            cells.append(
+                f"{b['p50_ms']:.0f} (linked: {ratio:.2f}x) | {b['p95_ms']:.0f}" if b else "- | -"
+            )
+        lines.append(f"| baseline: {q}, identity links not merged | " + " | ".join(cells) + " |")
     for k in ("offers_1_threads", "offers_4_threads"):
         cells = [f"{v[k]['p50_ms']:.1f} | {v[k]['p95_ms']:.1f}" for v in res["backends"].values()]
         lines.append(f"| offers, {k.split('_')[1]} thread(s) | " + " | ".join(cells) + " |")
     lines += [
         "",
         "bulk load s: " + ", ".join(f"{b} {v['load_s']:.0f}" for b, v in res["backends"].items()),
+        "rollup rows (product, shade): "
+        + ", ".join(
+            f"{b} {v['rollup_rows']['analytics_daily_product']:,} / "
+            f"{v['rollup_rows']['analytics_daily_shade']:,}"
+            for b, v in res["backends"].items()
+        ),
+        "rollup rebuild from raw s: "
+        + ", ".join(f"{b} {v['rollup_rebuild_s']:.1f}" for b, v in res["backends"].items()),
         "offer stats refresh ms (cached 5 min): "
         + ", ".join(f"{b} {v['offers_stats_refresh_ms']:.0f}" for b, v in res["backends"].items()),
     ]

@@ -4,7 +4,8 @@ Three paths per database, measured in the same run:
   raw_insert  baseline: one Core executemany of prepared rows (no validation, no dedupe);
   service     ingest() (validation + ON CONFLICT DO NOTHING) in one transaction per batch;
   http        POST /v1/events to the real app on uvicorn over loopback (auth, JSON, ingest);
-  replay      the same batches again through ingest(): all duplicates.
+  replay      the same batches again through ingest(): all duplicates;
+  service_no_rollups  ingest() with the daily-rollup upsert switched off (its cost, same run).
 Run: `python -m benchmarks.ingest [--batches N] [--pg URL|--no-pg]`. Every event is made up.
 """
 
@@ -29,6 +30,7 @@ from benchmarks.common import write_report
 from service.db.engine import make_engine, make_sessionmaker
 from service.db.migrate import upgrade
 from service.db.models import Event
+from service.touchpoints import service as touchpoints_service
 from service.touchpoints.service import _prepare, ingest
 
 BATCH = 500
@@ -85,7 +87,10 @@ def bench_service(url: str, batches: list[list[dict]]) -> dict[str, dict[str, fl
     with factory.begin() as s:  # warm-up: connection, statement cache
         ingest(s, warm, source="bench")
 
-    raw, svc, replay = [], [], []
+    raw, svc, replay, no_roll = [], [], [], []
+    # Other message ids for the path without rollups (all must be new rows).
+    plain = [synthetic_batch(np.random.default_rng(3000 + i)) for i in range(len(batches))]
+    with_rollups = touchpoints_service.apply_inserted
     # baseline rows are prepared (validated) outside the timer: it times the INSERT alone
     raw_rows = [
         [
@@ -111,8 +116,22 @@ def bench_service(url: str, batches: list[list[dict]]) -> dict[str, dict[str, fl
             r = ingest(s, b, source="bench")
         replay.append(time.perf_counter() - t0)
         assert r.duplicates == BATCH
+        touchpoints_service.apply_inserted = lambda session, rows: None  # type: ignore[assignment]
+        try:
+            t0 = time.perf_counter()
+            with factory.begin() as s:
+                r = ingest(s, plain[len(no_roll)], source="bench")
+            no_roll.append(time.perf_counter() - t0)
+        finally:
+            touchpoints_service.apply_inserted = with_rollups
+        assert r.inserted == BATCH
     engine.dispose()
-    return {"raw_insert": stats(raw), "service": stats(svc), "replay": stats(replay)}
+    return {
+        "raw_insert": stats(raw),
+        "service": stats(svc),
+        "service_no_rollups": stats(no_roll),
+        "replay": stats(replay),
+    }
 
 
 def bench_http(url: str, batches: list[list[dict]]) -> dict[str, float]:

@@ -99,13 +99,21 @@ class CatalogService:
         except CatalogError:
             return None
 
+    @staticmethod
+    def _stored(session: Session, sku: str) -> CatalogProduct | None:
+        # A sku no upload could have (NUL, longer than the column) is unknown, not a query
+        # for PostgreSQL to refuse.
+        if "\x00" in sku or len(sku) > 64:
+            return None
+        return session.get(CatalogProduct, sku)
+
     def get(self, sku: str) -> GlassesProduct:
         """The product for sku from either source; CatalogError when unknown."""
         product = self._bundled(sku)
         if product is not None:
             return product
         with self._sessions() as session:
-            row = session.get(CatalogProduct, sku)
+            row = self._stored(session, sku)
             if row is None:
                 raise CatalogError(f"unknown sku {sku!r}")
             return self._materialize(row)
@@ -144,7 +152,7 @@ class CatalogService:
         if bundled is not None:
             return product_dict(bundled)
         with self._sessions() as session:
-            row = session.get(CatalogProduct, sku)
+            row = self._stored(session, sku)
             if row is None:
                 raise CatalogError(f"unknown sku {sku!r}")
             return {
@@ -159,7 +167,7 @@ class CatalogService:
         if bundled is not None:
             return Path(bundled.glb).read_bytes()
         with self._sessions() as session:
-            row = session.get(CatalogProduct, sku)
+            row = self._stored(session, sku)
             if row is None:
                 raise CatalogError(f"unknown sku {sku!r}")
             return row.glb

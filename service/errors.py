@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from vision.errors import CatalogError, FrameError, FrameTooLargeError, VisionError
+
+log = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
@@ -97,6 +102,20 @@ def add_exception_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         return JSONResponse(_body("validation_error", "request is invalid", errors), 422)
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the request carried (PostgreSQL: a NUL character in
+        # text, a string longer than its column, a number out of range): bad input, not a 500.
+        log.warning("database rejected a request value: %s", exc.orig)
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
+        return JSONResponse(_body("invalid_value", f"a value cannot be stored: {reason}"), 422)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_: Request, exc: ClientDisconnect) -> JSONResponse:
+        # The client hung up before its body was complete (a body read by hand: frames,
+        # Segment): nobody is left to answer, and it is no server error to log as one.
+        return JSONResponse(_body("client_disconnected", "the body ended early"), 400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from vision.measure import FRAME_FIT_TOLERANCE_MM
 
@@ -34,6 +34,29 @@ MONK_BANDS: tuple[tuple[int, int, str], ...] = (
     (4, 7, "MST 4-7"),
     (8, 10, "MST 8-10"),
 )
+UNKNOWN_BAND = "unknown"
+# A sent skin_tone_band counts only as a JSON string of at most this many characters (it is
+# a rollup key); anything else falls through to monk_index, then "unknown".
+MAX_BAND_CHARS = 64
+
+
+def skin_tone_band(properties: dict[str, Any]) -> str:
+    """The skin-tone band of one Shade Applied event (the SQL in sql.skin_band matches it).
+
+    properties.skin_tone_band when it is a string (<= MAX_BAND_CHARS); else from a numeric
+    properties.monk_index, truncated to an integer (MST 1-3, 4-7, 8-10); else "unknown".
+    """
+    band = properties.get("skin_tone_band")
+    if isinstance(band, str) and len(band) <= MAX_BAND_CHARS:
+        return band
+    monk = properties.get("monk_index")
+    if isinstance(monk, int | float) and not isinstance(monk, bool):
+        for lo, hi, label in MONK_BANDS:
+            # [lo, hi + 1): the same as lo <= int(monk) <= hi, without a dialect-specific cast.
+            if lo <= monk < hi + 1:
+                return label
+    return UNKNOWN_BAND
+
 
 Dimension = Literal["variant", "channel", "store", "day"]
 DIMENSIONS: tuple[str, ...] = ("variant", "channel", "store", "day")

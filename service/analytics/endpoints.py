@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -24,6 +24,11 @@ from service.errors import Unprocessable
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 Format = Literal["json", "csv", "jsonl", "parquet"]
 GroupBy = Annotated[str, Query(description="comma-separated: variant, channel, store, day")]
+LATEST_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+Metrics = Annotated[
+    Literal["all", "counts"],
+    Query(description="counts: only exact sums (no unique shoppers/percentiles), from rollups"),
+]
 
 
 def get_filters(
@@ -32,10 +37,15 @@ def get_filters(
     channel: Annotated[str | None, Query(max_length=32)] = None,
     store_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Filters:
-    from datetime import UTC
-
     start = start.replace(tzinfo=UTC) if start and start.tzinfo is None else start
     end = end.replace(tzinfo=UTC) if end and end.tzinfo is None else end
+    for name, t in (("start", start), ("end", end)):
+        try:  # in UTC, with room for a conversion window after it
+            ok = t is None or t.astimezone(UTC) < LATEST_TIME
+        except OverflowError:
+            ok = False
+        if not ok:
+            raise Unprocessable(f"{name} must be between 0001-01-01 and 9999-01-01 UTC")
     if start and end and end <= start:
         raise Unprocessable("end must be after start")
     return Filters(start, end, channel, store_id)
@@ -90,9 +100,10 @@ def products(
     f: FiltersDep,
     group_by: GroupBy = "variant",
     format: Format = "json",
+    metrics: Metrics = "all",
 ) -> Response:
     """Per product (and variant/channel/store/day): try-ons, unique shoppers, dwell median/p90."""
-    rows = _run(queries.product_summary, session, f, _dims(group_by))
+    rows = _run(queries.product_summary, session, f, _dims(group_by), metrics)
     return _respond(rows, format, "products", f)
 
 
@@ -119,9 +130,11 @@ def shades(
     f: FiltersDep,
     by_skin_tone: bool = False,
     format: Format = "json",
+    metrics: Metrics = "all",
 ) -> Response:
     """Shade popularity, optionally per skin-tone band."""
-    return _respond(queries.shade_popularity(session, f, by_skin_tone), format, "shades", f)
+    rows = queries.shade_popularity(session, f, by_skin_tone, metrics)
+    return _respond(rows, format, "shades", f)
 
 
 @router.get("/nps")
@@ -189,7 +202,9 @@ def chart(
     elif chart == "nps":
         body = charts.nps_chart(queries.nps(session, f), ext)
     elif chart == "shades":
-        body = charts.shades_chart(queries.shade_popularity(session, f, by_skin_tone), ext)
+        # The chart draws applications only: the rollups have them.
+        rows = queries.shade_popularity(session, f, by_skin_tone, "counts")
+        body = charts.shades_chart(rows, ext)
     else:
         body = charts.fit_gap_chart(
             _fit_gap_report(request, session, f, FIT_TOLERANCE_MM, FIT_BIN_MM), ext

@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, cast, func, select, union_all
+from sqlalchemy import and_, case, func, select, union_all
 from sqlalchemy.orm import Session
 
+from service.analytics import rollups
 from service.analytics.definitions import (
     CART_EVENT,
     DWELL_EVENT,
     FEEDBACK_EVENT,
-    MONK_BANDS,
     NPS_DETRACTOR_MAX,
     NPS_PROMOTER_MIN,
     ORDER_EVENT,
@@ -22,6 +22,7 @@ from service.analytics.definitions import (
     Filters,
 )
 from service.analytics.sql import (
+    canonical_shoppers,
     dimension_columns,
     epoch_s,
     filter_clause,
@@ -29,10 +30,15 @@ from service.analytics.sql import (
     iso_day,
     order_lines,
     percentiles,
+    shopper_key,
+    skin_band,
 )
 from service.db.models import Event
 
 Row = dict[str, Any]
+# "all": every metric (unique shoppers and dwell percentiles need raw events);
+# "counts": only what sums exactly, from the daily rollups (raw events for partial days).
+METRICS = ("all", "counts")
 
 
 def _check_dims(dims: Sequence[str], allowed: Sequence[str]) -> list[str]:
@@ -46,22 +52,35 @@ def _key_names(dims: Sequence[str]) -> list[str]:
     return ["store_id" if d == "store" else d for d in dims]
 
 
+def _check_metrics(metrics: str) -> None:
+    if metrics not in METRICS:
+        raise ValueError(f"unknown metrics {metrics!r}; choose from {list(METRICS)}")
+
+
 def product_summary(
-    session: Session, f: Filters, group_by: Sequence[str] = ("variant",)
+    session: Session, f: Filters, group_by: Sequence[str] = ("variant",), metrics: str = "all"
 ) -> list[Row]:
     """Per product (and variant/channel/store/day): try-ons, unique shoppers, dwell median/p90.
 
-    Try-ons count TRY_ON_EVENTS with a sku; dwell comes from "Try-On Dwell" events.
+    Try-ons count TRY_ON_EVENTS with a sku; dwell comes from "Try-On Dwell" events. Unique
+    shoppers count linked ids (hand-off, identify) once. metrics="counts" returns only
+    try_ons, dwell_events and dwell_mean_ms, read from the daily rollups.
     """
     dims = _check_dims(group_by, ("variant", "channel", "store", "day"))
-    keys = [Event.sku.label("sku"), *dimension_columns(session, dims)]
+    _check_metrics(metrics)
     names = ["sku", *_key_names(dims)]
+    if metrics == "counts":
+        return _product_counts(session, f, names)
+    keys = [Event.sku.label("sku"), *dimension_columns(session, dims)]
+    canon = canonical_shoppers(session)
     counts = (
         select(
             *keys,
             func.count().label("try_ons"),
-            func.count(func.distinct(Event.shopper_id)).label("unique_shoppers"),
+            func.count(func.distinct(shopper_key(canon))).label("unique_shoppers"),
         )
+        .select_from(Event)
+        .outerjoin(canon, canon.c.id == Event.shopper_id)
         .where(filter_clause(f, TRY_ON_EVENTS), Event.sku.is_not(None))
         .group_by(*keys)
     )
@@ -88,6 +107,19 @@ def product_summary(
     return sorted(rows.values(), key=lambda r: (-r["try_ons"], *(str(r[n]) for n in names)))
 
 
+def _product_counts(session: Session, f: Filters, names: list[str]) -> list[Row]:
+    out = [
+        {
+            **dict(zip(names, k, strict=True)),
+            "try_ons": t,
+            "dwell_events": n,
+            "dwell_mean_ms": total / n if n else None,
+        }
+        for k, (t, n, total) in rollups.product_counts(session, f, names).items()
+    ]
+    return sorted(out, key=lambda r: (-r["try_ons"], *(str(r[n]) for n in names)))
+
+
 def funnel(
     session: Session, f: Filters, window_hours: float, group_by: Sequence[str] = ()
 ) -> list[Row]:
@@ -97,15 +129,21 @@ def funnel(
     try-on falls in the filter range; it counts as carted / ordered when the same shopper
     id added / ordered that sku (on any channel) no earlier than that first try-on and
     within the window after it. Filters apply to the try-on, not to the cart or order.
+    "Shopper" is the canonical id of the linked group (shopper_aliases: hand-off claims,
+    identify), so a kiosk try-on and the order from the phone that claimed it convert.
     """
     dims = _check_dims(group_by, ("variant", "channel", "store", "day"))
     keys = [Event.sku.label("sku"), *dimension_columns(session, dims)]
     names = ["sku", *_key_names(dims)]
     window_s = window_hours * 3600.0
+    canon = canonical_shoppers(session)
+    who = shopper_key(canon).label("shopper_id")
     cohorts = (
-        select(Event.shopper_id.label("shopper_id"), *keys, func.min(Event.timestamp).label("t0"))
+        select(who, *keys, func.min(Event.timestamp).label("t0"))
+        .select_from(Event)
+        .outerjoin(canon, canon.c.id == Event.shopper_id)
         .where(filter_clause(f, TRY_ON_EVENTS), Event.sku.is_not(None))
-        .group_by(Event.shopper_id, *keys)
+        .group_by(who, *keys)
         .subquery("c")
     )
 
@@ -117,11 +155,21 @@ def funnel(
         in_range.append(Event.timestamp >= f.start)
     if f.end is not None:
         in_range.append(Event.timestamp < f.end + timedelta(seconds=window_s))
-    conv_q = union_all(
+    raw_conv = union_all(
         select(Event.shopper_id, Event.sku, Event.event, Event.timestamp).where(
             Event.event.in_((CART_EVENT, ORDER_EVENT)), Event.sku.is_not(None), *in_range
         ),
         order_lines(session, *in_range),
+    ).subquery("rc")
+    conv_q = (
+        select(
+            func.coalesce(canon.c.canonical, raw_conv.c.shopper_id).label("shopper_id"),
+            raw_conv.c.sku,
+            raw_conv.c.event,
+            raw_conv.c.timestamp,
+        )
+        .select_from(raw_conv)
+        .outerjoin(canon, canon.c.id == raw_conv.c.shopper_id)
     )
     if is_pg(session):
         conv: Any = conv_q.subquery("v")
@@ -175,34 +223,39 @@ def funnel(
     return out
 
 
-def _skin_band(session: Session) -> Any:
-    band = Event.properties["skin_tone_band"].as_string()
-    monk = cast(Event.properties["monk_index"].as_float(), Integer)
-    derived = case(
-        *[(and_(monk >= lo, monk <= hi), label) for lo, hi, label in MONK_BANDS], else_="unknown"
-    )
-    return func.coalesce(band, derived).label("skin_tone_band")
-
-
-def shade_popularity(session: Session, f: Filters, by_skin_tone: bool = False) -> list[Row]:
+def shade_popularity(
+    session: Session, f: Filters, by_skin_tone: bool = False, metrics: str = "all"
+) -> list[Row]:
     """Shade Applied events per shade (and per skin-tone band when asked): uses, unique shoppers.
 
-    The band is properties.skin_tone_band when sent, else derived from properties.monk_index
-    (MONK_BANDS), else "unknown".
+    The band is definitions.skin_tone_band: properties.skin_tone_band when sent as a string,
+    else derived from a numeric properties.monk_index (MONK_BANDS), else "unknown".
+    metrics="counts" leaves out unique_shoppers and reads the daily rollups.
     """
-    keys: list[Any] = [Event.shade.label("shade")]
-    if by_skin_tone:
-        keys.append(_skin_band(session))
-    stmt = (
-        select(
-            *keys,
-            func.count().label("applications"),
-            func.count(func.distinct(Event.shopper_id)).label("unique_shoppers"),
+    _check_metrics(metrics)
+    if metrics == "counts":
+        group = ["shade", "skin_tone_band"] if by_skin_tone else ["shade"]
+        out = [
+            {**dict(zip(group, k, strict=True)), "applications": n}
+            for k, (n,) in rollups.shade_counts(session, f, group).items()
+        ]
+    else:
+        keys: list[Any] = [Event.shade.label("shade")]
+        if by_skin_tone:
+            keys.append(skin_band(session).label("skin_tone_band"))
+        canon = canonical_shoppers(session)
+        stmt = (
+            select(
+                *keys,
+                func.count().label("applications"),
+                func.count(func.distinct(shopper_key(canon))).label("unique_shoppers"),
+            )
+            .select_from(Event)
+            .outerjoin(canon, canon.c.id == Event.shopper_id)
+            .where(filter_clause(f, (SHADE_EVENT,)), Event.shade.is_not(None))
+            .group_by(*keys)
         )
-        .where(filter_clause(f, (SHADE_EVENT,)), Event.shade.is_not(None))
-        .group_by(*keys)
-    )
-    out = [dict(r._mapping) for r in session.execute(stmt)]
+        out = [dict(r._mapping) for r in session.execute(stmt)]
     totals: dict[Any, int] = {}
     for r in out:
         totals[r.get("skin_tone_band")] = totals.get(r.get("skin_tone_band"), 0) + r["applications"]

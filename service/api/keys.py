@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -63,7 +63,9 @@ def list_keys(session: SessionDep, _: AdminDep) -> list[dict[str, Any]]:
 
 
 @router.delete("/{key_id}", response_model=KeyOut, summary="Revoke a key (admin)")
-def revoke(key_id: int, session: SessionDep, _: AdminDep) -> dict[str, Any]:
+def revoke(
+    key_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep, _: AdminDep
+) -> dict[str, Any]:
     row = revoke_key(session, key_id)
     if row is None:
         raise NotFound(f"no key with id {key_id}")

@@ -134,8 +134,9 @@ async def create_product(
         raise ServiceError("need a 'model' file part (GLB) and a 'metadata' JSON field")
     try:
         meta = ProductIn.model_validate(json.loads(raw_meta))
-    except (ValueError, ValidationError) as exc:
-        detail = exc.errors() if isinstance(exc, ValidationError) else None
+    except (ValueError, RecursionError, ValidationError) as exc:
+        # Without the input: it may be NaN, which a JSON error body cannot carry.
+        detail = exc.errors(include_input=False) if isinstance(exc, ValidationError) else None
         raise ServiceError(
             f"metadata is invalid: {str(exc).splitlines()[0]}",
             detail=json.loads(json.dumps(detail, default=str)) if detail else None,

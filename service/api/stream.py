@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from starlette.websockets import WebSocketDisconnected
 
 from service.api.tryon import fit_advice, pipeline_options
 from service.auth import Principal, authenticate_sync
@@ -28,9 +29,13 @@ router = APIRouter(tags=["try-on"])
 log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT_S = 10.0
+END_FLUSH_TIMEOUT_S = 10.0  # after "end", how long the last results may take to go out
 CLOSE_POLICY = 1008  # bad or missing key
 CLOSE_TRY_AGAIN = 1013  # at max_streams
 CHANNELS = ("web", "kiosk", "app", "store_staff", "call_centre")
+# The client is gone: the first send or receive to notice raises WebSocketDisconnect, any
+# later one (the other task: sender or loop) WebSocketDisconnected.
+CLIENT_GONE = (WebSocketDisconnect, WebSocketDisconnected)
 
 
 # -- control messages (JSON text frames) ------------------------------------------------------
@@ -59,6 +64,24 @@ class Simple(BaseModel):
 class Auth(BaseModel):
     type: Literal["auth"]
     key: str = Field(max_length=256)
+
+
+# Touchpoint ids from the query, held to what an event may carry (the envelope's `Id` and
+# `ShortStr`): a longer, blank or NUL id would get every event of the session rejected.
+StreamId = Annotated[
+    str | None, Field(default=None, max_length=128, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
+]
+StoreId = Annotated[
+    str | None, Field(default=None, max_length=64, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
+]
+
+
+class StreamIdentity(BaseModel):
+    anonymous_id: StreamId
+    session_id: StreamId
+    user_id: StreamId
+    store_id: StoreId
+    kiosk_id: StoreId
 
 
 Control = Annotated[
@@ -123,6 +146,19 @@ async def _authenticate(ws: WebSocket) -> Principal | None:
         return None
 
 
+async def _identity(ws: WebSocket) -> StreamIdentity | None:
+    """The session's ids from the query; a bad one is refused before any event is lost."""
+    fields = {k: ws.query_params.get(k) or None for k in StreamIdentity.model_fields}
+    try:
+        return StreamIdentity.model_validate(fields)
+    except ValidationError as exc:
+        errs = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()][:5]
+        with contextlib.suppress(Exception):
+            await ws.send_text(_error("bad_identity", "invalid session ids", detail=errs))
+            await ws.close(CLOSE_POLICY, "invalid session ids")
+        return None
+
+
 @router.websocket("/v1/tryon/stream")
 async def stream(ws: WebSocket) -> None:
     st = ws.app.state
@@ -130,14 +166,20 @@ async def stream(ws: WebSocket) -> None:
     principal = await _authenticate(ws)
     if principal is None:
         return
+    ids = await _identity(ws)
+    if ids is None:
+        return
     if not st.streams.acquire():
         st.metrics.rejected_streams.inc()
-        await ws.send_text(_error("busy", f"{st.streams.limit} streams already active"))
-        await ws.close(CLOSE_TRY_AGAIN, f"server at max_streams ({st.streams.limit}); retry later")
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await ws.send_text(_error("busy", f"{st.streams.limit} streams already active"))
+            await ws.close(
+                CLOSE_TRY_AGAIN, f"server at max_streams ({st.streams.limit}); retry later"
+            )
         return
     st.metrics.active_streams.inc()
     try:
-        await StreamSession(ws, principal).run()
+        await StreamSession(ws, principal, ids).run()
     finally:
         st.metrics.active_streams.dec()
         st.streams.release()
@@ -146,7 +188,7 @@ async def stream(ws: WebSocket) -> None:
 class StreamSession:
     """One connection: its pipeline (tracker + filters), frame slot and touchpoints."""
 
-    def __init__(self, ws: WebSocket, principal: Principal) -> None:
+    def __init__(self, ws: WebSocket, principal: Principal, ids: StreamIdentity) -> None:
         self.ws = ws
         self.st = ws.app.state
         self.settings = self.st.settings
@@ -156,12 +198,12 @@ class StreamSession:
             channel = "web" if principal.is_demo else "kiosk"
         self.events = TryOnSession(
             SessionIdentity(
-                anonymous_id=(q.get("anonymous_id") or uuid.uuid4().hex)[:128],
-                session_id=(q.get("session_id") or uuid.uuid4().hex)[:128],
+                anonymous_id=ids.anonymous_id or uuid.uuid4().hex,
+                session_id=ids.session_id or uuid.uuid4().hex,
                 channel=channel[:32],
-                user_id=q.get("user_id"),
-                store_id=q.get("store_id"),
-                kiosk_id=q.get("kiosk_id"),
+                user_id=ids.user_id,
+                store_id=ids.store_id,
+                kiosk_id=ids.kiosk_id,
             ),
             emit=self.st.event_batcher.emit,
             consent=q.get("consent", "").lower() in ("1", "true", "yes"),
@@ -208,7 +250,7 @@ class StreamSession:
             frame_id, outcome = await self.out.get()
             try:
                 await self._send(frame_id, outcome)
-            except WebSocketDisconnect:
+            except CLIENT_GONE:
                 raise
             except Exception:
                 # One bad result must not silence the stream: report it and carry on.
@@ -313,6 +355,15 @@ class StreamSession:
         if text:
             await self._control(text)
 
+    async def _results_sent(self, sender: asyncio.Task[None]) -> bool:
+        """Let the last results go out first; False when the client has stopped reading."""
+        if not sender.done():
+            try:
+                await asyncio.wait_for(self.out.join(), END_FLUSH_TIMEOUT_S)
+            except TimeoutError:  # no summary then: the connection just closes
+                return False
+        return True
+
     async def run(self) -> None:
         ws = self.ws
         self.pipe = await self.st.pool.submit_async(self._make_pipeline)
@@ -349,9 +400,7 @@ class StreamSession:
                     ended_by_client = True
                     break
             await self.slot.close()
-            if ended_by_client:
-                if not sender.done():  # let the last results go out first
-                    await asyncio.wait_for(self.out.join(), 10.0)
+            if ended_by_client and await self._results_sent(sender):
                 await ws.send_text(
                     json.dumps(
                         {
@@ -366,7 +415,7 @@ class StreamSession:
                     )
                 )
                 await ws.close(1000, "session ended")
-        except WebSocketDisconnect:
+        except CLIENT_GONE:
             pass
         finally:
             await self.slot.close()

@@ -9,8 +9,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from service.auth import KioskDep
 from service.errors import PayloadTooLarge, ServiceError, UnsupportedMediaType
@@ -147,7 +148,12 @@ async def read_image(request: Request, q: TryOnQuery) -> tuple[bytes, TryOnQuery
         raise ServiceError("multipart body needs a file part named 'image'")
     fields = {k: v for k, v in form.items() if k != "image" and isinstance(v, str) and v}
     if fields:
-        q = TryOnQuery.model_validate({**q.model_dump(exclude_unset=True), **fields})
+        try:
+            q = TryOnQuery.model_validate({**q.model_dump(exclude_unset=True), **fields})
+        except ValidationError as exc:  # bad form fields are bad input like a bad query: 422
+            raise RequestValidationError(
+                [{**e, "loc": ("form", *e["loc"])} for e in exc.errors(include_input=False)]
+            ) from None
     return await part.read(), q
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
 from service.auth import KioskDep
@@ -15,6 +15,12 @@ from service.offers.service import DEFAULT_STATS_TTL_S, StatsCache, get_offers, 
 from service.touchpoints.schemas import Channel
 
 router = APIRouter(prefix="/v1/shoppers", tags=["offers"])
+# Ids as the events hold them (ingest's `Id`: 1-128 characters once stripped, no NUL); any
+# other id can have no history, and Offer Shown events for it would be rejected.
+ShopperId = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
+]
+OfferId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[^\x00]+$")]
 
 
 class FeedbackIn(BaseModel):
@@ -44,7 +50,7 @@ def stats_cache(request: Request) -> StatsCache:
 
 @router.get("/{shopper_id}/offers")
 def list_offers(
-    shopper_id: str,
+    shopper_id: ShopperId,
     request: Request,
     session: SessionDep,
     _: KioskDep,
@@ -70,7 +76,7 @@ def list_offers(
 
 @router.post("/{shopper_id}/offers/{offer_id}/feedback")
 def offer_feedback(
-    shopper_id: str, offer_id: str, body: FeedbackIn, session: SessionDep, _: KioskDep
+    shopper_id: ShopperId, offer_id: OfferId, body: FeedbackIn, session: SessionDep, _: KioskDep
 ) -> dict[str, Any]:
     """Accepted/rejected: logged as an Offer Accepted/Rejected event; later ranking uses it."""
     return record_feedback(session, shopper_id, offer_id, body.action)

@@ -37,7 +37,9 @@ def delete_shopper(
 def run_retention_now(
     request: Request,
     session: SessionDep,
-    days: Annotated[int | None, Query(ge=1, description="default: settings.retention_days")] = None,
+    days: Annotated[
+        int | None, Query(ge=1, le=36_500, description="default: settings.retention_days")
+    ] = None,
 ) -> RetentionOut:
     days = days or request.app.state.settings.retention_days
     return RetentionOut(days=days, deleted=purge_older_than(session, days))

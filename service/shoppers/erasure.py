@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from sqlalchemy import delete, or_
 from sqlalchemy.orm import Session
 
+from service.analytics import groups
 from service.db.models import ErasureLog, Event, HandoffToken, ShopperAlias
 from service.touchpoints.identity import resolve_shopper_ids
 
@@ -56,6 +57,8 @@ def erase_shopper(session: Session, shopper_id: str) -> dict[str, int]:
             or_(ShopperAlias.shopper_id.in_(ids), ShopperAlias.alias_id.in_(ids))
         )
     ).rowcount
+    # Analytics' canonical-id rows for these ids (identity data; the rollups hold no id).
+    counts.update(groups.erase(session, ids))
     for name, fn in _ERASERS.items():
         for key, n in (fn(session, ids) or {}).items():
             counts[key] = counts.get(key, 0) + int(n)

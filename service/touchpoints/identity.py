@@ -8,6 +8,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from service.analytics import groups
 from service.db.base import utcnow
 from service.db.models import ShopperAlias
 
@@ -32,8 +33,12 @@ def link_shoppers(session: Session, pairs: Iterable[tuple[str, str]], *, source:
     if not rows:
         return 0
     stmt = _insert(session).on_conflict_do_nothing(index_elements=["shopper_id", "alias_id"])
-    result = session.execute(stmt.returning(ShopperAlias.__table__.c.id), list(rows.values()))
-    return len(result.all())
+    t = ShopperAlias.__table__
+    new = session.execute(stmt.returning(t.c.shopper_id, t.c.alias_id), list(rows.values())).all()
+    if new:
+        # Analytics counts a linked group as one shopper: re-derive the touched groups.
+        groups.refresh(session, sorted({x for pair in new for x in pair}))
+    return len(new)
 
 
 def resolve_shopper_ids(session: Session, shopper_id: str) -> list[str]:

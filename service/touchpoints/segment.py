@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import gzip
 import hashlib
 import io
@@ -84,7 +85,7 @@ async def _read_json(request: Request) -> dict[str, Any]:
         raise _SegmentError(413, "payload_too_large", f"body exceeds {limit} bytes")
     try:
         body = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # nested too deep too
         raise _SegmentError(400, "invalid_request", "body is not valid JSON") from exc
     if not isinstance(body, dict):
         raise _SegmentError(400, "invalid_request", "body must be a JSON object")
@@ -138,8 +139,9 @@ def track_to_event(msg: dict[str, Any], skew: timedelta | None = None) -> dict[s
     ctx = dict(msg.get("context") or {}) if isinstance(msg.get("context"), dict) else {}
     timestamp = msg.get("timestamp") or msg.get("originalTimestamp")
     if skew is not None and (ts := _parse_time(timestamp)) is not None:
-        timestamp = (ts + skew).isoformat()
-        ctx["clock_skew_corrected_s"] = round(skew.total_seconds(), 3)
+        with contextlib.suppress(OverflowError):  # past year 9999: ingest rejects it as it is
+            timestamp = (ts + skew).isoformat()
+            ctx["clock_skew_corrected_s"] = round(skew.total_seconds(), 3)
     event: dict[str, Any] = {
         "message_id": _message_id(msg),
         "event": msg.get("event"),
@@ -161,6 +163,13 @@ def track_to_event(msg: dict[str, Any], skew: timedelta | None = None) -> dict[s
     return {k: v for k, v in event.items() if v is not None}
 
 
+def _link_id(msg: dict[str, Any], key: str) -> str:
+    """msg[key] as a shopper id, or "" when it could not be one (like ingest's `Id`)."""
+    value = msg.get(key)
+    value = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    return value if 0 < len(value) <= 128 and "\x00" not in value else ""
+
+
 def _apply(
     session: Session, request: Request, messages: list[Any], sent_at: Any = None
 ) -> IngestResult:
@@ -176,10 +185,10 @@ def _apply(
             tracks.append(track_to_event(msg, skew))
         elif kind == "track":
             tracks.append(msg)  # not an object: ingest() reports it as malformed
-        elif kind == "identify" and msg.get("userId") and msg.get("anonymousId"):
-            links.add((str(msg["anonymousId"]), str(msg["userId"])))
-        elif kind == "alias" and msg.get("userId") and msg.get("previousId"):
-            links.add((str(msg["previousId"]), str(msg["userId"])))
+        elif kind == "identify" and _link_id(msg, "userId") and _link_id(msg, "anonymousId"):
+            links.add((_link_id(msg, "anonymousId"), _link_id(msg, "userId")))
+        elif kind == "alias" and _link_id(msg, "userId") and _link_id(msg, "previousId"):
+            links.add((_link_id(msg, "previousId"), _link_id(msg, "userId")))
     settings = request.app.state.settings
     result = ingest(
         session,

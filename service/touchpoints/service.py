@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.analytics.rollups import apply_inserted
 from service.touchpoints.identity import link_shoppers
 from service.touchpoints.repository import insert_new
 from service.touchpoints.schemas import (
@@ -263,6 +264,8 @@ def ingest(
 
     if rows:
         inserted = insert_new(session, rows)
+        # Daily rollups move with their events in this transaction, from new rows only.
+        apply_inserted(session, (r for r in rows if r["message_id"] in inserted))
         for er in pending:
             if er.message_id in inserted:
                 result.inserted += 1

@@ -315,6 +315,24 @@ class TestEndpoints:
         assert r.status_code == 422
 
     @pytest.mark.parametrize(
+        "params",
+        [
+            {"start": "0001-01-01T00:00:00+23:59"},  # before year 1 in UTC
+            {"end": "9999-12-31T23:59:59-23:59"},  # after year 9999 in UTC
+            {"start": "9999-12-31T00:00:00", "end": "9999-12-31T12:00:00"},  # + window
+        ],
+    )
+    @pytest.mark.parametrize(
+        "path", ["products", "funnel", "shades", "nps", "fit-gap", "charts/funnel.png"]
+    )
+    def test_times_out_of_range_are_422(self, client, path, params) -> None:
+        # Converting these to UTC (or adding the conversion window) overflowed: 500.
+        r = client.get(f"/v1/analytics/{path}", headers={"X-API-Key": client.analyst},
+                       params=params)
+        assert r.status_code == 422, r.text
+        assert "between 0001-01-01 and 9999-01-01" in r.json()["error"]["message"]
+
+    @pytest.mark.parametrize(
         ("chart", "magic"), [("funnel.png", b"\x89PNG"), ("fit-gap.svg", b"<?xml")]
     )
     def test_charts(self, client, chart, magic) -> None:

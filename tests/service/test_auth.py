@@ -71,6 +71,9 @@ class TestKeys:
             assert "key" not in listed[created["id"]]  # the raw key is shown once only
             assert c.delete(f"/v1/keys/{created['id']}").json()["revoked_at"] is not None
             assert c.delete("/v1/keys/999999").status_code == 404
+            for huge in ("99999999999999999999", "9223372036854775808", "-9223372036854775809"):
+                r = c.delete(f"/v1/keys/{huge}")  # past 64 bits: was an OverflowError, 500
+                assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
         with server.client(raw) as c:
             assert c.get("/v1/shades").status_code == 401
 

@@ -37,6 +37,14 @@ def derived_eraser() -> Iterator[list[Sequence[str]]]:
 
 
 class TestErasure:
+    def test_ids_the_database_cannot_hold_are_not_500(self, api: Api) -> None:
+        # PostgreSQL refuses NUL in text: that surfaced as a 500 (sqlalchemy DataError).
+        r = api.client.delete("/v1/shoppers/a%00b", headers=api.headers("admin"))
+        if api.app.state.engine.dialect.name == "postgresql":
+            assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_value"
+        else:  # SQLite stores it: simply no such shopper
+            assert r.status_code == 200 and r.json()["erased"]["events"] == 0
+
     def test_erases_all_linked_ids_and_calls_hooks(self, api: Api, derived_eraser) -> None:
         kiosk, phone, user = new_id("k-"), new_id("p-"), new_id("u-")
         other = new_id("o-")
@@ -115,3 +123,9 @@ class TestRetention:
         assert "retention" in kinds  # the lifespan's start-up run
         r = api.client.post("/v1/admin/retention/run", headers=api.headers("admin"))
         assert r.json()["days"] == 365
+
+    def test_days_whose_cutoff_is_before_year_one_are_422(self, api: Api) -> None:
+        for days in (1_000_000, 99_999_999_999):  # were OverflowErrors: 500
+            r = api.client.post("/v1/admin/retention/run", params={"days": days},
+                                headers=api.headers("admin"))
+            assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"

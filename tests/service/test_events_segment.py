@@ -181,3 +181,31 @@ class TestSegmentWire:
         assert r.status_code == 400 and r.json()["code"] == "invalid_request"
         r = httpx.post(f"{live_server}/v1/batch", json={"batch": msgs})
         assert r.status_code == 401 and r.json()["success"] is False
+
+    def test_hostile_bodies_get_4xx_or_are_dropped_never_500(
+        self, api: Api, live_server: str
+    ) -> None:
+        # Each of these was a 500: JSON nested past the parser's recursion limit; a skew
+        # correction past year 9999 (sentAt from year 1); identify ids no column can hold.
+        headers = {**self.basic(api), "Content-Type": "application/json"}
+        for path in ("/v1/batch", "/v1/track", "/v1/identify"):
+            r = httpx.post(f"{live_server}{path}", content="[" * 5000 + "]" * 5000,
+                           headers=headers)
+            assert r.status_code == 400 and r.json()["code"] == "invalid_request"
+        shopper = new_id("skew-")
+        ok = {"type": "track", "messageId": new_id(), "event": "Try-On Started",
+              "anonymousId": shopper}
+        far = [{**ok, "messageId": new_id(), "timestamp": "9999-12-31T00:00:00Z"},
+               {**ok, "messageId": new_id(), "sentAt": "9999-12-31T23:59:59Z",
+                "timestamp": "0001-01-02T00:00:00Z"}, ok]
+        r = httpx.post(f"{live_server}/v1/batch", headers=self.basic(api),
+                       json={"batch": far, "sentAt": "0001-01-01T00:00:00Z"})
+        assert r.status_code == 200 and r.json() == {"success": True}
+        assert [row.message_id for row in rows_for(api, shopper)] == [ok["messageId"]]
+        user = new_id("user-")
+        for anon in ("a" * 129, "nul\x00id", {"an": "object"}):
+            r = httpx.post(f"{live_server}/v1/identify", headers=self.basic(api),
+                           json={"anonymousId": anon, "userId": user})
+            assert r.status_code == 200 and r.json() == {"success": True}
+        with api.sessionmaker() as s:
+            assert resolve_shopper_ids(s, user) == [user]

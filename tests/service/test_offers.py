@@ -311,6 +311,13 @@ def test_http_offers_feedback_and_delete(tmp_path) -> None:
             "/v1/shoppers/h1/offers", params={"channel": "tv"}, headers={"X-API-Key": kiosk}
         )
         assert bad_channel.status_code == 422
+        # Ids no event can carry (too long, blank, NUL) were a 500: Offer Shown was rejected.
+        for sid in ("x" * 129, "%20%20", "a%00b"):
+            r = c.get(f"/v1/shoppers/{sid}/offers", headers={"X-API-Key": kiosk})
+            assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+            r = c.post(f"/v1/shoppers/{sid}/offers/o1/feedback", json={"action": "accepted"},
+                       headers={"X-API-Key": kiosk})
+            assert r.status_code == 422
         r = c.get("/v1/shoppers/h1/offers", params={"limit": 3}, headers={"X-API-Key": kiosk})
         assert r.status_code == 200, r.text
         body = r.json()

@@ -143,7 +143,47 @@ class TestUpload:
         with server.client(DEMO_KEY) as c:
             assert c.get("/v1/products/UP-BAD").status_code == 404
 
+    def test_metadata_json_that_python_parses_but_json_cannot_carry(
+        self, server: LiveServer
+    ) -> None:
+        # NaN (echoed in the error detail, which JSON cannot hold) and nesting past the
+        # parser's recursion limit were both 500s.
+        nan = json.dumps(upload_meta("UP-NAN", price=float("nan")))
+        for raw in (nan, "[" * 5000 + "]" * 5000):
+            with server.client(ADMIN_KEY) as c:
+                r = c.post("/v1/products", data={"metadata": raw},
+                           files={"model": ("frame.glb", REC_M.read_bytes(), "model/gltf-binary")})
+            assert r.status_code == 400, r.text
+            assert "metadata is invalid" in r.json()["error"]["message"]
+
     def test_upload_needs_multipart(self, server: LiveServer) -> None:
         with server.client(ADMIN_KEY) as c:
             r = c.post("/v1/products", json=upload_meta("UP-JSON"))
         assert r.status_code == 415
+
+
+@pytest.mark.postgres
+def test_skus_no_upload_could_have_are_unknown_on_postgresql(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # PostgreSQL refuses NUL in text: looking such a sku up was a 500 over HTTP and, sent as
+    # a stream control, an exception that killed the stream.
+    from websockets.sync.client import connect
+
+    from tests.service.events_support import fresh_database
+
+    tmp = tmp_path_factory.mktemp("products-pg")
+    with fresh_database("postgres", tmp) as url, live_server(
+        make_settings(tmp, database_url=url)
+    ) as srv:
+        with srv.client(DEMO_KEY) as c:
+            for sku in ("REC-M%00", "x" * 65):
+                for path in (f"/v1/products/{sku}", f"/v1/products/{sku}/model.glb"):
+                    r = c.get(path)
+                    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+        with connect(f"{srv.ws_url}/v1/tryon/stream?key={DEMO_KEY}", open_timeout=30) as ws:
+            assert json.loads(ws.recv(timeout=30))["type"] == "ready"
+            ws.send(json.dumps({"type": "select", "sku": "REC-M\x00"}))
+            assert json.loads(ws.recv(timeout=30))["code"] == "catalog"
+            ws.send(json.dumps({"type": "ping"}))  # the stream carries on
+            assert json.loads(ws.recv(timeout=30))["type"] == "pong"

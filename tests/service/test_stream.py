@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import socket
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 from websockets.exceptions import ConnectionClosed
@@ -77,6 +82,20 @@ def _frame(ws: ClientConnection, data: bytes) -> tuple[dict[str, Any], bytes]:
     image = ws.recv(timeout=30)
     assert isinstance(image, bytes)
     return meta, image
+
+
+@contextlib.contextmanager
+def _app_errors() -> Iterator[list[logging.LogRecord]]:
+    """What uvicorn logs at ERROR meanwhile (an exception escaping the endpoint)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = records.append  # type: ignore[method-assign]
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addHandler(handler)
+    try:
+        yield records
+    finally:
+        uvicorn_log.removeHandler(handler)
 
 
 def _events(server: LiveServer, session_id: str) -> list[dict[str, Any]]:
@@ -215,6 +234,83 @@ class TestLimitsAndErrors:
                 return json.loads(ws.recv(timeout=30))["type"] == "ready"
 
         assert wait_for(admitted, timeout_s=20, interval_s=0.2)
+
+    def test_refused_client_that_already_left_is_not_an_app_error(
+        self, server: LiveServer
+    ) -> None:
+        # A client that connects at max_streams and hangs up at once: answering it "busy"
+        # raised WebSocketDisconnect out of the endpoint ("Exception in ASGI application").
+        assert wait_for(lambda: server.app.state.streams.active == 0)
+        with _app_errors() as errors, contextlib.ExitStack() as stack:
+            for _ in range(MAX_STREAMS):
+                _recv_json(stack.enter_context(_open(server, f"key={DEMO_KEY}")), "ready")
+            for _ in range(5):
+                with socket.create_connection(("127.0.0.1", server.port)) as raw:
+                    raw.sendall(
+                        f"GET /v1/tryon/stream?key={DEMO_KEY} HTTP/1.1\r\nHost: x\r\n"
+                        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                        "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+            time.sleep(2)
+        assert [r.getMessage() for r in errors] == []
+
+    def test_client_that_stops_reading_after_end_is_closed_cleanly(
+        self, server: LiveServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # "end" waits for the last results to go out; a client that never reads them made
+        # that wait time out inside the endpoint ("Exception in ASGI application").
+        import service.api.stream as stream_module
+
+        monkeypatch.setattr(stream_module, "END_FLUSH_TIMEOUT_S", 1.0)
+        noise = np.random.default_rng(0).integers(0, 255, (720, 960, 3), dtype=np.uint8)
+        data = jpeg(noise, quality=30)
+        assert len(data) <= MAX_FRAME_BYTES
+        assert wait_for(lambda: server.app.state.streams.active == 0)
+        with _app_errors() as errors:
+            # max_queue=1: the client library stops reading, so the server's sends back up.
+            with connect(f"{server.ws_url}/v1/tryon/stream?key={DEMO_KEY}", max_queue=1,
+                         max_size=None, open_timeout=30) as ws:
+                for _ in range(40):
+                    ws.send(data)
+                    time.sleep(0.03)
+                ws.send(json.dumps({"type": "end"}))
+                time.sleep(4)  # never reads
+            assert wait_for(lambda: server.app.state.streams.active == 0)
+        assert [r.getMessage() for r in errors] == []
+
+    def test_client_gone_while_its_last_frame_is_processed(
+        self, server: LiveServer, frames: list[bytes]
+    ) -> None:
+        # The sender notices first (WebSocketDisconnect); the loop's next send, here the
+        # "end" summary, then raised WebSocketDisconnected, which escaped the endpoint.
+        big = jpeg(cv2.resize(decode(frames[0]), (1280, 960)))
+        assert len(big) <= MAX_FRAME_BYTES
+        with _app_errors() as errors:
+            for _ in range(3):
+                with _open(server, f"key={DEMO_KEY}") as ws:
+                    _recv_json(ws, "ready")
+                    ws.send(big)
+                    ws.send(json.dumps({"type": "end"}))
+                    linger = struct.pack("ii", 1, 0)
+                    ws.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                    ws.socket.close()  # a reset, at once: no close handshake
+                time.sleep(0.5)
+            assert wait_for(lambda: server.app.state.streams.active == 0)
+        assert [r.getMessage() for r in errors] == []
+
+    def test_bad_session_ids_are_refused_with_a_message(self, server: LiveServer) -> None:
+        # A user_id longer than events allow (or blank, or with NUL) used to get every
+        # touchpoint of the session rejected silently; now the stream says so and closes.
+        for query in ("user_id=" + "u" * 129, "store_id=%00", "anonymous_id=%20%20",
+                      "kiosk_id=" + "k" * 65):
+            with _open(server, f"key={DEMO_KEY}&{query}") as ws:
+                err = _recv_json(ws, "error")
+                assert err["code"] == "bad_identity" and err["detail"]
+                with pytest.raises(ConnectionClosed) as closed:
+                    ws.recv(timeout=10)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        with _open(server, f"key={DEMO_KEY}&user_id=u-1&store_id=s-1&session_id=") as ws:
+            assert _recv_json(ws, "ready")["session_id"]  # empty = not given
 
     def test_malformed_control_and_bad_frames_do_not_kill_the_stream(
         self, server: LiveServer, frames: list[bytes], catalog: dict[str, Any]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,6 +228,45 @@ class TestBadInput:
         with server.client(DEMO_KEY) as c:
             r = c.post("/v1/tryon/render", files={"picture": ("a.png", b"x", "image/png")})
         assert "'image'" in self._error(r, 400)["message"]
+
+    @pytest.mark.parametrize("path", ["/v1/tryon/render", "/v1/tryon/analyze"])
+    def test_bad_multipart_fields_are_422_not_500(self, server: LiveServer, shared_data: Path,
+                                                  path: str) -> None:
+        # Form fields carry the selection too; they are validated like the query (was a 500).
+        data = (shared_data / "faces" / "photos" / "astronaut.png").read_bytes()
+        for fields, field in [({"intensity": "nan"}, "intensity"),
+                              ({"shade": "x", "finish": "glitter"}, "finish"),
+                              ({"sku": "x" * 100}, "sku")]:
+            with server.client(DEMO_KEY) as c:
+                r = c.post(path, files={"image": ("a.png", data, "image/png")}, data=fields)
+            err = self._error(r, 422, "validation_error")
+            assert ["form", field] in [d["loc"] for d in err["detail"]]
+
+    def test_client_hanging_up_mid_body_is_not_a_server_error(self, server: LiveServer) -> None:
+        # Bodies read by hand (frames, Segment) raised ClientDisconnect out of the route:
+        # an "Exception in ASGI application" traceback for every client that hung up.
+        records: list[logging.LogRecord] = []
+        handler = logging.Handler(logging.ERROR)
+        handler.emit = records.append  # type: ignore[method-assign]
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        uvicorn_log.addHandler(handler)
+        try:
+            for path, ctype in [("/v1/tryon/render", "image/jpeg"),
+                                ("/v1/tryon/analyze", "image/png"),
+                                ("/v1/batch", "application/json")]:
+                with socket.create_connection(("127.0.0.1", server.port)) as raw:
+                    raw.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\n"
+                                f"Authorization: Bearer {DEMO_KEY}\r\n"
+                                f"Content-Type: {ctype}\r\nContent-Length: 5000\r\n\r\n"
+                                "only the start".encode())
+                    raw.shutdown(socket.SHUT_WR)  # and gone
+                    raw.settimeout(10)
+                    while raw.recv(4096):
+                        pass
+            time.sleep(0.5)
+        finally:
+            uvicorn_log.removeHandler(handler)
+        assert [r.getMessage() for r in records] == []
 
 
 class TestOps:

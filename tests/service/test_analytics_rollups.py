@@ -1,0 +1,367 @@
+"""Daily rollups equal raw-event reports; linked identities in funnel and unique counts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.analytics import groups, queries, rollups
+from service.analytics.definitions import Filters
+from service.analytics.models import DailyProduct, DailyShade, ShopperGroup
+from service.handoff.service import claim, mint
+from service.shoppers.erasure import erase_shopper
+from service.shoppers.retention import purge_older_than
+from service.touchpoints import ingest
+from service.touchpoints.identity import resolve_shopper_ids
+from tests.service.analytics_support import BACKENDS, database, ev, store
+from tests.service.test_analytics import fixture_events
+
+T = datetime(2026, 4, 6, 9, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+DAY0 = datetime(2026, 5, 1, tzinfo=UTC)
+FA, SA, DW = "Frame Applied", "Shade Applied", "Try-On Dwell"
+
+
+def identity_events() -> list[dict]:
+    """k1 tries RB-7 at the kiosk; the phone p1 claims k1's hand-off, tries it again and
+    orders; p1 then identifies as user u1, who carts it. k2 tries RB-7; p2 (never linked,
+    never tried) orders it."""
+    return [
+        ev(FA, "k1", T, "kiosk", sku="RB-7", store_id="S1"),
+        ev(FA, "k2", T, "kiosk", sku="RB-7", store_id="S1"),
+        ev(FA, "p1", T + H, "app", sku="RB-7"),
+        ev("Order Completed", "p1", T + 2 * H, "app", sku="RB-7", order_id="o-p1"),
+        ev("Product Added", "p1", T + 3 * H, "app", sku="RB-7", user_id="u1"),
+        ev("Order Completed", "p2", T + H, "app", sku="RB-7", order_id="o-p2"),
+        ev(SA, "k1", T, "kiosk", shade="coral"),
+        ev(SA, "p1", T + H, "app", shade="coral"),
+        ev(SA, "k2", T, "kiosk", shade="coral"),
+    ]
+
+
+# Odd skin-tone properties: Python's band (ingest) and SQL's (raw edge days) must agree.
+BAND_PROPS = [
+    {},
+    {"skin_tone_band": "MST 4-7"},
+    {"skin_tone_band": 5},
+    {"skin_tone_band": "x" * 65, "monk_index": 9, "consent": True},
+    {"monk_index": 2, "consent": True},
+    {"monk_index": 3.5, "consent": True},
+    {"monk_index": 10.7, "consent": True},
+    {"monk_index": 0.5, "consent": True},
+    {"monk_index": "4", "consent": True},
+    {"monk_index": True, "consent": True},
+]
+
+
+def synthetic_events(n: int = 1500, seed: int = 5) -> list[dict]:
+    """SYNTHETIC: random try-ons, dwells, shades and carts over 8 days, 3 channels, 3 stores."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        at = DAY0 + timedelta(seconds=int(rng.integers(8 * 86400)))
+        kind = (
+            "Frame Applied",
+            "Shade Applied",
+            "Try-On Dwell",
+            "Product Added",
+            "Try-On Started",
+        )[int(rng.integers(5))]
+        props: dict = {}
+        if kind != "Shade Applied" or rng.random() < 0.3:
+            props["sku"] = f"SKU-{int(rng.integers(6))}"
+        if rng.random() < 0.6 and "sku" in props:
+            props["variant"] = ("black", "gold")[int(rng.integers(2))]
+        if kind == "Shade Applied":
+            props["shade"] = f"shade-{int(rng.integers(4))}"
+            props.update(BAND_PROPS[int(rng.integers(len(BAND_PROPS)))])
+        if kind == "Try-On Dwell":
+            props["dwell_ms"] = int(rng.integers(100, 90_000))
+        if rng.random() < 0.7:
+            props["store_id"] = f"S{int(rng.integers(3))}"
+        channel = ("web", "kiosk", "app")[int(rng.integers(3))]
+        out.append(ev(kind, f"r{int(rng.integers(200))}", at, channel, **props))
+    return out
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def db(request, tmp_path_factory):
+    gen = database(request.param, tmp_path_factory.mktemp("roll"), request)
+    factory = next(gen)
+    synthetic = synthetic_events()
+    for i in range(0, len(synthetic), 250):
+        store(factory, synthetic[i : i + 250])
+    # A replayed batch and a batch half of repeats: duplicates must not count twice.
+    with factory.begin() as s:
+        replay = ingest(s, synthetic[:250], source="test")
+        mixed = ingest(s, [*synthetic[250:290], *synthetic_events(40, seed=9)], source="test")
+    assert (replay.inserted, replay.duplicates) == (0, 250)
+    assert (mixed.inserted, mixed.duplicates) == (40, 40)
+    store(factory, fixture_events())
+    store(factory, identity_events()[:2])
+    with factory.begin() as s:
+        token = mint(s, "k1", ttl_s=600).token
+        claim(s, token, "p1")
+    store(factory, identity_events()[2:])
+    yield factory
+    gen.close()
+
+
+def by(rows, *keys):
+    return {tuple(r[k] for k in keys): r for r in rows}
+
+
+FILTERS = [
+    Filters(),
+    Filters(start=DAY0, end=DAY0 + timedelta(days=8)),  # whole days only
+    Filters(start=DAY0 + timedelta(hours=7, minutes=13), end=DAY0 + timedelta(days=5, hours=3)),
+    Filters(start=DAY0 + timedelta(days=2, hours=1), end=DAY0 + timedelta(days=2, hours=20)),
+    Filters(start=DAY0 + timedelta(days=3, hours=12)),
+    Filters(end=DAY0 + timedelta(days=4, hours=6)),
+    Filters(start=DAY0 + timedelta(hours=5), end=DAY0 + timedelta(days=7), channel="kiosk"),
+    Filters(start=DAY0 + timedelta(days=1), end=DAY0 + timedelta(days=6, hours=1), store_id="S2"),
+]
+GROUPS = [(), ("variant",), ("day",), ("variant", "channel", "store", "day")]
+
+
+class TestRollupsMatchRaw:
+    @pytest.mark.parametrize("f", FILTERS, ids=range(len(FILTERS)))
+    def test_products(self, db, f) -> None:
+        with db() as s:
+            for group in GROUPS:
+                names = ["sku", *("store_id" if g == "store" else g for g in group)]
+                raw = by(queries.product_summary(s, f, group), *names)
+                fast = by(queries.product_summary(s, f, group, metrics="counts"), *names)
+                assert raw, (f, group)
+                assert set(fast) == set(raw), (f, group)
+                for k, r in raw.items():
+                    got = (fast[k]["try_ons"], fast[k]["dwell_events"])
+                    assert got == (r["try_ons"], r["dwell_events"]), (f, group, k)
+
+    @pytest.mark.parametrize("f", FILTERS, ids=range(len(FILTERS)))
+    def test_shades(self, db, f) -> None:
+        with db() as s:
+            for banded in (False, True):
+                keys = ("shade", "skin_tone_band") if banded else ("shade",)
+                raw = by(queries.shade_popularity(s, f, banded), *keys)
+                fast = by(queries.shade_popularity(s, f, banded, metrics="counts"), *keys)
+                assert raw and set(fast) == set(raw), (f, banded)
+                for k, r in raw.items():
+                    assert fast[k]["applications"] == r["applications"], (f, banded, k)
+                    assert fast[k]["share"] == pytest.approx(r["share"]), (f, banded, k)
+
+    def test_dwell_mean_and_fixture_numbers(self, db) -> None:
+        """The hand-computed fixture's RB-1/black: 3 try-ons, 4 dwells of 10-40 s (mean 25 s)."""
+        day = Filters(start=datetime(2026, 3, 2, tzinfo=UTC), end=datetime(2026, 3, 4, tzinfo=UTC))
+        with db() as s:
+            rows = by(queries.product_summary(s, day, ("variant",), "counts"), "sku", "variant")
+        black = rows[("RB-1", "black")]
+        assert (black["try_ons"], black["dwell_events"]) == (3, 4)
+        assert black["dwell_mean_ms"] == pytest.approx(25_000)
+
+    def test_bands_cover_the_odd_properties(self, db) -> None:
+        with db() as s:
+            bands = {k[1] for k in rollups.shade_counts(s, Filters(), ["shade", "skin_tone_band"])}
+        assert {"MST 1-3", "MST 4-7", "MST 8-10", "unknown"} <= bands
+        assert "5" not in bands and not any(len(b) > 64 for b in bands)
+
+    def test_rebuild_equals_incremental(self, db) -> None:
+        with db() as s:
+            before = {
+                m: sorted(s.execute(select(m.__table__)).all()) for m in (DailyProduct, DailyShade)
+            }
+            counts = rollups.rebuild(s)
+            after = {
+                m: sorted(s.execute(select(m.__table__)).all()) for m in (DailyProduct, DailyShade)
+            }
+            s.rollback()
+        assert counts["analytics_daily_product"] == len(before[DailyProduct]) > 0
+        assert after == before
+
+    def test_split_range(self) -> None:
+        f = Filters(start=DAY0 + timedelta(hours=3), end=DAY0 + timedelta(days=2, hours=1))
+        d0, d1, edges = rollups.split_range(f)
+        assert (d0, d1) == (DAY0.date() + timedelta(days=1), DAY0.date() + timedelta(days=2))
+        assert edges == [(f.start, DAY0 + timedelta(days=1)), (DAY0 + timedelta(days=2), f.end)]
+        inside = Filters(start=DAY0 + timedelta(hours=1), end=DAY0 + timedelta(hours=2))
+        assert rollups.split_range(inside)[2] == [(inside.start, inside.end)]
+
+
+class TestRetentionAndErasure:
+    def test_retention_keeps_rollups(self, db) -> None:
+        """Retention deletes raw events; the counts (rollups, no shopper id) stay."""
+        with db() as s:
+            before = queries.product_summary(s, Filters(), (), "counts")
+            purge_older_than(s, 30)  # every test event is months old
+            assert queries.product_summary(s, Filters(), ()) == []
+            assert queries.product_summary(s, Filters(), (), "counts") == before
+            s.rollback()
+
+    def test_erasure_leaves_rollups(self, db) -> None:
+        with db() as s:
+            before = [
+                sorted(s.execute(select(m.__table__)).all()) for m in (DailyProduct, DailyShade)
+            ]
+            assert erase_shopper(s, "k1")["events"] > 0
+            after = [
+                sorted(s.execute(select(m.__table__)).all()) for m in (DailyProduct, DailyShade)
+            ]
+            s.rollback()
+        assert after == before
+
+
+class TestLinkedIdentities:
+    RANGE = Filters(start=T - H, end=T + 24 * H)
+
+    def test_group_matches_resolve_shopper_ids(self, db) -> None:
+        with db() as s:
+            assert sorted(resolve_shopper_ids(s, "u1")) == ["k1", "p1", "u1"]
+
+    def test_funnel_counts_the_linked_group_once(self, db) -> None:
+        """Shoppers {k1, p1, u1} (hand-off + identify) and k2 tried RB-7: tried 2. The group
+        carted (u1, T+3h) and ordered (p1, T+2h) within 72 h of its first try-on (k1, T);
+        p2's order is nobody's conversion -> (2, 1, 1). Unlinked it would be (3, 0, 1)."""
+        with db() as s:
+            rows = by(queries.funnel(s, self.RANGE, 72.0), "sku")
+            by_channel = by(queries.funnel(s, self.RANGE, 72.0, ("channel",)), "sku", "channel")
+        rb7 = rows[("RB-7",)]
+        assert (rb7["tried"], rb7["carted"], rb7["ordered"]) == (2, 1, 1)
+        # kiosk cohorts: the group (t0 = T) and k2; app cohort: the group (t0 = T+1h).
+        kiosk, app = by_channel[("RB-7", "kiosk")], by_channel[("RB-7", "app")]
+        assert (kiosk["tried"], kiosk["carted"], kiosk["ordered"]) == (2, 1, 1)
+        assert (app["tried"], app["carted"], app["ordered"]) == (1, 1, 1)
+
+    def test_window_starts_at_the_groups_first_try_on(self, db) -> None:
+        """1.5 h window: the group's order came 2 h after k1's try-on -> not a conversion."""
+        with db() as s:
+            rb7 = by(queries.funnel(s, self.RANGE, 1.5), "sku")[("RB-7",)]
+        assert (rb7["tried"], rb7["ordered"]) == (2, 0)
+
+    def test_unique_shoppers_merge_linked_ids(self, db) -> None:
+        """RB-7: 3 try-ons (k1, k2, p1) by 2 shoppers; coral: 3 applications by 2."""
+        with db() as s:
+            rb7 = by(queries.product_summary(s, self.RANGE, ()), "sku")[("RB-7",)]
+            coral = by(queries.shade_popularity(s, self.RANGE), "shade")[("coral",)]
+        assert (rb7["try_ons"], rb7["unique_shoppers"]) == (3, 2)
+        assert (coral["applications"], coral["unique_shoppers"]) == (3, 2)
+
+
+class TestSchemaAndRebuilds:
+    def test_groups_rebuild_equals_incremental(self, db) -> None:
+        with db() as s:
+            before = sorted(s.execute(select(ShopperGroup.__table__)).all())
+            n = groups.rebuild(s)
+            after = sorted(s.execute(select(ShopperGroup.__table__)).all())
+            s.rollback()
+        assert n == len(before) > 0 and after == before
+        assert ("u1", "k1") in before and ("p1", "k1") in before
+
+    def test_models_match_the_migration(self, db) -> None:
+        from alembic.autogenerate import compare_metadata
+        from alembic.migration import MigrationContext
+
+        from service.db.base import Base
+
+        ours = {"analytics_daily_product", "analytics_daily_shade", "analytics_shopper_groups"}
+        with db() as s:
+            conn = s.connection()
+            assert ours <= set(sa_inspect(conn).get_table_names())
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            diffs = compare_metadata(ctx, Base.metadata)
+        flat = [d for g in diffs for d in (g if isinstance(g, list) else [g])]
+        assert not [d for d in flat if any(t in repr(d) for t in ours)]
+
+
+def test_endpoint_metrics_counts(tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.auth import create_key
+    from service.settings import Settings
+
+    app = create_app(
+        Settings(
+            database_url=f"sqlite:///{tmp_path / 'api.sqlite'}",
+            bootstrap_admin_key=None,
+            retention_on_startup=False,
+        )
+    )
+    with TestClient(app) as c:
+        with app.state.sessionmaker.begin() as session:
+            _, key = create_key(session, "analyst", ["analyst"])
+        store(app.state.sessionmaker, fixture_events())
+        h = {"X-API-Key": key}
+        params = {"group_by": "", "start": "2026-03-02T06:00:00Z"}
+        full = c.get("/v1/analytics/products", headers=h, params=params).json()["rows"]
+        fast = c.get(
+            "/v1/analytics/products", headers=h, params={**params, "metrics": "counts"}
+        ).json()["rows"]
+        assert [(r["sku"], r["try_ons"]) for r in fast] == [(r["sku"], r["try_ons"]) for r in full]
+        assert "unique_shoppers" not in fast[0] and fast[0]["dwell_mean_ms"] > 0
+        shades = c.get("/v1/analytics/shades", headers=h, params={"metrics": "counts"}).json()[
+            "rows"
+        ]
+        assert {r["shade"]: r["applications"] for r in shades} == {"ruby": 3, "nude": 1}
+        bad = c.get("/v1/analytics/products", headers=h, params={"metrics": "fast"})
+        assert bad.status_code == 422
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_migration_backfills_existing_rows(backend, tmp_path, request) -> None:
+    """A database that has events and links before 0004_rollups gets them rolled up."""
+    from sqlalchemy import insert, text
+
+    from service.db.engine import make_engine
+    from service.db.migrate import upgrade
+    from service.db.models import Event, ShopperAlias
+    from service.touchpoints.service import _prepare
+
+    if backend == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    else:
+        schema = f"t_{uuid.uuid4().hex[:10]}"
+        engine = make_engine(
+            request.getfixturevalue("pg_database_url"),
+            connect_args={"options": f"-csearch_path={schema}"},
+        )
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        upgrade(engine, "0003_analytics")
+        now = datetime.now(UTC)
+        rows = [
+            _prepare(e, source="test", now=now, max_future=timedelta(minutes=5))[0]
+            for e in [*fixture_events(), *identity_events()]
+        ]
+        with engine.begin() as conn:
+            conn.execute(insert(Event), rows)
+            conn.execute(
+                insert(ShopperAlias),
+                [
+                    {"shopper_id": a, "alias_id": b, "source": "test", "created_at": now}
+                    for a, b in (("k1", "p1"), ("p1", "u1"))
+                ],
+            )
+        upgrade(engine)
+        with Session(engine) as s:
+            assert sorted(s.execute(select(ShopperGroup.__table__)).all()) == [
+                ("k1", "k1"),
+                ("p1", "k1"),
+                ("u1", "k1"),
+            ]
+            fast = {r["sku"]: r for r in queries.product_summary(s, Filters(), (), "counts")}
+            raw = {r["sku"]: r for r in queries.product_summary(s, Filters(), ())}
+            shades = queries.shade_popularity(s, Filters(), True, "counts")
+        assert {k: r["try_ons"] for k, r in fast.items()} == {"RB-1": 4, "RB-2": 3, "RB-7": 3}
+        assert {k: r["try_ons"] for k, r in raw.items()} == {
+            k: r["try_ons"] for k, r in fast.items()
+        }
+        assert sum(r["applications"] for r in shades) == 7
+    finally:
+        engine.dispose()
