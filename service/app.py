@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from service.analytics import endpoints as analytics_endpoints
 from service.api import demo, health
+from service.body_limit import BodySizeLimit
 from service.db.engine import make_engine, make_sessionmaker
 from service.db.migrate import upgrade
 from service.errors import add_exception_handlers
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Try-on and personalization service", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     add_exception_handlers(app)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.include_router(health.router)
     for router in (
         event_endpoints,

@@ -67,7 +67,16 @@ class RateLimited(ServiceError):
     code = "rate_limited"
 
 
-def _body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
+# Codes for errors raised as plain HTTP exceptions (by the framework or the body limit).
+HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+
+def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
+    """The one JSON shape of every error: {"error": {"code", "message", "detail"?}}."""
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
     if detail is not None:
         body["error"]["detail"] = detail
@@ -79,7 +88,9 @@ def add_exception_handlers(app: FastAPI) -> None:
     async def _service(_: Request, exc: ServiceError) -> JSONResponse:
         headers = {"Retry-After": "60"} if isinstance(exc, RateLimited) else None
         return JSONResponse(
-            _body(exc.code, exc.message, exc.detail), status_code=exc.status_code, headers=headers
+            error_body(exc.code, exc.message, exc.detail),
+            status_code=exc.status_code,
+            headers=headers,
         )
 
     @app.exception_handler(VisionError)
@@ -93,7 +104,7 @@ def add_exception_handlers(app: FastAPI) -> None:
             if isinstance(exc, FrameError)
             else 400
         )
-        return JSONResponse(_body(exc.code, str(exc)), status_code=status)
+        return JSONResponse(error_body(exc.code, str(exc)), status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -101,7 +112,7 @@ def add_exception_handlers(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
             for e in exc.errors()
         ]
-        return JSONResponse(_body("validation_error", "request is invalid", errors), 422)
+        return JSONResponse(error_body("validation_error", "request is invalid", errors), 422)
 
     @app.exception_handler(DataError)
     async def _data(_: Request, exc: DataError) -> JSONResponse:
@@ -109,14 +120,15 @@ def add_exception_handlers(app: FastAPI) -> None:
         # text, a string longer than its column, a number out of range): bad input, not a 500.
         log.warning("database rejected a request value: %s", exc.orig)
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
-        return JSONResponse(_body("invalid_value", f"a value cannot be stored: {reason}"), 422)
+        return JSONResponse(error_body("invalid_value", f"a value cannot be stored: {reason}"), 422)
 
     @app.exception_handler(ClientDisconnect)
     async def _gone(_: Request, exc: ClientDisconnect) -> JSONResponse:
         # The client hung up before its body was complete (a body read by hand: frames,
         # Segment): nobody is left to answer, and it is no server error to log as one.
-        return JSONResponse(_body("client_disconnected", "the body ended early"), 400)
+        return JSONResponse(error_body("client_disconnected", "the body ended early"), 400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(_body("http_error", str(exc.detail)), status_code=exc.status_code)
+        code = HTTP_CODES.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)

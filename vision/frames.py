@@ -58,7 +58,10 @@ def decode(data: bytes, limits: FrameLimits = FrameLimits()) -> np.ndarray:
     header = _peek_size(data)
     if header is not None:
         _check_size(header[1], header[0], limits)
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    # JPEGs from phones store pixels as the sensor saw them plus an EXIF orientation; only
+    # IMREAD_COLOR applies it (IMREAD_UNCHANGED, kept for PNG alpha and 16 bits, ignores it).
+    flags = cv2.IMREAD_COLOR if data[:2] == b"\xff\xd8" else cv2.IMREAD_UNCHANGED
+    img = cv2.imdecode(buf, flags)
     if img is None:
         raise FrameError("image could not be decoded (corrupt or not JPEG/PNG/WebP)")
     if img.dtype == np.uint16:

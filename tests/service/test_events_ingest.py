@@ -251,6 +251,23 @@ class TestOversizeBatch:
         assert err["detail"] == {"limit": 500, "received": 501}
         assert stored(api, batch[0]["message_id"]) == []
 
+    def test_body_over_the_byte_limit_is_413_before_it_is_read(self, api: Api) -> None:
+        limit = api.app.state.settings.max_body_bytes
+        big = b'{"events": [' + b" " * limit + b"]}"
+        r = api.client.post("/v1/events", content=big, headers={
+            **api.headers(), "Content-Type": "application/json"})
+        assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+
+        def chunks():  # no Content-Length: cut off while streaming
+            yield b'{"events": ['
+            for _ in range(limit // 65536 + 2):
+                yield b" " * 65536
+            yield b"]}"
+
+        r = api.client.post("/v1/events", content=chunks(), headers={
+            **api.headers(), "Content-Type": "application/json"})
+        assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+
     def test_500_events_is_fine(self, api: Api) -> None:
         body = api.post_events([track("Try-On Started", "big") for _ in range(500)]).json()
         assert body["inserted"] == 500

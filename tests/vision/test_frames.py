@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
@@ -93,6 +94,31 @@ class TestDecodeChannels:
         again = decode(encode_jpeg(photo, quality=95))
         assert again.shape == photo.shape
         assert float(np.abs(again.astype(int) - photo.astype(int)).mean()) < 3.0
+
+
+class TestExifOrientation:
+    @pytest.mark.parametrize(("orientation", "stored_as"), [(6, "ROTATE_90"), (8, "ROTATE_270")])
+    def test_phone_jpeg_is_turned_upright_and_the_face_found(
+        self, photo: np.ndarray, orientation: int, stored_as: str
+    ) -> None:
+        """A phone stores the sensor's pixels plus an EXIF tag; decode must apply it, or the
+        face is sideways and not found."""
+        from PIL import Image
+
+        from vision.landmarks import FaceTracker
+
+        sideways = Image.fromarray(cv2.cvtColor(photo, cv2.COLOR_BGR2RGB)).transpose(
+            getattr(Image.Transpose, stored_as)
+        )
+        exif = Image.Exif()
+        exif[0x0112] = orientation  # Orientation
+        buf = io.BytesIO()
+        sideways.save(buf, format="JPEG", exif=exif, quality=95)
+        out = decode(buf.getvalue())
+        assert out.shape == photo.shape
+        assert float(np.abs(out.astype(int) - photo.astype(int)).mean()) < 4.0
+        with FaceTracker() as tracker:
+            assert len(tracker.process(out)) == 1
 
 
 class TestToBgr:
