@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.engine import make_engine, make_sessionmaker
@@ -48,21 +48,26 @@ def store(
     assert not bad, bad
 
 
+def empty_engine(backend: str, tmp: Path, request: pytest.FixtureRequest) -> Engine:
+    """An unmigrated database: a SQLite file, or a private schema in the run's PostgreSQL."""
+    if backend == "sqlite":
+        return make_engine(f"sqlite:///{tmp / 'analytics.sqlite'}")
+    # A private schema inside the run's database: other modules' tables are never touched.
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    engine = make_engine(
+        request.getfixturevalue("pg_database_url"),
+        connect_args={"options": f"-csearch_path={schema}"},
+    )
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    return engine
+
+
 def database(
     backend: str, tmp: Path, request: pytest.FixtureRequest
 ) -> Iterator[sessionmaker[Session]]:
     """A migrated database: a SQLite file, or the run's private PostgreSQL database."""
-    if backend == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp / 'analytics.sqlite'}")
-    else:
-        # A private schema inside the run's database: other modules' tables are never touched.
-        schema = f"t_{uuid.uuid4().hex[:10]}"
-        engine = make_engine(
-            request.getfixturevalue("pg_database_url"),
-            connect_args={"options": f"-csearch_path={schema}"},
-        )
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = empty_engine(backend, tmp, request)
     upgrade(engine)
     try:
         yield make_sessionmaker(engine)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -19,7 +18,7 @@ from service.shoppers.erasure import erase_shopper
 from service.shoppers.retention import purge_older_than
 from service.touchpoints import ingest
 from service.touchpoints.identity import resolve_shopper_ids
-from tests.service.analytics_support import BACKENDS, database, ev, store
+from tests.service.analytics_support import BACKENDS, database, empty_engine, ev, store
 from tests.service.test_analytics import fixture_events
 
 T = datetime(2026, 4, 6, 9, 0, tzinfo=UTC)
@@ -315,23 +314,13 @@ def test_endpoint_metrics_counts(tmp_path) -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_migration_backfills_existing_rows(backend, tmp_path, request) -> None:
     """A database that has events and links before 0004_rollups gets them rolled up."""
-    from sqlalchemy import insert, text
+    from sqlalchemy import insert
 
-    from service.db.engine import make_engine
     from service.db.migrate import upgrade
     from service.db.models import Event, ShopperAlias
     from service.touchpoints.service import _prepare
 
-    if backend == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
-    else:
-        schema = f"t_{uuid.uuid4().hex[:10]}"
-        engine = make_engine(
-            request.getfixturevalue("pg_database_url"),
-            connect_args={"options": f"-csearch_path={schema}"},
-        )
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = empty_engine(backend, tmp_path, request)
     try:
         upgrade(engine, "0003_analytics")
         now = datetime.now(UTC)
