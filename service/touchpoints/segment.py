@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from service.auth import authenticate_sync, raw_key_from_headers
 from service.errors import ServiceError
 from service.touchpoints.identity import link_shoppers
-from service.touchpoints.service import IngestResult, ingest
+from service.touchpoints.service import IngestResult, ingest, log_rejections
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["segment"])
@@ -199,13 +199,7 @@ def _apply(
     )
     if links:
         link_shoppers(session, links, source="segment")
-    if result.rejected:
-        log.info(
-            "segment: %d of %d track messages rejected: %s",
-            result.rejected,
-            len(tracks),
-            [r.error for r in result.results if r.status == "rejected"][:3],
-        )
+    log_rejections(result, len(tracks), "segment")
     return result
 
 

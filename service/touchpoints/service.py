@@ -333,11 +333,12 @@ class DatabaseEventSink:
         except SQLAlchemyError:
             log.exception("event sink: dropped a batch of %d events", len(events))
             return None
-        if result.rejected:
-            log.warning(
-                "event sink: %d of %d events rejected: %s",
-                result.rejected,
-                len(events),
-                [r.error for r in result.results if r.status == "rejected"][:3],
-            )
+        log_rejections(result, len(events), "event sink", logging.WARNING)
         return result
+
+
+def log_rejections(result: IngestResult, total: int, who: str, level: int = logging.INFO) -> None:
+    """One log line for a batch with rejected events: how many, and the first few reasons."""
+    if result.rejected:
+        reasons = [r.error for r in result.results if r.status == "rejected"][:3]
+        log.log(level, "%s: %d of %d events rejected: %s", who, result.rejected, total, reasons)
