@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import io
 import json
-import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +26,6 @@ from service.errors import ServiceError
 from service.touchpoints.identity import link_shoppers
 from service.touchpoints.service import IngestResult, ingest, log_rejections
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["segment"])
 
 # Segment's context.channel values, mapped onto ours; anything else falls back to "web".
