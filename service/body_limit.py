@@ -1,12 +1,13 @@
-"""ASGI middleware capping every HTTP request body at settings.max_body_bytes (413 JSON)."""
+"""The one body-size limit: ASGI middleware for every request, and a reader for routes."""
 
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import error_body
+from service.errors import PayloadTooLarge, error_body
 
 
 class BodySizeLimit:
@@ -43,3 +44,18 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, limited, send)
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing it (413) from Content-Length or while streaming it."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:  # chunked or lying Content-Length: stop reading at the limit
+            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,14 +1,13 @@
-"""Tables owned by the try-on API: api_keys, catalog_products (uploaded GLBs), rate_counters."""
+"""Access tables: API keys (hashed) and rate-limit counters."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Integer, LargeBinary, String
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db.base import Base, BigIntPK, JSONType, UTCDateTime, utcnow
+from service.db.base import Base, BigIntPK, UTCDateTime, utcnow
 
 
 class ApiKey(Base):
@@ -31,25 +30,6 @@ class ApiKey(Base):
     @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes.split())
-
-
-class CatalogProduct(Base):
-    """A glasses product uploaded through POST /v1/products: metadata + the validated GLB.
-
-    Stored in the database (not on local disk) so every replica serves it.
-    """
-
-    __tablename__ = "catalog_products"
-
-    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), default="glasses")
-    name: Mapped[str] = mapped_column(String(128))
-    style: Mapped[str] = mapped_column(String(32), index=True)
-    # GlassesProduct.to_dict() shape: variants, price, sizes, licence ...
-    meta: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    glb: Mapped[bytes] = mapped_column(LargeBinary)
-    glb_sha256: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class RateCounter(Base):

@@ -6,16 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from service.touchpoints.names import TRY_ON_EVENTS, EventName
 from vision.measure import FRAME_FIT_TOLERANCE_MM
 
-# A try-on of a product: the overlay of this sku (and variant) was drawn on the shopper's
-# face. "Try-On Started" marks the session (and repeats the first sku), so it is not counted.
-TRY_ON_EVENTS: tuple[str, ...] = ("Frame Applied", "Shade Applied")
-SHADE_EVENT = "Shade Applied"
-DWELL_EVENT = "Try-On Dwell"
-CART_EVENT = "Product Added"
-ORDER_EVENT = "Order Completed"
-FEEDBACK_EVENT = "Feedback Submitted"
+__all__ = ["TRY_ON_EVENTS"]
+
+# Event names come from the one vocabulary (service.touchpoints.names).
+SHADE_EVENT = EventName.SHADE_APPLIED
+DWELL_EVENT = EventName.TRY_ON_DWELL
+CART_EVENT = EventName.PRODUCT_ADDED
+ORDER_EVENT = EventName.ORDER_COMPLETED
+FEEDBACK_EVENT = EventName.FEEDBACK_SUBMITTED
 
 # NPS: promoters answer 9-10, detractors 0-6; NPS = %promoters - %detractors (-100..100).
 NPS_PROMOTER_MIN = 9

@@ -1,25 +1,27 @@
-"""GET /v1/analytics/...: product, funnel, shade, NPS and fit-gap reports, exports and charts."""
+"""GET /v1/analytics/...: product, funnel, shade, NPS and fit-gap reports, and exports."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
 
-from service.analytics import charts, queries
+from service.access.deps import AnalystDep
+from service.analytics import queries
 from service.analytics.definitions import (
-    DEFAULT_CONVERSION_WINDOW_HOURS,
     FIT_BIN_MM,
     FIT_TOLERANCE_MM,
     Filters,
 )
 from service.analytics.exports import export
-from service.analytics.fitgap import consented_face_widths, fit_gap, load_frames
-from service.auth import AnalystDep
-from service.db.engine import SessionDep
+from service.analytics.fitgap import Frame, consented_face_widths, fit_gap
+from service.deps import RuntimeDep, SessionDep, SettingsDep
 from service.errors import Unprocessable
+from service.runtime import Runtime
+from service.settings import Settings
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 Format = Literal["json", "csv", "jsonl", "parquet"]
@@ -87,10 +89,8 @@ def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise Unprocessable(str(exc)) from None
 
 
-def _window(request: Request, window_hours: float | None) -> float:
-    return window_hours or getattr(
-        request.app.state.settings, "conversion_window_hours", DEFAULT_CONVERSION_WINDOW_HOURS
-    )
+def _window(settings: Settings, window_hours: float | None) -> float:
+    return window_hours or settings.conversion_window_hours
 
 
 @router.get("/products")
@@ -109,7 +109,7 @@ def products(
 
 @router.get("/funnel")
 def funnel(
-    request: Request,
+    settings: SettingsDep,
     session: SessionDep,
     _: AnalystDep,
     f: FiltersDep,
@@ -118,7 +118,7 @@ def funnel(
     window_hours: Annotated[float | None, Query(gt=0, le=24 * 90)] = None,
 ) -> Response:
     """Try-on -> cart -> order per product within the conversion window after the first try-on."""
-    w = _window(request, window_hours)
+    w = _window(settings, window_hours)
     rows = _run(queries.funnel, session, f, w, _dims(group_by))
     return _respond(rows, format, "funnel", f, window_hours=w)
 
@@ -144,20 +144,13 @@ def nps(session: SessionDep, _: AnalystDep, f: FiltersDep, format: Format = "jso
 
 
 def _fit_gap_report(
-    request: Request, session: Any, f: Filters, tolerance_mm: float, bin_mm: float
+    rt: Runtime, session: Session, f: Filters, tolerance_mm: float, bin_mm: float
 ) -> dict[str, Any]:
-    settings = request.app.state.settings
-    catalog = getattr(request.app.state, "catalog", None)
-    if catalog is not None:
-        from service.analytics.fitgap import Frame
-
-        frames = [
-            Frame(p["sku"], float(p["frame_width_mm"]))
-            for p in catalog.list_products()
-            if p.get("frame_width_mm")
-        ]
-    else:
-        frames = load_frames(settings.assets_dir)
+    frames = [
+        Frame(p["sku"], float(p["frame_width_mm"]))
+        for p in rt.catalog.list_products()
+        if p.get("frame_width_mm")
+    ]
     return fit_gap(
         consented_face_widths(session, f), frames, tolerance_mm=tolerance_mm, bin_mm=bin_mm
     )
@@ -165,7 +158,7 @@ def _fit_gap_report(
 
 @router.get("/fit-gap")
 def fit_gap_report(
-    request: Request,
+    rt: RuntimeDep,
     session: SessionDep,
     _: AnalystDep,
     f: FiltersDep,
@@ -174,39 +167,7 @@ def fit_gap_report(
     format: Format = "json",
 ) -> Response:
     """Consented face widths vs catalog frame widths: which widths no frame fits (design next)."""
-    report = _fit_gap_report(request, session, f, tolerance_mm, bin_mm)
+    report = _fit_gap_report(rt, session, f, tolerance_mm, bin_mm)
     if format == "json":
         return JSONResponse({"report": "fit-gap", "filters": _filters_json(f), **report})
     return _respond(report["bins"], format, "fit-gap", f)
-
-
-Chart = Literal["products", "funnel", "nps", "shades", "fit-gap"]
-
-
-@router.get("/charts/{chart}.{ext}")
-def chart(
-    request: Request,
-    session: SessionDep,
-    _: AnalystDep,
-    f: FiltersDep,
-    chart: Chart,
-    ext: charts.ChartFormat,
-    by_skin_tone: bool = False,
-    window_hours: Annotated[float | None, Query(gt=0, le=24 * 90)] = None,
-) -> Response:
-    """A PNG or SVG chart of one report, for the dashboard."""
-    if chart == "products":
-        body = charts.products_chart(queries.product_summary(session, f, ()), ext)
-    elif chart == "funnel":
-        body = charts.funnel_chart(queries.funnel(session, f, _window(request, window_hours)), ext)
-    elif chart == "nps":
-        body = charts.nps_chart(queries.nps(session, f), ext)
-    elif chart == "shades":
-        # The chart draws applications only: the rollups have them.
-        rows = queries.shade_popularity(session, f, by_skin_tone, "counts")
-        body = charts.shades_chart(rows, ext)
-    else:
-        body = charts.fit_gap_chart(
-            _fit_gap_report(request, session, f, FIT_TOLERANCE_MM, FIT_BIN_MM), ext
-        )
-    return Response(body, media_type=charts.MEDIA_TYPES[ext])

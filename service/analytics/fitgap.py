@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from service.analytics.definitions import FIT_BIN_MM, FIT_TOLERANCE_MM, Filters
 from service.db.base import UTCDateTime
-from service.db.models import Event
+from service.touchpoints.models import Event
 from vision.measure import FRAME_TO_TEMPLE_WIDTH, ideal_frame_width_mm
 
 # The partial index's predicate, repeated verbatim in the query so the planner can use it.
@@ -27,25 +25,6 @@ FACE_WIDTH_PRESENT_SQLITE = "json_type(events.properties, '$.face_width_mm') IN 
 class Frame:
     sku: str
     frame_width_mm: float
-
-
-def load_frames(assets_dir: Path) -> list[Frame]:
-    """Frame widths from the glasses catalog (vision.catalog when present, else catalog.json)."""
-    try:
-        from vision.catalog import GlassesCatalog
-
-        return [
-            Frame(p.sku, float(p.frame_width_mm)) for p in GlassesCatalog.load(assets_dir).products
-        ]
-    except ImportError:
-        path = Path(assets_dir) / "catalog.json"
-        if not path.is_file():
-            return []
-        data = json.loads(path.read_text())
-        products = data.get("products", data) if isinstance(data, dict) else data
-        return [
-            Frame(p["sku"], float(p["frame_width_mm"])) for p in products if p.get("frame_width_mm")
-        ]
 
 
 def consented_face_widths(session: Session, f: Filters) -> np.ndarray:

@@ -13,7 +13,7 @@ from sqlalchemy import BigInteger, Date, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base
-from service.db.models import Event
+from service.touchpoints.models import Event
 
 # Index-only range scans for the product, dwell and funnel reports.
 ix_events_analytics = Index(
@@ -67,16 +67,3 @@ class DailyShade(Base):
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     store_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     applications: Mapped[int] = mapped_column(BigInteger, default=0)
-
-
-class ShopperGroup(Base):
-    """Canonical id (the smallest id) of each linked shopper id's group (shopper_aliases).
-
-    Identity data, not an aggregate: kept by identity.link_shoppers, erased with the shopper.
-    A real indexed table, so the funnel and unique counts join it with a hash join.
-    """
-
-    __tablename__ = "analytics_shopper_groups"
-
-    shopper_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    canonical_id: Mapped[str] = mapped_column(String(128))

@@ -33,7 +33,7 @@ from service.analytics.sql import (
     shopper_key,
     skin_band,
 )
-from service.db.models import Event
+from service.touchpoints.models import Event
 
 Row = dict[str, Any]
 # "all": every metric (unique shoppers and dwell percentiles need raw events);

@@ -26,7 +26,7 @@ from service.analytics.definitions import (
 )
 from service.analytics.models import NONE_KEY, DailyProduct, DailyShade
 from service.analytics.sql import day_of, is_pg, iso_day, skin_band
-from service.db.models import Event
+from service.touchpoints.models import Event
 
 PRODUCT_KEY = ("day", "sku", "variant", "channel", "store_id")
 PRODUCT_SUMS = ("try_ons", "dwell_events", "dwell_ms_total")

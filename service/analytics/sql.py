@@ -25,8 +25,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
 from service.analytics.definitions import MAX_BAND_CHARS, MONK_BANDS, UNKNOWN_BAND, Filters
-from service.analytics.models import ShopperGroup
-from service.db.models import Event
+from service.identity.models import ShopperGroup
+from service.touchpoints.models import Event
 
 
 def is_pg(session: Session | Connection) -> bool:

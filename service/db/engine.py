@@ -1,11 +1,9 @@
-"""Engine and session factories, and the FastAPI session dependency (commit on success)."""
+"""Engine and session factories for SQLite (WAL) and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,21 +46,3 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     # expire_on_commit=False: response models read attributes after the dependency commits.
     return sessionmaker(engine, expire_on_commit=False)
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; commits when the handler returns, rolls back when it raises."""
-    factory: sessionmaker[Session] = request.app.state.sessionmaker
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
-# scope="function": commit before the response is sent, so a failed commit is a 500, not a lie.
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from service.auth import require_scope
-from service.db.engine import SessionDep
+from service.access.deps import require_scope
+from service.deps import SessionDep, SettingsDep
 from service.handoff import service
+from service.settings import Settings
 
 router = APIRouter(prefix="/v1/handoff", tags=["handoff"])
 TokenPath = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -49,41 +50,44 @@ class ClaimOut(BaseModel):
     linked_ids: list[str]
 
 
-def _base_url(request: Request) -> str:
-    configured = request.app.state.settings.public_base_url
-    return (configured or str(request.base_url)).rstrip("/")
+def _base_url(request: Request, settings: Settings) -> str:
+    return (settings.public_base_url or str(request.base_url)).rstrip("/")
 
 
-def handoff_url(request: Request, token: str) -> str:
+def handoff_url(request: Request, settings: Settings, token: str) -> str:
     # The demo page reads ?handoff= and claims it with the phone's anonymous id.
-    return f"{_base_url(request)}/demo/?handoff={quote(token)}"
+    return f"{_base_url(request, settings)}/demo/?handoff={quote(token)}"
 
 
 @router.post(
     "", response_model=MintOut, status_code=201, dependencies=[Depends(require_scope("kiosk"))]
 )
-def mint_token(request: Request, session: SessionDep, body: MintIn) -> MintOut:
+def mint_token(
+    request: Request, settings: SettingsDep, session: SessionDep, body: MintIn
+) -> MintOut:
     """A short-lived single-use token for the kiosk's anonymous shopper."""
     minted = service.mint(
         session,
         body.anonymous_id,
-        ttl_s=request.app.state.settings.handoff_token_ttl_s,
+        ttl_s=settings.handoff_token_ttl_s,
         store_id=body.store_id,
         kiosk_id=body.kiosk_id,
     )
     return MintOut(
         token=minted.token,
         expires_at=minted.expires_at,
-        url=handoff_url(request, minted.token),
-        qr_url=f"{_base_url(request)}/v1/handoff/{minted.token}/qr.png",
+        url=handoff_url(request, settings, minted.token),
+        qr_url=f"{_base_url(request, settings)}/v1/handoff/{minted.token}/qr.png",
     )
 
 
 @router.get("/{token}/qr.png", response_class=Response)
-def token_qr(request: Request, session: SessionDep, token: TokenPath) -> Response:
+def token_qr(
+    request: Request, settings: SettingsDep, session: SessionDep, token: TokenPath
+) -> Response:
     """The hand-off URL as a PNG QR code (no key: the unguessable token is the capability)."""
     service.check_usable(session, token)
-    png = service.qr_png(handoff_url(request, token))
+    png = service.qr_png(handoff_url(request, settings, token))
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 

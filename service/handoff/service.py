@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 import io
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.db.base import utcnow
-from service.db.models import HandoffToken
 from service.errors import Conflict, NotFound, ServiceError
-from service.touchpoints.identity import link_shoppers, resolve_shopper_ids
+from service.handoff.models import HandoffToken
+from service.identity.service import link_shoppers, resolve_shopper_ids
 
 
 class TokenExpired(ServiceError):
@@ -116,3 +117,18 @@ def qr_png(data: str) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+# Spent or expired hand-off tokens are kept a day (to answer "expired" rather than "unknown").
+HANDOFF_GRACE = timedelta(days=1)
+
+
+def erase_tokens(session: Session, ids: Sequence[str]) -> dict[str, int]:
+    cond = or_(HandoffToken.shopper_id.in_(ids), HandoffToken.claimed_by.in_(ids))
+    return {"handoff_tokens": session.execute(delete(HandoffToken).where(cond)).rowcount}
+
+
+def purge_tokens(session: Session, cutoff: datetime, now: datetime) -> dict[str, int]:
+    """Tokens past their grace day, and any older than the retention window."""
+    stale = or_(HandoffToken.expires_at < now - HANDOFF_GRACE, HandoffToken.created_at < cutoff)
+    return {"handoff_tokens": session.execute(delete(HandoffToken).where(stale)).rowcount}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from service.offers.ranking import Item
@@ -50,10 +50,15 @@ def items_from_shades(shades: Iterable[Any]) -> dict[str, Item]:
 
 
 class OfferCatalog:
-    """Items from app.state.catalog (a service.catalog.CatalogService), refreshed every minute."""
+    """Items from the served catalog (glasses and shades), refreshed every minute."""
 
-    def __init__(self, catalog: Any) -> None:
-        self._catalog = catalog
+    def __init__(
+        self,
+        list_products: Callable[[], list[dict[str, Any]]],
+        list_shades: Callable[[], Iterable[Any]],
+    ) -> None:
+        self._list_products = list_products
+        self._list_shades = list_shades
         self._lock = threading.Lock()
         self._items: dict[str, Item] = {}
         self._at = -1e9
@@ -61,14 +66,7 @@ class OfferCatalog:
     def items(self) -> dict[str, Item]:
         with self._lock:
             if time.monotonic() - self._at > CATALOG_TTL_S:
-                items = items_from_products(self._catalog.list_products())
-                shades = getattr(self._catalog, "shades", None)
-                if shades is not None:
-                    listed = shades.shades if hasattr(shades, "shades") else shades
-                    items.update(
-                        items_from_shades(
-                            listed.values() if isinstance(listed, Mapping) else listed
-                        )
-                    )
+                items = items_from_products(self._list_products())
+                items.update(items_from_shades(self._list_shades()))
                 self._items, self._at = items, time.monotonic()
             return self._items

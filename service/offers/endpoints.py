@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
-from service.auth import KioskDep
-from service.db.engine import SessionDep
-from service.offers.catalog import OfferCatalog
-from service.offers.ranking import Item
-from service.offers.service import DEFAULT_STATS_TTL_S, StatsCache, get_offers, record_feedback
+from service.access.deps import KioskDep
+from service.deps import RuntimeDep, SessionDep
+from service.offers.service import get_offers, record_feedback
 from service.touchpoints.schemas import Channel
 
 router = APIRouter(prefix="/v1/shoppers", tags=["offers"])
@@ -27,31 +25,10 @@ class FeedbackIn(BaseModel):
     action: Literal["accepted", "rejected"]
 
 
-def offer_items(request: Request) -> dict[str, Item]:
-    """The rankable products: app.state.offer_items when set, else the served catalog."""
-    st = request.app.state
-    fixed = getattr(st, "offer_items", None)
-    if fixed is not None:
-        return fixed
-    if getattr(st, "offer_catalog", None) is None:
-        catalog = getattr(st, "catalog", None)
-        if catalog is None:
-            return {}
-        st.offer_catalog = OfferCatalog(catalog)
-    return st.offer_catalog.items()
-
-
-def stats_cache(request: Request) -> StatsCache:
-    st = request.app.state
-    if getattr(st, "offer_stats", None) is None:
-        st.offer_stats = StatsCache(getattr(st.settings, "offers_stats_ttl_s", DEFAULT_STATS_TTL_S))
-    return st.offer_stats
-
-
 @router.get("/{shopper_id}/offers")
 def list_offers(
     shopper_id: ShopperId,
-    request: Request,
+    rt: RuntimeDep,
     session: SessionDep,
     _: KioskDep,
     channel: Annotated[
@@ -63,11 +40,13 @@ def list_offers(
     limit: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> dict[str, Any]:
     """Ranked products with reasons and an optional coupon; empty with `reason` when suppressed."""
+    offers = rt.offers
     return get_offers(
         session,
-        request.app.state.settings,
-        offer_items(request),
-        stats_cache(request),
+        offers.policy,
+        offers.ingest,
+        offers.items(),
+        offers.stats,
         shopper_id,
         channel=channel,
         limit=limit,
@@ -76,7 +55,12 @@ def list_offers(
 
 @router.post("/{shopper_id}/offers/{offer_id}/feedback")
 def offer_feedback(
-    shopper_id: ShopperId, offer_id: OfferId, body: FeedbackIn, session: SessionDep, _: KioskDep
+    shopper_id: ShopperId,
+    offer_id: OfferId,
+    body: FeedbackIn,
+    rt: RuntimeDep,
+    session: SessionDep,
+    _: KioskDep,
 ) -> dict[str, Any]:
     """Accepted/rejected: logged as an Offer Accepted/Rejected event; later ranking uses it."""
-    return record_feedback(session, shopper_id, offer_id, body.action)
+    return record_feedback(session, rt.offers.ingest, shopper_id, offer_id, body.action)

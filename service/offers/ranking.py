@@ -12,14 +12,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from service.touchpoints.names import TRY_ON_EVENTS as TRY_ON_EVENT_NAMES
+from service.touchpoints.names import EventName
 from vision.measure import FRAME_FIT_TOLERANCE_MM, frame_fits, ideal_frame_width_mm
 
-TRY_ON_EVENTS = frozenset({"Frame Applied", "Shade Applied"})
-DWELL_EVENT = "Try-On Dwell"
-CART_EVENT = "Product Added"
-ORDER_EVENT = "Order Completed"
-ACCEPTED_EVENT = "Offer Accepted"
-REJECTED_EVENT = "Offer Rejected"
+TRY_ON_EVENTS = frozenset(TRY_ON_EVENT_NAMES)
+DWELL_EVENT = EventName.TRY_ON_DWELL
+CART_EVENT = EventName.PRODUCT_ADDED
+ORDER_EVENT = EventName.ORDER_COMPLETED
+ACCEPTED_EVENT = EventName.OFFER_ACCEPTED
+REJECTED_EVENT = EventName.OFFER_REJECTED
 
 # A frame "fits" when its total width is within this many mm of the face width
 # (the same tolerance the fit-gap report uses).

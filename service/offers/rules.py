@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from service.offers.ranking import CART_EVENT, ORDER_EVENT, TRY_ON_EVENTS
+from service.touchpoints.names import OFFER_EVENTS, EventName
 
-SUPPORT_OPENED = "Support Issue Opened"
-SUPPORT_RESOLVED = "Support Issue Resolved"
-OFFER_EVENTS = frozenset({"Offer Shown", "Offer Accepted", "Offer Rejected"})
+SUPPORT_OPENED = EventName.SUPPORT_ISSUE_OPENED
+SUPPORT_RESOLVED = EventName.SUPPORT_ISSUE_RESOLVED
 # Try-ons older than this no longer make a purchase "unfinished" (no coupon for last year's look).
 UNFINISHED_LOOKBACK = timedelta(days=30)
 

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
-import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, select, union
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from service.analytics.sql import order_lines
-from service.db.models import Event
 from service.errors import NotFound, Unprocessable
+from service.identity.service import resolve_shopper_ids
 from service.offers.models import Coupon, Offer, OfferImpression
 from service.offers.ranking import (
-    ORDER_EVENT,
-    TRY_ON_EVENTS,
     HistoryEvent,
     Item,
     ItemStats,
@@ -34,118 +30,36 @@ from service.offers.rules import (
     touch_from_row,
     unfinished_purchases,
 )
-from service.touchpoints import ingest
-from service.touchpoints.identity import resolve_shopper_ids
+from service.offers.stats import StatsCache
+from service.touchpoints import events as ev
+from service.touchpoints.events import Who
+from service.touchpoints.models import Event
+from service.touchpoints.service import Ingestor
 
 log = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True)
+class OfferPolicy:
+    """The settings the offer rules apply (frequency cap, coupon timing)."""
+
+    frequency_cap: int = 5
+    frequency_window_hours: float = 24.0
+    coupon_after_hours: float = 24.0
+    coupon_valid_hours: float = 72.0
+
+
+@dataclass
+class OffersRuntime:
+    """What the offers feature keeps per app: its policy, the ingest path, caches, items."""
+
+    policy: OfferPolicy
+    ingest: Ingestor
+    stats: StatsCache
+    items: Callable[[], Mapping[str, Item]]
+
 COUPON_DISCOUNT_PERCENT = 10
-STATS_LOOKBACK = timedelta(days=90)
 HISTORY_LOOKBACK = timedelta(days=365)
-DEFAULT_STATS_TTL_S = 300.0
-
-
-class StatsCache:
-    """Cross-shopper item statistics, recomputed at most every ttl_s seconds per process.
-
-    They are aggregates over every shopper (popularity, co-try-on counts), so they change
-    slowly; caching them keeps one offers request to a couple of indexed lookups. Once a
-    value exists, a stale one is still served while a background thread recomputes it, so
-    no request waits for the (seconds-long, at a million events) aggregation. ttl_s=0
-    recomputes on every call, synchronously (tests).
-    """
-
-    def __init__(self, ttl_s: float = DEFAULT_STATS_TTL_S) -> None:
-        self.ttl_s = ttl_s
-        self._lock = threading.Lock()
-        self._value: ItemStats | None = None
-        self._at = 0.0
-        self._refreshing = False
-        self._thread: threading.Thread | None = None
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until a background refresh in flight (if any) has finished."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def get(self, session: Session, now: datetime) -> ItemStats:
-        with self._lock:
-            value, fresh = self._value, time.monotonic() - self._at < self.ttl_s
-            if value is not None and fresh:
-                return value
-            background = value is not None and self.ttl_s > 0
-            if background and not self._refreshing:
-                self._refreshing = True
-                engine = session.get_bind()
-                self._thread = threading.Thread(
-                    target=self._refresh, args=(engine, now), daemon=True, name="offer-stats"
-                )
-                self._thread.start()
-        if background:
-            return value  # type: ignore[return-value]
-        value = compute_item_stats(session, now - STATS_LOOKBACK)
-        with self._lock:
-            self._value, self._at = value, time.monotonic()
-        return value
-
-    def _refresh(self, engine: Any, now: datetime) -> None:
-        try:
-            with Session(engine) as session:
-                value = compute_item_stats(session, now - STATS_LOOKBACK)
-            with self._lock:
-                self._value, self._at = value, time.monotonic()
-        except Exception:  # keep serving the old value; the next stale read retries
-            log.exception("offer stats refresh failed")
-        finally:
-            with self._lock:
-                self._refreshing = False
-
-
-def compute_item_stats(session: Session, since: datetime) -> ItemStats:
-    """Popularity and item-to-item co-occurrence, aggregated in SQL over distinct pairs."""
-    item = func.coalesce(Event.sku, Event.shade)
-    tried = (
-        select(Event.shopper_id.label("shopper_id"), item.label("sku"))
-        .where(Event.event.in_(TRY_ON_EVENTS), Event.timestamp >= since, item.is_not(None))
-        .distinct()
-        .subquery("t")
-    )
-    lines = order_lines(session, Event.timestamp >= since).subquery("l")
-    ordered = union(  # UNION, not UNION ALL: distinct (shopper, sku) pairs
-        select(Event.shopper_id.label("shopper_id"), Event.sku.label("sku")).where(
-            Event.event == ORDER_EVENT, Event.timestamp >= since, Event.sku.is_not(None)
-        ),
-        select(lines.c.shopper_id, lines.c.sku),
-    ).subquery("o")
-    stats = ItemStats()
-    stats.tried_by = {
-        s: n for s, n in session.execute(select(tried.c.sku, func.count()).group_by(tried.c.sku))
-    }
-    b = aliased(tried)
-    stats.co_tried = {
-        (x, y): n
-        for x, y, n in session.execute(
-            select(tried.c.sku, b.c.sku, func.count())
-            .join(b, (b.c.shopper_id == tried.c.shopper_id) & (b.c.sku != tried.c.sku))
-            .group_by(tried.c.sku, b.c.sku)
-        )
-    }
-    stats.chose = {
-        (x, y): n
-        for x, y, n in session.execute(
-            select(tried.c.sku, ordered.c.sku, func.count())
-            .join(
-                ordered,
-                (ordered.c.shopper_id == tried.c.shopper_id) & (ordered.c.sku != tried.c.sku),
-            )
-            .group_by(tried.c.sku, ordered.c.sku)
-        )
-    }
-    pop = {s: float(n) for s, n in stats.tried_by.items()}
-    for s, n in session.execute(select(ordered.c.sku, func.count()).group_by(ordered.c.sku)):
-        pop[s] = pop.get(s, 0.0) + 3.0 * n  # an order says more than a try-on
-    stats.popularity = pop
-    return stats
 
 
 def _history(session: Session, ids: list[str], now: datetime) -> list[Any]:
@@ -191,7 +105,8 @@ def _empty(
 
 def get_offers(
     session: Session,
-    settings: Any,
+    policy: OfferPolicy,
+    ingest: Ingestor,
     items: Mapping[str, Item],
     stats_cache: StatsCache,
     shopper_id: str,
@@ -211,7 +126,7 @@ def get_offers(
     if issues:  # service first: no promotion at all while an issue is open
         return _empty(shopper_id, channel, delivery, "open_support_issue", open_issues=issues)
 
-    window_start = now - timedelta(hours=settings.offer_frequency_window_hours)
+    window_start = now - timedelta(hours=policy.frequency_window_hours)
     shown = (
         session.scalar(
             select(func.count())
@@ -224,16 +139,16 @@ def get_offers(
         )
         or 0
     )
-    if shown >= settings.offer_frequency_cap:
+    if shown >= policy.frequency_cap:
         return _empty(
             shopper_id,
             channel,
             delivery,
             "frequency_cap",
             cap={
-                "limit": settings.offer_frequency_cap,
+                "limit": policy.frequency_cap,
                 "shown": shown,
-                "window_hours": settings.offer_frequency_window_hours,
+                "window_hours": policy.frequency_window_hours,
             },
         )
 
@@ -244,7 +159,7 @@ def get_offers(
     ]
     profile = build_profile(history, _face_width(rows))
     ranked = rank(profile, items, stats_cache.get(session, now), limit=limit)
-    coupon = _coupon(session, settings, ids, touches, items, now)
+    coupon = _coupon(session, policy, ids, touches, items, now)
     if coupon is not None and ranked and coupon.sku not in {r.sku for r in ranked}:
         # The unfinished product is what the coupon is for: it takes the last slot.
         extra = rank(profile, {coupon.sku: items[coupon.sku]}, ItemStats(), limit=1)
@@ -295,19 +210,15 @@ def get_offers(
             }
         )
         events.append(
-            {
-                "message_id": f"offer-shown-{oid}",
-                "event": "Offer Shown",
-                "anonymous_id": shopper_id,
-                "channel": channel,
-                "timestamp": now.isoformat(),
-                "properties": {
-                    "offer_id": oid,
-                    "sku": r.sku,
-                    "rank": pos,
-                    **({"coupon": coupon.code} if with_coupon else {}),
-                },
-            }
+            ev.offer_shown(
+                Who(anonymous_id=shopper_id, channel=channel),
+                oid,
+                r.sku,
+                pos,
+                coupon.code if with_coupon and coupon is not None else None,
+                message_id=f"offer-shown-{oid}",
+                timestamp=now,
+            )
         )
     res = ingest(session, events, source="offers", now=now)
     if res.rejected:  # a bug, not bad input: our own events must always be valid
@@ -324,7 +235,7 @@ def get_offers(
 
 def _coupon(
     session: Session,
-    settings: Any,
+    policy: OfferPolicy,
     ids: list[str],
     touches: list[Any],
     items: Mapping[str, Item],
@@ -340,7 +251,7 @@ def _coupon(
     if live:
         return max(live, key=lambda c: c.issued_at)
     given = {c.sku for c in existing}
-    for u in unfinished_purchases(touches, now, settings.coupon_after_hours):
+    for u in unfinished_purchases(touches, now, policy.coupon_after_hours):
         if u.sku in given or u.sku not in items:
             continue
         c = Coupon(
@@ -350,7 +261,7 @@ def _coupon(
             discount_percent=COUPON_DISCOUNT_PERCENT,
             reason="unfinished_cart" if u.carted else "unfinished_try_on",
             issued_at=now,
-            expires_at=now + timedelta(hours=settings.coupon_valid_hours),
+            expires_at=now + timedelta(hours=policy.coupon_valid_hours),
             details={"last_touch": u.last_touch.isoformat()},
         )
         session.add(c)
@@ -370,6 +281,7 @@ def _coupon_dict(c: Coupon) -> dict[str, Any]:
 
 def record_feedback(
     session: Session,
+    ingest: Ingestor,
     shopper_id: str,
     offer_id: str,
     action: Literal["accepted", "rejected"],
@@ -399,18 +311,15 @@ def record_feedback(
         )
         or "web"
     )
-    event = {
-        "message_id": f"offer-{action[:3]}-{offer_id}-{uuid.uuid4().hex[:8]}",
-        "event": f"Offer {action.title()}",
-        "anonymous_id": shopper_id,
-        "channel": channel,
-        "timestamp": now.isoformat(),
-        "properties": {
-            "offer_id": offer_id,
-            "sku": offer.sku,
-            **({"coupon": offer.coupon_code} if offer.coupon_code else {}),
-        },
-    }
+    event = ev.offer_feedback(
+        Who(anonymous_id=shopper_id, channel=channel),
+        action,
+        offer_id,
+        offer.sku,
+        offer.coupon_code,
+        message_id=f"offer-{action[:3]}-{offer_id}-{uuid.uuid4().hex[:8]}",
+        timestamp=now,
+    )
     res = ingest(session, [event], source="offers", now=now)
     return {
         "offer_id": offer_id,
@@ -419,12 +328,3 @@ def record_feedback(
         "logged": res.inserted == 1,
         "duplicate": res.duplicates == 1,
     }
-
-
-def erase_shopper_offers(session: Session, shopper_ids: list[str]) -> dict[str, int]:
-    """Delete every offers row derived from these shoppers (erasure hook)."""
-    counts = {}
-    for model in (Offer, OfferImpression, Coupon):
-        res = session.execute(delete(model).where(model.shopper_id.in_(shopper_ids)))
-        counts[model.__tablename__] = res.rowcount or 0
-    return counts

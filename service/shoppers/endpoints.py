@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
-from service.auth import require_scope
-from service.db.engine import SessionDep
+from service.access.deps import require_scope
+from service.deps import RuntimeDep, SessionDep
 from service.shoppers.erasure import erase_shopper
 from service.shoppers.retention import purge_older_than
 
@@ -27,19 +27,22 @@ class RetentionOut(BaseModel):
 
 @router.delete("/v1/shoppers/{shopper_id}", response_model=ErasureOut)
 def delete_shopper(
-    session: SessionDep, shopper_id: Annotated[str, Path(min_length=1, max_length=128)]
+    rt: RuntimeDep,
+    session: SessionDep,
+    shopper_id: Annotated[str, Path(min_length=1, max_length=128)],
 ) -> ErasureOut:
     """Erase the shopper's events and derived data (linked ids included); answers counts."""
-    return ErasureOut(shopper_id=shopper_id, erased=erase_shopper(session, shopper_id))
+    erased = erase_shopper(session, shopper_id, rt.erasers)
+    return ErasureOut(shopper_id=shopper_id, erased=erased)
 
 
 @router.post("/v1/admin/retention/run", response_model=RetentionOut)
 def run_retention_now(
-    request: Request,
+    rt: RuntimeDep,
     session: SessionDep,
     days: Annotated[
         int | None, Query(ge=1, le=36_500, description="default: settings.retention_days")
     ] = None,
 ) -> RetentionOut:
-    days = days or request.app.state.settings.retention_days
-    return RetentionOut(days=days, deleted=purge_older_than(session, days))
+    days = days or rt.settings.retention_days
+    return RetentionOut(days=days, deleted=purge_older_than(session, days, rt.purgers))

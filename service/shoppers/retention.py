@@ -1,51 +1,48 @@
-"""purge_older_than(): the retention job deleting raw events past the retention window."""
+"""The retention job: every feature's rows past the retention window, from one explicit list."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.base import utcnow
-from service.db.models import ErasureLog, Event, HandoffToken
+from service.shoppers.models import ErasureLog
 
 log = logging.getLogger(__name__)
 
-# Spent or expired hand-off tokens are kept a day (to answer "expired" rather than "unknown").
-HANDOFF_GRACE = timedelta(days=1)
-# Delete in chunks so a first purge of millions of rows never holds one giant transaction lock.
-CHUNK = 50_000
+
+@dataclass(frozen=True)
+class Purger:
+    """One feature's retention: delete its rows older than `cutoff` (now - retention days)."""
+
+    name: str
+    tables: tuple[str, ...]
+    purge: Callable[[Session, datetime, datetime], Mapping[str, int]]
 
 
-def purge_older_than(session: Session, days: int) -> dict[str, int]:
-    """Delete raw events with timestamp older than `days` days, and stale hand-off tokens.
-
-    Aggregates (analytics rollups) carry no shopper id and are left alone.
-    """
+def purge_older_than(session: Session, days: int, purgers: Sequence[Purger]) -> dict[str, int]:
+    """Run every purger with cutoff = now - days; aggregates (rollups) hold no id and stay."""
     if days <= 0:
         raise ValueError("retention days must be positive")
     now = utcnow()
     cutoff = now - timedelta(days=days)
-    events = 0
-    while True:
-        ids = select(Event.id).where(Event.timestamp < cutoff).limit(CHUNK).scalar_subquery()
-        n = session.execute(delete(Event).where(Event.id.in_(ids))).rowcount
-        events += n
-        if n < CHUNK:
-            break
-    tokens = session.execute(
-        delete(HandoffToken).where(HandoffToken.expires_at < now - HANDOFF_GRACE)
-    ).rowcount
-    counts = {"events": events, "handoff_tokens": tokens}
+    counts: dict[str, int] = {}
+    for purger in purgers:
+        for key, n in purger.purge(session, cutoff, now).items():
+            counts[key] = counts.get(key, 0) + int(n)
     session.add(ErasureLog(subject_hash="-", kind="retention", counts={"days": days, **counts}))
     return counts
 
 
-def run_retention(factory: sessionmaker[Session], days: int) -> dict[str, int]:
+def run_retention(
+    factory: sessionmaker[Session], days: int, purgers: Sequence[Purger]
+) -> dict[str, int]:
     """One purge in its own transaction (start-up, admin endpoint)."""
     with factory.begin() as session:
-        counts = purge_older_than(session, days)
+        counts = purge_older_than(session, days, purgers)
     log.info("retention (%d days): %s", days, counts)
     return counts

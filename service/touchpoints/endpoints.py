@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends
 from pydantic import AliasChoices, BaseModel, Field
 
-from service.auth import require_scope
-from service.db.engine import SessionDep
+from service.access.deps import require_scope
+from service.deps import RuntimeDep, SessionDep
 from service.errors import PayloadTooLarge
 from service.touchpoints.schemas import EVENT_NAMES, event_json_schemas
-from service.touchpoints.service import ingest
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -54,15 +53,11 @@ def event_schemas() -> dict[str, Any]:
 
 @router.post("", response_model=IngestOut, dependencies=[Depends(require_scope("kiosk"))])
 def post_events(
-    request: Request,
+    rt: RuntimeDep,
     session: SessionDep,
     body: Annotated[EventBatchIn | list[Any], Body()],
 ) -> dict[str, Any]:
     """Store a batch idempotently; answers per-event acceptance or the reason for rejection."""
     events = body.events if isinstance(body, EventBatchIn) else body
-    settings = request.app.state.settings
-    check_batch_size(len(events), settings.event_max_batch)
-    result = ingest(
-        session, events, source="api", max_future_skew_s=settings.event_max_future_skew_s
-    )
-    return result.to_dict()
+    check_batch_size(len(events), rt.settings.event_max_batch)
+    return rt.ingest(session, events, source="api").to_dict()

@@ -8,11 +8,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import delete, or_, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from service.db.models import Event
+from service.touchpoints.models import Event
 
 _TABLE = Event.__table__
 _COLUMNS = [c.name for c in _TABLE.columns if c.name != "id"]
@@ -53,3 +53,25 @@ def insert_new(session: Session, rows: Sequence[dict[str, Any]]) -> set[str]:
         payload = json.dumps([{c: r.get(c) for c in _COLUMNS} for r in rows], default=_json_default)
         return set(session.execute(_PG_INSERT, {"rows": payload}).scalars())
     return set(session.execute(_SQLITE_INSERT, list(rows)).scalars())
+
+
+# Delete in chunks so a first purge of millions of rows never holds one giant transaction lock.
+PURGE_CHUNK = 50_000
+
+
+def erase_events(session: Session, ids: Sequence[str]) -> dict[str, int]:
+    """Every event of these shopper ids, whichever id column names them."""
+    t = Event.__table__
+    cond = or_(t.c.shopper_id.in_(ids), t.c.anonymous_id.in_(ids), t.c.user_id.in_(ids))
+    return {"events": session.execute(delete(t).where(cond)).rowcount}
+
+
+def purge_events(session: Session, cutoff: datetime, _now: datetime) -> dict[str, int]:
+    """Raw events with timestamp before cutoff, in chunks."""
+    total = 0
+    while True:
+        ids = select(Event.id).where(Event.timestamp < cutoff).limit(PURGE_CHUNK).scalar_subquery()
+        n = session.execute(delete(Event).where(Event.id.in_(ids))).rowcount
+        total += n
+        if n < PURGE_CHUNK:
+            return {"events": total}

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from service.touchpoints.names import EventName
+
 Channel = Literal["web", "kiosk", "app", "store_staff", "call_centre"]
 Id = Annotated[str, Field(min_length=1, max_length=128)]
 ShortStr = Annotated[str, Field(min_length=1, max_length=64)]
@@ -145,22 +147,22 @@ class OfferProps(Properties):
     coupon: ShortStr | None = None
 
 
-PROPERTIES_BY_EVENT: dict[str, type[Properties]] = {
-    "Try-On Started": TryOnStartedProps,
-    "Frame Applied": FrameAppliedProps,
-    "Shade Applied": ShadeAppliedProps,
-    "Try-On Dwell": TryOnDwellProps,
-    "Snapshot Captured": SnapshotCapturedProps,
-    "Product Added": ProductAddedProps,
-    "Order Completed": OrderCompletedProps,
-    "Feedback Submitted": FeedbackSubmittedProps,
-    "Support Issue Opened": SupportIssueOpenedProps,
-    "Support Issue Resolved": SupportIssueResolvedProps,
-    "Offer Shown": OfferProps,
-    "Offer Accepted": OfferProps,
-    "Offer Rejected": OfferProps,
+PROPERTIES_BY_EVENT: dict[EventName, type[Properties]] = {
+    EventName.TRY_ON_STARTED: TryOnStartedProps,
+    EventName.FRAME_APPLIED: FrameAppliedProps,
+    EventName.SHADE_APPLIED: ShadeAppliedProps,
+    EventName.TRY_ON_DWELL: TryOnDwellProps,
+    EventName.SNAPSHOT_CAPTURED: SnapshotCapturedProps,
+    EventName.PRODUCT_ADDED: ProductAddedProps,
+    EventName.ORDER_COMPLETED: OrderCompletedProps,
+    EventName.FEEDBACK_SUBMITTED: FeedbackSubmittedProps,
+    EventName.SUPPORT_ISSUE_OPENED: SupportIssueOpenedProps,
+    EventName.SUPPORT_ISSUE_RESOLVED: SupportIssueResolvedProps,
+    EventName.OFFER_SHOWN: OfferProps,
+    EventName.OFFER_ACCEPTED: OfferProps,
+    EventName.OFFER_REJECTED: OfferProps,
 }
-EVENT_NAMES = tuple(PROPERTIES_BY_EVENT)
+EVENT_NAMES: tuple[str, ...] = tuple(str(n) for n in EventName)
 
 
 class EventEnvelope(BaseModel):
@@ -230,7 +232,7 @@ def _event_model(name: str, props: type[Properties]) -> type[BaseModel]:
 
 
 EVENT_MODELS: dict[str, type[BaseModel]] = {
-    name: _event_model(name, props) for name, props in PROPERTIES_BY_EVENT.items()
+    str(name): _event_model(str(name), props) for name, props in PROPERTIES_BY_EVENT.items()
 }
 
 

@@ -6,8 +6,6 @@ the body's `writeKey`). Answers are Segment's: {"success": true}, errors with co
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import gzip
 import hashlib
@@ -21,10 +19,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from service.auth import authenticate_sync, raw_key_from_headers
+from service.access.credentials import api_key_from
+from service.body_limit import read_limited_body
+from service.deps import RuntimeDep
 from service.errors import ServiceError
-from service.touchpoints.identity import link_shoppers
-from service.touchpoints.service import IngestResult, ingest, log_rejections
+from service.identity.service import link_shoppers
+from service.runtime import Runtime
+from service.touchpoints.service import Ingestor, IngestResult, log_rejections
 
 router = APIRouter(prefix="/v1", tags=["segment"])
 
@@ -53,25 +54,8 @@ class _SegmentError(Exception):
         return JSONResponse(body, status_code=self.status)
 
 
-def _write_key(request: Request, body: dict[str, Any]) -> str | None:
-    auth = request.headers.get("authorization", "")
-    kind, _, value = auth.partition(" ")
-    if kind.lower() == "basic" and value:
-        try:
-            user, _, _ = base64.b64decode(value.strip()).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        return user or None
-    key = raw_key_from_headers(request)
-    if key:
-        return key
-    wk = body.get("writeKey")
-    return wk if isinstance(wk, str) and wk else None
-
-
-async def _read_json(request: Request) -> dict[str, Any]:
-    limit = request.app.state.settings.max_body_bytes
-    data = await request.body()
+async def _read_json(request: Request, limit: int) -> dict[str, Any]:
+    data = await read_limited_body(request, limit)
     if request.headers.get("content-encoding", "").lower() == "gzip":
         try:
             # Bounded read: a small gzip bomb must not expand past the body limit.
@@ -90,9 +74,10 @@ async def _read_json(request: Request) -> dict[str, Any]:
     return body
 
 
-async def _authenticate(request: Request, body: dict[str, Any]) -> None:
+async def _authenticate(rt: Runtime, request: Request, body: dict[str, Any]) -> None:
+    raw = api_key_from(request.headers, allow_basic=True, fallback=body.get("writeKey"))
     try:
-        await run_in_threadpool(authenticate_sync, request.app, _write_key(request, body), "kiosk")
+        await run_in_threadpool(rt.auth.authenticate, raw, "kiosk")
     except ServiceError as exc:
         raise _SegmentError(exc.status_code, exc.code, exc.message) from exc
 
@@ -169,7 +154,7 @@ def _link_id(msg: dict[str, Any], key: str) -> str:
 
 
 def _apply(
-    session: Session, request: Request, messages: list[Any], sent_at: Any = None
+    session: Session, ingest: Ingestor, messages: list[Any], sent_at: Any = None
 ) -> IngestResult:
     """Track messages go through ingest(); identify/alias link ids; page/screen/group no-op."""
     tracks: list[Any] = []
@@ -187,29 +172,22 @@ def _apply(
             links.add((_link_id(msg, "anonymousId"), _link_id(msg, "userId")))
         elif kind == "alias" and _link_id(msg, "userId") and _link_id(msg, "previousId"):
             links.add((_link_id(msg, "previousId"), _link_id(msg, "userId")))
-    settings = request.app.state.settings
-    result = ingest(
-        session,
-        tracks,
-        source="segment",
-        max_future_skew_s=settings.event_max_future_skew_s,
-        now=now,
-    )
+    result = ingest(session, tracks, source="segment", now=now)
     if links:
         link_shoppers(session, links, source="segment")
     log_rejections(result, len(tracks), "segment")
     return result
 
 
-async def _handle(request: Request, single_type: str | None) -> JSONResponse:
+async def _handle(rt: Runtime, request: Request, single_type: str | None) -> JSONResponse:
     try:
-        body = await _read_json(request)
-        await _authenticate(request, body)
+        body = await _read_json(request, rt.settings.max_body_bytes)
+        await _authenticate(rt, request, body)
         if single_type is None:
             batch = body.get("batch")
             if not isinstance(batch, list):
                 raise _SegmentError(400, "invalid_request", "`batch` must be a list")
-            limit = request.app.state.settings.event_max_batch
+            limit = rt.settings.event_max_batch
             if len(batch) > limit:
                 raise _SegmentError(
                     413, "payload_too_large", f"batch has {len(batch)} messages; at most {limit}"
@@ -221,46 +199,46 @@ async def _handle(request: Request, single_type: str | None) -> JSONResponse:
         return exc.response()
 
     def work() -> None:
-        with request.app.state.sessionmaker.begin() as session:
-            _apply(session, request, messages, body.get("sentAt"))
+        with rt.sessions.begin() as session:
+            _apply(session, rt.ingest, messages, body.get("sentAt"))
 
     await run_in_threadpool(work)
     return JSONResponse({"success": True})
 
 
 @router.post("/batch")
-async def segment_batch(request: Request) -> JSONResponse:
+async def segment_batch(request: Request, rt: RuntimeDep) -> JSONResponse:
     """Segment `POST /v1/batch` ({"batch": [messages], "sentAt", ...})."""
-    return await _handle(request, None)
+    return await _handle(rt, request, None)
 
 
 @router.post("/track")
-async def segment_track(request: Request) -> JSONResponse:
-    return await _handle(request, "track")
+async def segment_track(request: Request, rt: RuntimeDep) -> JSONResponse:
+    return await _handle(rt, request, "track")
 
 
 @router.post("/identify")
-async def segment_identify(request: Request) -> JSONResponse:
+async def segment_identify(request: Request, rt: RuntimeDep) -> JSONResponse:
     """Links anonymousId to userId, so both resolve to one shopper."""
-    return await _handle(request, "identify")
+    return await _handle(rt, request, "identify")
 
 
 @router.post("/alias")
-async def segment_alias(request: Request) -> JSONResponse:
-    return await _handle(request, "alias")
+async def segment_alias(request: Request, rt: RuntimeDep) -> JSONResponse:
+    return await _handle(rt, request, "alias")
 
 
 @router.post("/page")
-async def segment_page(request: Request) -> JSONResponse:
+async def segment_page(request: Request, rt: RuntimeDep) -> JSONResponse:
     """Accepted for SDK compatibility; page views are not touchpoints here."""
-    return await _handle(request, "page")
+    return await _handle(rt, request, "page")
 
 
 @router.post("/screen")
-async def segment_screen(request: Request) -> JSONResponse:
-    return await _handle(request, "screen")
+async def segment_screen(request: Request, rt: RuntimeDep) -> JSONResponse:
+    return await _handle(rt, request, "screen")
 
 
 @router.post("/group")
-async def segment_group(request: Request) -> JSONResponse:
-    return await _handle(request, "group")
+async def segment_group(request: Request, rt: RuntimeDep) -> JSONResponse:
+    return await _handle(rt, request, "group")

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from service.analytics.rollups import apply_inserted
-from service.touchpoints.identity import link_shoppers
 from service.touchpoints.repository import insert_new
 from service.touchpoints.schemas import (
     EVENT_MODELS,
@@ -36,6 +32,9 @@ MAX_CONTEXT_BYTES = 8 * 1024
 MESH_MIN_POINTS = 32
 
 Status = Literal["accepted", "duplicate", "rejected"]
+# Runs in the ingest transaction on the rows really inserted (never on duplicates), e.g. the
+# daily rollups and identity links; the list is built when the app is built (service.wiring).
+AfterInsertHook = Callable[[Session, Sequence[Mapping[str, Any]]], None]
 
 
 @dataclass(slots=True)
@@ -217,6 +216,7 @@ def ingest(
     events: Sequence[Any],
     *,
     source: str,
+    hooks: Sequence[AfterInsertHook] = (),
     max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S,
     now: datetime | None = None,
 ) -> IngestResult:
@@ -264,8 +264,9 @@ def ingest(
 
     if rows:
         inserted = insert_new(session, rows)
-        # Daily rollups move with their events in this transaction, from new rows only.
-        apply_inserted(session, (r for r in rows if r["message_id"] in inserted))
+        new_rows = [r for r in rows if r["message_id"] in inserted]
+        for hook in hooks:
+            hook(session, new_rows)
         for er in pending:
             if er.message_id in inserted:
                 result.inserted += 1
@@ -273,68 +274,32 @@ def ingest(
                 er.status = "duplicate"
                 er.error = {"code": "duplicate", "message": "message_id already stored"}
                 result.duplicates += 1
-        # An event carrying both ids says they are the same shopper (Segment semantics).
-        pairs = {(r["anonymous_id"], r["user_id"]) for r in rows if r["user_id"]}
-        if pairs:
-            link_shoppers(session, pairs, source="event")
     return result
 
 
-def new_event(
-    event: str,
-    *,
-    anonymous_id: str,
-    channel: str = "web",
-    properties: Mapping[str, Any] | None = None,
-    **fields: Any,
-) -> dict[str, Any]:
-    """A ready-to-ingest event dict with a fresh message_id and the current time."""
-    return {
-        "message_id": uuid.uuid4().hex,
-        "event": event,
-        "anonymous_id": anonymous_id,
-        "channel": channel,
-        "timestamp": datetime.now(UTC).isoformat(),
-        "properties": dict(properties or {}),
-        **fields,
-    }
+@dataclass(frozen=True)
+class Ingestor:
+    """ingest() with the app's after-insert hooks and limits bound: what features call."""
 
+    hooks: tuple[AfterInsertHook, ...] = ()
+    max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S
 
-class EventSink(Protocol):
-    """Where stream sessions send touchpoints; called off the frame path, from any thread."""
-
-    def emit(self, events: list[dict[str, Any]]) -> None: ...
-
-
-class DatabaseEventSink:
-    """EventSink writing through ingest() in its own short transaction per call.
-
-    Thread-safe: every call opens its own session. Failures are logged and swallowed so a
-    database hiccup never takes a try-on stream down with it.
-    """
-
-    def __init__(
+    def __call__(
         self,
-        factory: sessionmaker[Session],
+        session: Session,
+        events: Sequence[Any],
         *,
-        source: str = "stream",
-        max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S,
-    ) -> None:
-        self._factory = factory
-        self._source = source
-        self._skew = max_future_skew_s
-
-    def emit(self, events: list[dict[str, Any]]) -> IngestResult | None:  # type: ignore[override]
-        if not events:
-            return IngestResult()
-        try:
-            with self._factory.begin() as session:
-                result = ingest(session, events, source=self._source, max_future_skew_s=self._skew)
-        except SQLAlchemyError:
-            log.exception("event sink: dropped a batch of %d events", len(events))
-            return None
-        log_rejections(result, len(events), "event sink", logging.WARNING)
-        return result
+        source: str,
+        now: datetime | None = None,
+    ) -> IngestResult:
+        return ingest(
+            session,
+            events,
+            source=source,
+            hooks=self.hooks,
+            max_future_skew_s=self.max_future_skew_s,
+            now=now,
+        )
 
 
 def log_rejections(result: IngestResult, total: int, who: str, level: int = logging.INFO) -> None:

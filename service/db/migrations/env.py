@@ -8,22 +8,12 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 from service.db.base import Base
+from service.db.model_modules import MODEL_MODULES
 
-# Each feature owns its tables in its own module; import those that exist so autogenerate
-# sees the whole schema. A module that exists but fails to import is a real error.
-FEATURE_MODELS = (
-    "service.db.models",
-    "service.access.models",
-    "service.auth_models",
-    "service.offers.models",
-    "service.analytics.models",
-)
-for _name in FEATURE_MODELS:
-    try:
-        importlib.import_module(_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not _name.startswith(exc.name):
-            raise
+# Each feature owns its tables in its own models module; all of them make the schema that
+# autogenerate compares against. (env.py runs only for `alembic`, never from a migration.)
+for _name in MODEL_MODULES:
+    importlib.import_module(_name)
 
 target_metadata = Base.metadata
 config = context.config

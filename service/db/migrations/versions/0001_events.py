@@ -11,8 +11,11 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
-from service.db.base import BigIntPK, JSONType, UTCDateTime
+# Column types as the tables were created (kept here: migrations import no application code).
+BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
 revision: str = "0001_events"
 down_revision: str | Sequence[str] | None = None
@@ -39,8 +42,8 @@ def upgrade() -> None:
         sa.Column("dwell_ms", sa.Integer(), nullable=True),
         sa.Column("price", sa.Numeric(12, 2), nullable=True),
         sa.Column("currency", sa.String(3), nullable=True),
-        sa.Column("timestamp", UTCDateTime(), nullable=False),
-        sa.Column("received_at", UTCDateTime(), nullable=False),
+        sa.Column("timestamp", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("source", sa.String(32), nullable=False),
         sa.Column("properties", JSONType, nullable=False),
         sa.Column("context", JSONType, nullable=False),
@@ -62,9 +65,9 @@ def upgrade() -> None:
         sa.Column("shopper_id", sa.String(128), nullable=False),
         sa.Column("store_id", sa.String(64), nullable=True),
         sa.Column("kiosk_id", sa.String(64), nullable=True),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("expires_at", UTCDateTime(), nullable=False),
-        sa.Column("claimed_at", UTCDateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("claimed_by", sa.String(128), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_handoff_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_handoff_tokens_token_hash")),
@@ -79,7 +82,7 @@ def upgrade() -> None:
         sa.Column("shopper_id", sa.String(128), nullable=False),
         sa.Column("alias_id", sa.String(128), nullable=False),
         sa.Column("source", sa.String(32), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_shopper_aliases")),
         sa.UniqueConstraint("shopper_id", "alias_id", name=op.f("uq_shopper_aliases_shopper_id")),
     )
@@ -91,7 +94,7 @@ def upgrade() -> None:
         sa.Column("id", BigIntPK, primary_key=True, autoincrement=True),
         sa.Column("subject_hash", sa.String(64), nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
-        sa.Column("requested_at", UTCDateTime(), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("counts", JSONType, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_erasure_log")),
     )

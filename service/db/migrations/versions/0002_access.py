@@ -11,8 +11,11 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
-from service.db.base import BigIntPK, JSONType, UTCDateTime
+# Column types as the tables were created (kept here: migrations import no application code).
+BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
 revision: str = "0002_access"
 down_revision: str | Sequence[str] | None = "0001_events"
@@ -29,8 +32,8 @@ def upgrade() -> None:
         sa.Column("prefix", sa.String(12), nullable=False),
         sa.Column("scopes", sa.String(128), nullable=False),
         sa.Column("rate_limit_per_minute", sa.Integer(), nullable=True),
-        sa.Column("created_at", UTCDateTime, nullable=False),
-        sa.Column("revoked_at", UTCDateTime, nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
     )
@@ -43,7 +46,7 @@ def upgrade() -> None:
         sa.Column("meta", JSONType, nullable=False),
         sa.Column("glb", sa.LargeBinary(), nullable=False),
         sa.Column("glb_sha256", sa.String(64), nullable=False),
-        sa.Column("created_at", UTCDateTime, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("sku", name=op.f("pk_catalog_products")),
     )
     op.create_index(op.f("ix_catalog_products_style"), "catalog_products", ["style"], unique=False)

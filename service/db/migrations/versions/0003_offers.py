@@ -11,8 +11,11 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
-from service.db.base import BigIntPK, JSONType, UTCDateTime
+# Column types as the tables were created (kept here: migrations import no application code).
+BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
 revision: str = "0003_offers"
 down_revision: str | Sequence[str] | None = "0001_events"
@@ -26,7 +29,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(32), nullable=False),
         sa.Column("shopper_id", sa.String(128), nullable=False),
         sa.Column("channel", sa.String(32), nullable=False),
-        sa.Column("shown_at", UTCDateTime, nullable=False),
+        sa.Column("shown_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_offer_impressions")),
     )
     op.create_index(
@@ -45,7 +48,7 @@ def upgrade() -> None:
         sa.Column("reasons", JSONType, nullable=False),
         sa.Column("coupon_code", sa.String(32), nullable=True),
         sa.Column("feedback", sa.String(16), nullable=True),
-        sa.Column("feedback_at", UTCDateTime, nullable=True),
+        sa.Column("feedback_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_offers")),
         sa.ForeignKeyConstraint(
             ["impression_id"],
@@ -64,8 +67,8 @@ def upgrade() -> None:
         sa.Column("sku", sa.String(64), nullable=False),
         sa.Column("discount_percent", sa.Integer, nullable=False),
         sa.Column("reason", sa.String(32), nullable=False),
-        sa.Column("issued_at", UTCDateTime, nullable=False),
-        sa.Column("expires_at", UTCDateTime, nullable=False),
+        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("details", JSONType, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_coupons")),
         sa.UniqueConstraint("code", name=op.f("uq_coupons_code")),

@@ -68,11 +68,8 @@ def upgrade() -> None:
         sa.Column("canonical_id", sa.String(128), nullable=False),
         sa.PrimaryKeyConstraint("shopper_id", name=op.f("pk_analytics_shopper_groups")),
     )
-    # Back-fill from the events and links already stored (the code ingest and linking use).
-    from service.analytics import groups, rollups
-
-    rollups.rebuild(op.get_bind())
-    groups.rebuild(op.get_bind())
+    # No back-fill here: a migration imports no application code. The app back-fills empty
+    # rollups and groups from stored events and links at start-up (service.wiring.backfill).
 
 
 def downgrade() -> None:

@@ -1,76 +1,63 @@
-"""Catalog: list/get products, serve GLB models, list shades, admin upload of a validated GLB."""
+"""Catalog routes: list/get products, GLB models, shades, admin upload of a validated GLB."""
 
 from __future__ import annotations
 
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from service.api.tryon import read_limited_body
-from service.auth import AdminDep, KioskDep
-from service.db.engine import SessionDep
+from service.access.deps import AdminDep, KioskDep
+from service.body_limit import read_limited_body
+from service.deps import RuntimeDep, SessionDep
 from service.errors import NotFound, PayloadTooLarge, ServiceError, UnsupportedMediaType
+from service.tryon.catalog import glb_limits, meta_for_product, shade_dict
 from vision.errors import CatalogError
-from vision.measure import FRAME_BAND_HALF_MM, FRAME_TO_TEMPLE_WIDTH
+from vision.measure import frame_fits
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
-
-
-def fits_face(frame_width_mm: float, face_width_mm: float) -> bool:
-    """The same rule as vision.measure's recommended frame width (centre +- band)."""
-    centre = FRAME_TO_TEMPLE_WIDTH * face_width_mm
-    return abs(float(frame_width_mm) - centre) <= FRAME_BAND_HALF_MM
+SkuPath = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @router.get("/products", summary="List products (glasses and lipstick shades)")
 async def list_products(
-    request: Request,
+    rt: RuntimeDep,
     _: KioskDep,
     type: Literal["glasses", "lipstick"] | None = None,
     style: str | None = None,
     face_width_mm: Annotated[float | None, Query(gt=80, lt=250)] = None,
 ) -> dict[str, Any]:
-    catalog = request.app.state.catalog
+    catalog = rt.catalog
     items: list[dict[str, Any]] = []
     if type in (None, "glasses"):
         items += await run_in_threadpool(catalog.list_products)
     if type in (None, "lipstick") and face_width_mm is None:
-        from service.catalog import shade_dict
-
-        items += [shade_dict(s) for s in _shades(catalog)]
+        items += [shade_dict(s) for s in catalog.shade_list()]
     if style:
         items = [p for p in items if str(p.get("style", "")).lower() == style.lower()]
     if face_width_mm is not None:
         items = [
             p
             for p in items
-            if p.get("type") == "glasses" and fits_face(p["frame_width_mm"], face_width_mm)
+            if p.get("type") == "glasses" and frame_fits(p["frame_width_mm"], face_width_mm)
         ]
     return {"items": items, "count": len(items)}
 
 
-def _shades(catalog: Any) -> list[Any]:
-    shades = catalog.shades
-    return list(getattr(shades, "shades", None) or getattr(shades, "items", None) or shades)
-
-
 @router.get("/shades", summary="List lipstick shades")
-async def list_shades(request: Request, _: KioskDep) -> dict[str, Any]:
-    from service.catalog import shade_dict
-
-    items = [shade_dict(s) for s in _shades(request.app.state.catalog)]
+async def list_shades(rt: RuntimeDep, _: KioskDep) -> dict[str, Any]:
+    items = [shade_dict(s) for s in rt.catalog.shade_list()]
     return {"items": items, "count": len(items)}
 
 
 @router.get("/products/{sku}", summary="One product")
-async def get_product(request: Request, _: KioskDep, sku: str) -> dict[str, Any]:
+async def get_product(rt: RuntimeDep, _: KioskDep, sku: SkuPath) -> dict[str, Any]:
     try:
-        return await run_in_threadpool(request.app.state.catalog.product, sku)
+        return await run_in_threadpool(rt.catalog.product, sku)
     except CatalogError as exc:
         raise NotFound(str(exc)) from exc
 
@@ -80,9 +67,9 @@ async def get_product(request: Request, _: KioskDep, sku: str) -> dict[str, Any]
     responses={200: {"content": {"model/gltf-binary": {}}}},
     summary="The product's 3D model (binary glTF, millimetres)",
 )
-async def get_model(request: Request, _: KioskDep, sku: str) -> Response:
+async def get_model(rt: RuntimeDep, _: KioskDep, sku: SkuPath) -> Response:
     try:
-        data = await run_in_threadpool(request.app.state.catalog.glb_bytes, sku)
+        data = await run_in_threadpool(rt.catalog.glb_bytes, sku)
     except CatalogError as exc:
         raise NotFound(str(exc)) from exc
     return Response(
@@ -116,10 +103,11 @@ class ProductIn(BaseModel):
 @router.post("/products", status_code=201, summary="Upload a glasses product (admin)")
 async def create_product(
     request: Request,
+    rt: RuntimeDep,
     _: AdminDep,
     session: SessionDep,
 ) -> dict[str, Any]:
-    settings = request.app.state.settings
+    settings = rt.settings
     ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if ctype != "multipart/form-data":
         raise UnsupportedMediaType(
@@ -146,11 +134,9 @@ async def create_product(
         raise PayloadTooLarge(
             f"model is {len(glb)} bytes; the limit is {settings.max_glb_bytes} bytes"
         )
-    from service.catalog import glb_limits, meta_for_product
-
     try:
         return await run_in_threadpool(
-            request.app.state.catalog.add,
+            rt.catalog.add,
             session,
             meta_for_product(meta.model_dump()),
             glb,

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from service.access.deps import AdminDep
+from service.access.keys import create_key, revoke_key
 from service.access.models import ApiKey
-from service.auth import AdminDep, create_key, revoke_key
-from service.db.engine import SessionDep
+from service.deps import SessionDep
 from service.errors import NotFound
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])

@@ -150,3 +150,23 @@ class LatestFrameSlot(Generic[T]):
         """Stop taking frames and wait for the one in flight (its pipeline is still in use)."""
         await self.drain(discard_waiting=True)
         self._closed = True
+
+
+class StreamRegistry:
+    """Counts this replica's open streams against max_streams (CPU is per replica)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> bool:
+        with self._lock:
+            if self.active >= self.limit:
+                return False
+            self.active += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self.active -= 1

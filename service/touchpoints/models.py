@@ -1,4 +1,4 @@
-"""Tables owned by the events feature: events, hand-off tokens, shopper aliases, erasure log."""
+"""The events table: one row per stored touchpoint."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import Index, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base, BigIntPK, JSONType, UTCDateTime, utcnow
@@ -49,46 +49,3 @@ class Event(Base):
         Index("ix_events_sku_event", "sku", "event"),
         Index("ix_events_shopper_id_timestamp", "shopper_id", "timestamp"),
     )
-
-
-class HandoffToken(Base):
-    """A short-lived, single-use token linking a kiosk's anonymous shopper to a phone."""
-
-    __tablename__ = "handoff_tokens"
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    # sha256 hex of the token; the token itself is never stored.
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    shopper_id: Mapped[str] = mapped_column(String(128), index=True)
-    store_id: Mapped[str | None] = mapped_column(String(64))
-    kiosk_id: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    claimed_by: Mapped[str | None] = mapped_column(String(128), index=True)
-
-
-class ShopperAlias(Base):
-    """An undirected link between two shopper ids (hand-off claim, Segment identify)."""
-
-    __tablename__ = "shopper_aliases"
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    shopper_id: Mapped[str] = mapped_column(String(128), index=True)
-    alias_id: Mapped[str] = mapped_column(String(128), index=True)
-    source: Mapped[str] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    __table_args__ = (UniqueConstraint("shopper_id", "alias_id"),)
-
-
-class ErasureLog(Base):
-    """Proof that an erasure ran; keeps a hash of the id, never the id itself."""
-
-    __tablename__ = "erasure_log"
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    subject_hash: Mapped[str] = mapped_column(String(64), index=True)
-    kind: Mapped[str] = mapped_column(String(32))  # "shopper" | "retention"
-    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    counts: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

@@ -1,9 +1,11 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes: /healthz, /readyz."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import Engine, text
+
+from service.deps import RuntimeDep
 
 router = APIRouter(tags=["health"])
 
@@ -13,31 +15,29 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _check_db(request: Request) -> None:
-    with request.app.state.engine.connect() as conn:
+def _check_db(engine: Engine) -> None:
+    with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
 
 
 @router.get("/readyz")
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(rt: RuntimeDep) -> JSONResponse:
     """Ready when the database answers (and Redis, when configured)."""
     checks: dict[str, str] = {}
     try:
-        await run_in_threadpool(_check_db, request)
+        await run_in_threadpool(_check_db, rt.engine)
         checks["database"] = "ok"
     except Exception as exc:  # any failure means "not ready", reported, never raised
         checks["database"] = f"error: {type(exc).__name__}"
-    redis = getattr(request.app.state, "redis", None)
-    if redis is not None:
+    if rt.redis is not None:
         try:
-            await run_in_threadpool(redis.ping)
+            await run_in_threadpool(rt.redis.ping)
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    renderers = getattr(request.app.state, "renderers", None)
     # Informational: which GL device the workers render on (empty until a frame was drawn).
-    devices = renderers.devices() if hasattr(renderers, "devices") else []
+    devices = rt.renderers.devices()
     return JSONResponse(
         {"status": "ready" if ok else "unavailable", "checks": checks, "render_devices": devices},
         status_code=200 if ok else 503,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import threading
@@ -12,9 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.access.models import CatalogProduct
 from service.db.base import utcnow
 from service.errors import Conflict
+from service.tryon.models import CatalogProduct
 from vision.catalog import (
     GlassesCatalog,
     GlassesProduct,
@@ -26,30 +25,18 @@ from vision.catalog import (
     validate_glb,
 )
 from vision.errors import CatalogError
+from vision.lipstick.shades import Shade, ShadeCatalog, load_shades
 
 log = logging.getLogger(__name__)
 
 
-class _NoShades:
-    """Stands in when the shade catalog cannot be loaded (the service still serves glasses)."""
-
-    shades: tuple[Any, ...] = ()
-
-    def get(self, shade_id: str) -> Any:
-        raise CatalogError(f"unknown shade {shade_id!r}; no shade catalog is loaded")
-
-    def __iter__(self) -> Any:
-        return iter(())
-
-
-def _load_shades() -> Any:
+def _load_shades() -> ShadeCatalog:
     try:
-        from vision.lipstick import load_shades
-
         return load_shades()
-    except (ImportError, CatalogError, OSError) as exc:
+    except (CatalogError, OSError) as exc:
+        # Keep serving glasses; an empty catalog answers "unknown shade" for every id.
         log.error("shade catalog unavailable: %s", exc)
-        return _NoShades()
+        return ShadeCatalog(())
 
 
 def _load_bundled(assets_dir: Path) -> GlassesCatalog:
@@ -70,8 +57,8 @@ def product_dict(product: GlassesProduct, source: str = "bundled") -> dict[str, 
     return d
 
 
-def shade_dict(shade: Any) -> dict[str, Any]:
-    d = shade.to_dict() if hasattr(shade, "to_dict") else dataclasses.asdict(shade)
+def shade_dict(shade: Shade) -> dict[str, Any]:
+    d = shade.to_dict()
     d["type"] = "lipstick"
     d.setdefault("sku", d.get("id"))  # one key across product types in mixed listings
     return d
@@ -91,6 +78,9 @@ class CatalogService:
         self._sessions = sessions
         self._cache: dict[str, tuple[str, GlassesProduct]] = {}
         self._lock = threading.Lock()
+
+    def shade_list(self) -> list[Shade]:
+        return list(self.shades)
 
     # -- lookup --------------------------------------------------------------------------
     def _bundled(self, sku: str) -> GlassesProduct | None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from service.deps import SettingsDep
 from service.settings import Settings
 
 router = APIRouter(tags=["demo"])
@@ -31,9 +32,12 @@ EVENT_FLUSH_MS = 2000  # and at the latest this often
 EVENT_QUEUE_MAX = 200  # bounded: the oldest events are dropped rather than blocking a frame
 
 
-def _csp(request: Request) -> str:
-    """Same-origin only: the page may not load or call anything outside this service."""
-    host = request.headers.get("host", "")
+def _csp() -> str:
+    """Same-origin only: the page may not load or call anything outside this service.
+
+    Built from constants, never from request headers (a forged Host must not widen it);
+    CSP level 3 'self' covers ws:/wss: to the page's own origin.
+    """
     return "; ".join(
         [
             "default-src 'self'",
@@ -41,7 +45,7 @@ def _csp(request: Request) -> str:
             "style-src 'self'",
             "img-src 'self' blob: data:",
             "media-src 'self' blob: mediastream:",
-            f"connect-src 'self' ws://{host} wss://{host}",
+            "connect-src 'self'",
             "frame-ancestors 'none'",
             "base-uri 'none'",
             "form-action 'self'",
@@ -49,10 +53,10 @@ def _csp(request: Request) -> str:
     )
 
 
-def _page(request: Request, name: str) -> FileResponse:
-    settings: Settings = request.app.state.settings
+def _page(settings: Settings, name: str) -> FileResponse:
     headers = {
-        "Content-Security-Policy": _csp(request),
+        "Content-Security-Policy": _csp(),
+        "X-Content-Type-Options": "nosniff",
         "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
         "Cache-Control": "no-cache",
         "Referrer-Policy": "no-referrer",
@@ -68,19 +72,18 @@ def root() -> RedirectResponse:
 
 @router.api_route("/demo", methods=["GET", "HEAD"], include_in_schema=False)
 @router.api_route("/demo/", methods=["GET", "HEAD"], include_in_schema=False)
-def demo_page(request: Request) -> FileResponse:
-    return _page(request, "index.html")
+def demo_page(settings: SettingsDep) -> FileResponse:
+    return _page(settings, "index.html")
 
 
 @router.api_route("/dashboard", methods=["GET", "HEAD"], include_in_schema=False)
-def dashboard_page(request: Request) -> FileResponse:
-    return _page(request, "dashboard.html")
+def dashboard_page(settings: SettingsDep) -> FileResponse:
+    return _page(settings, "dashboard.html")
 
 
 @router.get("/demo/config.json")
-def demo_config(request: Request) -> JSONResponse:
+def demo_config(settings: SettingsDep) -> JSONResponse:
     """What the demo page needs to start: the public demo key and where the APIs live."""
-    settings: Settings = request.app.state.settings
     body: dict[str, Any] = {
         "api_key": settings.demo_api_key or None,
         "paths": API_PATHS,

@@ -1,0 +1,171 @@
+"""API keys (stored as sha256), scopes, and authenticating a raw key to a Principal."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.access.limits import RateLimiter
+from service.access.models import ApiKey
+from service.db.base import utcnow
+from service.errors import Forbidden, ServiceError, Unauthorized
+
+log = logging.getLogger(__name__)
+REDIS_RETRY_S = 10.0
+
+Scope = Literal["kiosk", "analyst", "admin", "demo"]
+SCOPES: tuple[str, ...] = ("kiosk", "analyst", "admin", "demo")
+
+# Which held scopes satisfy a required one. admin can do everything; the public demo key
+# may try on and post its own events (what "kiosk" guards) but nothing else.
+SATISFIED_BY: dict[str, frozenset[str]] = {
+    "kiosk": frozenset({"kiosk", "demo", "admin"}),
+    "demo": frozenset({"demo", "kiosk", "admin"}),
+    "analyst": frozenset({"analyst", "admin"}),
+    "admin": frozenset({"admin"}),
+}
+
+
+def hash_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode("utf-8")).hexdigest()
+
+
+def generate_key() -> str:
+    return "tk_" + secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller, detached from any DB session."""
+
+    key_id: int
+    name: str
+    scopes: frozenset[str]
+    rate_limit_per_minute: int
+
+    @property
+    def is_demo(self) -> bool:
+        return self.scopes == frozenset({"demo"})
+
+    def has(self, scope: str) -> bool:
+        return bool(self.scopes & SATISFIED_BY.get(scope, frozenset({scope})))
+
+
+# -- key storage ----------------------------------------------------------------------------
+def authenticate_key(session: Session, raw_key: str) -> ApiKey | None:
+    """The active ApiKey whose hash matches raw_key, or None (unknown, empty or revoked)."""
+    if not raw_key:
+        return None
+    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(raw_key)))
+    if key is None or key.revoked_at is not None:
+        return None
+    return key
+
+
+def create_key(
+    session: Session,
+    name: str,
+    scopes: list[str] | tuple[str, ...],
+    *,
+    raw_key: str | None = None,
+    rate_limit_per_minute: int | None = None,
+) -> tuple[ApiKey, str]:
+    """Store a new key; returns (row, raw key). The raw key is not kept anywhere."""
+    bad = sorted(set(scopes) - set(SCOPES))
+    if bad or not scopes:
+        raise ServiceError(f"scopes must be a non-empty subset of {list(SCOPES)}; got {bad}")
+    raw = raw_key or generate_key()
+    row = ApiKey(
+        name=name,
+        key_hash=hash_key(raw),
+        prefix=raw[:8],
+        scopes=" ".join(sorted(set(scopes))),
+        rate_limit_per_minute=rate_limit_per_minute,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return row, raw
+
+
+def revoke_key(session: Session, key_id: int) -> ApiKey | None:
+    row = session.get(ApiKey, key_id)
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+def ensure_key(session: Session, name: str, raw_key: str, scopes: list[str]) -> ApiKey:
+    """Create raw_key with scopes unless a key with that hash exists (start-up bootstrap).
+
+    Replicas start concurrently, so a unique-constraint race is expected and tolerated.
+    """
+    existing = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(raw_key)))
+    if existing is not None:
+        return existing
+    try:
+        with session.begin_nested():
+            row, _ = create_key(session, name, scopes, raw_key=raw_key)
+        return row
+    except Exception:  # another replica inserted it first
+        existing = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(raw_key)))
+        if existing is None:
+            raise
+        return existing
+
+
+def bootstrap_keys(session: Session, demo_key: str | None, admin_key: str | None) -> None:
+    if demo_key:
+        ensure_key(session, "public demo", demo_key, ["demo"])
+    if admin_key:
+        ensure_key(session, "bootstrap admin", admin_key, ["admin"])
+
+
+# -- authentication -------------------------------------------------------------------------
+class Authenticator:
+    """Raw key -> Principal: look the key up, check the scope, count it against its limit.
+
+    Blocking (DB/Redis): call from a thread. Raises Unauthorized, Forbidden or RateLimited.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        limiter: RateLimiter,
+        *,
+        default_limit: int,
+        demo_limit: int,
+    ) -> None:
+        self._sessions = sessions
+        self._limiter = limiter
+        self._default_limit = default_limit
+        self._demo_limit = demo_limit
+
+    def _principal(self, row: ApiKey) -> Principal:
+        scopes = row.scope_set
+        default = self._default_limit
+        if scopes == frozenset({"demo"}) and self._demo_limit:
+            default = self._demo_limit
+        limit = row.rate_limit_per_minute if row.rate_limit_per_minute is not None else default
+        return Principal(key_id=row.id, name=row.name, scopes=scopes, rate_limit_per_minute=limit)
+
+    def authenticate(self, raw_key: str | None, scope: str) -> Principal:
+        if not raw_key:
+            raise Unauthorized("missing API key: send 'Authorization: Bearer KEY' or 'X-API-Key'")
+        with self._sessions() as session:
+            row = authenticate_key(session, raw_key)
+            if row is None:
+                raise Unauthorized("unknown or revoked API key")
+            principal = self._principal(row)
+        if not principal.has(scope):
+            raise Forbidden(
+                f"this key lacks the {scope!r} scope", detail={"scopes": sorted(principal.scopes)}
+            )
+        self._limiter.check(principal)
+        return principal

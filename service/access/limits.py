@@ -1,0 +1,90 @@
+"""Per-key rate limits in fixed one-minute windows, shared by every replica (Redis or the DB)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+
+from service.access.models import RateCounter
+from service.db.upsert import insert_for
+from service.errors import RateLimited
+
+if TYPE_CHECKING:
+    from service.access.keys import Principal
+
+log = logging.getLogger(__name__)
+REDIS_RETRY_S = 10.0
+
+
+class RateLimiter:
+    """Fixed one-minute windows per key, shared by every replica.
+
+    Counters live in Redis (INCR + EXPIRE) when a client is given, else in the database
+    (atomic INSERT .. ON CONFLICT DO UPDATE .. RETURNING on SQLite and PostgreSQL).
+    """
+
+    def __init__(
+        self, engine: Engine, redis: Any = None, prefix: str = "tryon:", window_s: int = 60
+    ) -> None:
+        self.engine = engine
+        self.redis = redis
+        self.prefix = prefix
+        self.window_s = window_s
+        self._redis_retry_at = 0.0  # after a Redis failure, skip it until then
+
+    def hit(self, bucket: str, now: float | None = None) -> tuple[int, int]:
+        """Count one request; returns (count in this window, seconds until it resets)."""
+        now = time.time() if now is None else now
+        window = int(now // self.window_s) * self.window_s
+        reset = window + self.window_s - int(now)
+        if self.redis is not None and time.monotonic() >= self._redis_retry_at:
+            key = f"{self.prefix}rl:{bucket}:{window}"
+            try:
+                pipe = self.redis.pipeline()
+                pipe.incr(key)
+                pipe.expire(key, self.window_s * 2)
+                count, _ = pipe.execute()
+                return int(count), reset
+            except Exception as exc:  # Redis down: keep limiting through the shared DB
+                log.warning(
+                    "rate limiter: Redis failed (%s); counting in the database for %.0f s",
+                    exc,
+                    REDIS_RETRY_S,
+                )
+                self._redis_retry_at = time.monotonic() + REDIS_RETRY_S
+        return self._hit_db(bucket, window), reset
+
+    def _hit_db(self, bucket: str, window: int) -> int:
+        stmt = insert_for(self.engine, RateCounter.__table__).values(
+            bucket=bucket, window_start=window, count=1
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[RateCounter.bucket, RateCounter.window_start],
+            set_={"count": RateCounter.count + 1},
+        ).returning(RateCounter.count)
+        # Its own short transaction: a request that later fails must still count.
+        with self.engine.begin() as conn:
+            count = conn.execute(stmt).scalar_one()
+            if count == 1:  # first hit of a window: forget this key's older windows
+                conn.execute(
+                    RateCounter.__table__.delete().where(
+                        RateCounter.bucket == bucket, RateCounter.window_start < window
+                    )
+                )
+        return int(count)
+
+    def check(self, principal: Principal) -> None:
+        limit = principal.rate_limit_per_minute
+        if limit <= 0:
+            return
+        count, reset = self.hit(f"key:{principal.key_id}")
+        if count > limit:
+            raise RateLimited(
+                f"rate limit of {limit} requests per minute exceeded for this key",
+                detail={"limit": limit, "retry_after_s": reset},
+            )
+
+

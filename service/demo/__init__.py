@@ -1,0 +1,1 @@
+"""The browser pages: shopper demo, kiosk mode and the product-team dashboard."""

@@ -1,0 +1,1 @@
+"""Shopper identity: aliases, identity groups, linking, resolving and erasing shopper ids."""

@@ -1,0 +1,1 @@
+"""Operations: liveness/readiness probes and Prometheus metrics."""

@@ -1,0 +1,52 @@
+"""The Runtime: everything the app owns, built once at start-up and handed out by service.deps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the types only: this module sits below the features it names
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from service.access.keys import Authenticator
+    from service.access.limits import RateLimiter
+    from service.offers.service import OffersRuntime
+    from service.ops.metrics import TryOnMetrics
+    from service.settings import Settings
+    from service.shoppers.erasure import Eraser
+    from service.shoppers.retention import Purger
+    from service.touchpoints.service import Ingestor
+    from service.touchpoints.sink import EventBatcher
+    from service.tryon.catalog import CatalogService
+    from service.tryon.pipelines import ImagePipelines, PipelineFactory
+    from service.tryon.workers import StreamRegistry, WorkerPool
+    from vision.pipeline import ThreadLocalRenderers
+
+
+@dataclass
+class Runtime:
+    """What one app instance owns. Built by service.wiring.build_runtime in the lifespan.
+
+    Nothing here is shared across replicas: what must be shared lives in the database
+    (or Redis), which every field that needs it reaches through `sessions`/`redis`.
+    """
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    redis: Any  # redis.Redis | None (untyped library)
+    limiter: RateLimiter
+    auth: Authenticator
+    metrics: TryOnMetrics
+    ingest: Ingestor
+    erasers: tuple[Eraser, ...]
+    purgers: tuple[Purger, ...]
+    catalog: CatalogService
+    pool: WorkerPool
+    renderers: ThreadLocalRenderers
+    pipelines: PipelineFactory
+    image_pipelines: ImagePipelines
+    streams: StreamRegistry
+    event_batcher: EventBatcher
+    offers: OffersRuntime

@@ -1,0 +1,1 @@
+"""Try-on: render, analyze, the WebSocket stream, products and catalog, vision workers."""

@@ -1,0 +1,173 @@
+"""The composition root: the explicit lists (ingest hooks, erasers, purgers) and the Runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from service.access.keys import Authenticator, bootstrap_keys
+from service.access.limits import RateLimiter
+from service.analytics.models import DailyProduct
+from service.analytics.rollups import apply_inserted
+from service.analytics.rollups import rebuild as rebuild_rollups
+from service.db.engine import make_sessionmaker
+from service.handoff.service import erase_tokens, purge_tokens
+from service.identity.models import ShopperAlias, ShopperGroup
+from service.identity.service import (
+    erase_identity,
+    link_from_events,
+    purge_identity,
+    rebuild_groups,
+)
+from service.offers.catalog import OfferCatalog
+from service.offers.privacy import erase_shopper_offers, purge_offers
+from service.offers.ranking import Item
+from service.offers.service import OfferPolicy, OffersRuntime
+from service.offers.stats import StatsCache
+from service.ops.metrics import TryOnMetrics
+from service.runtime import Runtime
+from service.settings import Settings
+from service.shoppers.erasure import Eraser
+from service.shoppers.retention import Purger
+from service.touchpoints.models import Event
+from service.touchpoints.repository import erase_events, purge_events
+from service.touchpoints.service import AfterInsertHook, Ingestor
+from service.touchpoints.sink import DatabaseEventSink, EventBatcher, EventSink
+from service.tryon.catalog import CatalogService
+from service.tryon.pipelines import ImagePipelines, PipelineFactory, render_options
+from service.tryon.workers import StreamRegistry, WorkerPool
+from vision.pipeline import ThreadLocalRenderers
+
+
+def ingest_hooks() -> tuple[AfterInsertHook, ...]:
+    """Run in the ingest transaction on newly inserted events, in this order."""
+    return (apply_inserted, link_from_events)
+
+
+def erasers() -> tuple[Eraser, ...]:
+    """Every feature's erasure. Identity goes last: the others need the links resolved."""
+    return (
+        Eraser("events", ("events",), erase_events),
+        Eraser("handoff", ("handoff_tokens",), erase_tokens),
+        Eraser("offers", ("offers", "offer_impressions", "coupons"), erase_shopper_offers),
+        Eraser("identity", ("shopper_aliases", "analytics_shopper_groups"), erase_identity),
+    )
+
+
+def purgers() -> tuple[Purger, ...]:
+    """Every feature's retention purge (rollups hold no shopper id and stay)."""
+    return (
+        Purger("events", ("events",), purge_events),
+        Purger("handoff", ("handoff_tokens",), purge_tokens),
+        Purger("offers", ("offers", "offer_impressions", "coupons"), purge_offers),
+        Purger("identity", ("shopper_aliases", "analytics_shopper_groups"), purge_identity),
+    )
+
+
+def backfill(engine: Engine) -> dict[str, int]:
+    """Derived tables left empty beside stored data (an upgrade from before they existed, a
+    bulk load) are rebuilt from the events and links; a cheap check on every start."""
+    done: dict[str, int] = {}
+    with engine.begin() as conn:
+        has_events = conn.execute(select(Event.id).limit(1)).first() is not None
+        has_rollups = conn.execute(select(DailyProduct.day).limit(1)).first() is not None
+        if has_events and not has_rollups:
+            done.update(rebuild_rollups(conn))
+        has_links = conn.execute(select(ShopperAlias.id).limit(1)).first() is not None
+        has_groups = conn.execute(select(ShopperGroup.shopper_id).limit(1)).first() is not None
+        if has_links and not has_groups:
+            done["analytics_shopper_groups"] = rebuild_groups(conn)
+    return done
+
+
+def _redis(settings: Settings) -> Any:
+    if not settings.redis_url:
+        return None
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    # Fail fast: a request must not hang on a dead Redis (the limiter falls back to the DB).
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
+        retry=Retry(NoBackoff(), 1),
+    )
+
+
+def build_runtime(
+    settings: Settings,
+    engine: Engine,
+    *,
+    event_sink: EventSink | None = None,
+    offer_items: Mapping[str, Item] | None = None,
+) -> Runtime:
+    """Everything the app owns, once (blocking: call from a thread at start-up).
+
+    event_sink / offer_items replace the database sink and the catalog's offer items
+    (benchmarks and tests that are about something else).
+    """
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as session:
+        bootstrap_keys(session, settings.demo_api_key or None, settings.bootstrap_admin_key or None)
+    redis_client = _redis(settings)
+    limiter = RateLimiter(engine, redis_client, prefix=settings.redis_prefix)
+    metrics = TryOnMetrics()
+    ingestor = Ingestor(ingest_hooks(), settings.event_max_future_skew_s)
+    catalog = CatalogService(settings.assets_dir, sessions)
+    renderers = ThreadLocalRenderers(render_options(settings))
+    factory = PipelineFactory(settings, catalog, renderers)
+    offer_catalog = OfferCatalog(catalog.list_products, catalog.shade_list)
+    fixed_items = dict(offer_items) if offer_items is not None else None
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        redis=redis_client,
+        limiter=limiter,
+        auth=Authenticator(
+            sessions,
+            limiter,
+            default_limit=settings.rate_limit_per_minute,
+            demo_limit=settings.demo_rate_limit_per_minute,
+        ),
+        metrics=metrics,
+        ingest=ingestor,
+        erasers=erasers(),
+        purgers=purgers(),
+        catalog=catalog,
+        pool=WorkerPool(settings.worker_threads, settings.max_pending_renders),
+        renderers=renderers,
+        pipelines=factory,
+        image_pipelines=ImagePipelines(factory),
+        streams=StreamRegistry(settings.max_streams),
+        event_batcher=EventBatcher(
+            event_sink or DatabaseEventSink(sessions, ingestor, source="stream"),
+            batch_size=settings.event_batch_size,
+            interval_s=settings.event_flush_interval_s,
+            max_buffer=settings.max_event_buffer,
+            on_drop=metrics.events_dropped.inc,
+        ),
+        offers=OffersRuntime(
+            policy=OfferPolicy(
+                frequency_cap=settings.offer_frequency_cap,
+                frequency_window_hours=settings.offer_frequency_window_hours,
+                coupon_after_hours=settings.coupon_after_hours,
+                coupon_valid_hours=settings.coupon_valid_hours,
+            ),
+            ingest=ingestor,
+            stats=StatsCache(settings.offers_stats_ttl_s),
+            items=(lambda: fixed_items) if fixed_items is not None else offer_catalog.items,
+        ),
+    )
+
+
+def close_runtime(rt: Runtime) -> None:
+    """Stop workers, flush the last events, close Redis (blocking)."""
+    rt.pool.shutdown()
+    rt.event_batcher.close()
+    if rt.redis is not None:
+        rt.redis.close()
