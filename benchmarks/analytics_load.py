@@ -31,10 +31,12 @@ from benchmarks.common import RESULTS, write_report
 from service.analytics import groups, queries, rollups
 from service.analytics.definitions import Filters
 from service.analytics.fitgap import Frame, consented_face_widths, fit_gap
-from service.analytics.models import DailyProduct, DailyShade, ShopperGroup
+from service.analytics.models import DailyProduct, DailyShade
+from service.identity.models import ShopperGroup
 from service.db.engine import make_engine, make_sessionmaker
 from service.db.migrate import upgrade
-from service.db.models import Event, ShopperAlias
+from service.touchpoints.models import Event
+from service.identity.models import ShopperAlias
 from service.offers.ranking import Item
 from service.offers.service import StatsCache, get_offers
 from service.settings import Settings

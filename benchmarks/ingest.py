@@ -29,7 +29,7 @@ import numpy as np
 from benchmarks.common import write_report
 from service.db.engine import make_engine, make_sessionmaker
 from service.db.migrate import upgrade
-from service.db.models import Event
+from service.touchpoints.models import Event
 from service.touchpoints import service as touchpoints_service
 from service.touchpoints.service import _prepare, ingest
 
@@ -138,7 +138,7 @@ def bench_http(url: str, batches: list[list[dict]]) -> dict[str, float]:
     import uvicorn
 
     from service.app import create_app
-    from service.auth import create_key
+    from service.access.keys import create_key
     from service.settings import Settings
 
     app = create_app(Settings(database_url=url, demo_api_key="", retention_on_startup=False))
@@ -150,7 +150,7 @@ def bench_http(url: str, batches: list[list[dict]]) -> dict[str, float]:
     thread.start()
     while not server.started:
         time.sleep(0.02)
-    with app.state.sessionmaker.begin() as s:
+    with app.state.runtime.sessions.begin() as s:
         _, key = create_key(s, "bench", ["kiosk"], rate_limit_per_minute=0)
     times = []
     with httpx.Client(

@@ -51,7 +51,7 @@ def load_frames(n: int, size: tuple[int, int] = (640, 480)) -> list[bytes]:
 
 def in_process(frames: list[bytes], sku: str) -> tuple[Stats, dict[str, float]]:
     """The same frames through one TryOnPipeline in this process (VIDEO mode, glasses)."""
-    from service.catalog import _load_shades
+    from service.tryon.catalog import _load_shades
     from vision.catalog import GlassesCatalog
     from vision.pipeline import PipelineOptions, ThreadLocalRenderers, TryOnPipeline
 

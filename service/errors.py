@@ -12,7 +12,20 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from vision.errors import CatalogError, FrameError, FrameTooLargeError, VisionError
+from vision.errors import (
+    CatalogError,
+    FrameError,
+    FrameTooLargeError,
+    LandmarkError,
+    MeasureError,
+    OptionsError,
+    PoseError,
+    RenderError,
+    RunningModeError,
+    SelectionError,
+    UnsupportedFormatError,
+    VisionError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +80,27 @@ class RateLimited(ServiceError):
     code = "rate_limited"
 
 
+# HTTP status of each vision error, most specific class first (vision knows nothing of HTTP).
+VISION_STATUS: tuple[tuple[type[VisionError], int], ...] = (
+    (UnsupportedFormatError, 415),
+    (FrameTooLargeError, 413),
+    (FrameError, 422),
+    (CatalogError, 404),
+    (OptionsError, 422),
+    (LandmarkError, 422),
+    (PoseError, 422),
+    (MeasureError, 422),
+    (SelectionError, 400),
+    (RunningModeError, 400),
+    # Only a service bug (a renderer used from the wrong thread) raises it: a server error.
+    (RenderError, 500),
+)
+
+
+def vision_status(exc: VisionError) -> int:
+    return next((status for cls, status in VISION_STATUS if isinstance(exc, cls)), 400)
+
+
 # Codes for errors raised as plain HTTP exceptions (by the framework or the body limit).
 HTTP_CODES = {
     404: "not_found",
@@ -95,16 +129,7 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(VisionError)
     async def _vision(_: Request, exc: VisionError) -> JSONResponse:
-        status = (
-            413
-            if isinstance(exc, FrameTooLargeError)
-            else 404
-            if isinstance(exc, CatalogError)
-            else 422
-            if isinstance(exc, FrameError)
-            else 400
-        )
-        return JSONResponse(error_body(exc.code, str(exc)), status_code=status)
+        return JSONResponse(error_body(exc.code, str(exc)), status_code=vision_status(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     max_faces: int = 1
     camera_fov_deg: float = 63.0
     max_frame_pixels: int = 4096 * 4096
+    # Per side; the face mesh's OpenCV aborts the process at 32767, so at most 32766 applies.
+    max_frame_side: int = 8192
     smoothing_min_cutoff: float = 1.0
     # beta is in face sizes per second (vision.smoothing scales speed by the face size)
     smoothing_beta: float = 5.0

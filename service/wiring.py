@@ -35,7 +35,7 @@ from service.touchpoints.models import Event
 from service.touchpoints.repository import erase_events, purge_events
 from service.touchpoints.service import AfterInsertHook, Ingestor
 from service.touchpoints.sink import DatabaseEventSink, EventBatcher, EventSink
-from service.tryon.catalog import CatalogService
+from service.tryon.catalog import CatalogService, glb_limits
 from service.tryon.pipelines import ImagePipelines, PipelineFactory, render_options
 from service.tryon.workers import StreamRegistry, WorkerPool
 from vision.pipeline import ThreadLocalRenderers
@@ -117,7 +117,7 @@ def build_runtime(
     limiter = RateLimiter(engine, redis_client, prefix=settings.redis_prefix)
     metrics = TryOnMetrics()
     ingestor = Ingestor(ingest_hooks(), settings.event_max_future_skew_s)
-    catalog = CatalogService(settings.assets_dir, sessions)
+    catalog = CatalogService(settings.assets_dir, sessions, glb_limits(settings))
     renderers = ThreadLocalRenderers(render_options(settings))
     factory = PipelineFactory(settings, catalog, renderers)
     offer_catalog = OfferCatalog(catalog.list_products, catalog.shade_list)

@@ -6,7 +6,6 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 # Command name -> module vision.cli.<module> with add_parser(subparsers) and run(args) -> int.
 # Modules are imported only when needed (all of them for --help), and a missing one is skipped
@@ -16,13 +15,13 @@ SUBCOMMANDS = {"annotate": "annotate", "contact-sheet": "contact_sheet"}
 
 def build_parser(
     only: str | None = None,
-) -> tuple[argparse.ArgumentParser, dict[str, Callable[[Any], Any]]]:
+) -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
     """The parser with every available subcommand, or just `only` when it is a known one."""
     parser = argparse.ArgumentParser(
         prog="python -m vision", description="Vision tools: annotate images/videos, and more."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    runners: dict[str, Callable[[Any], Any]] = {}
+    runners: dict[str, Callable[[argparse.Namespace], int]] = {}
     modules = [SUBCOMMANDS[only]] if only in SUBCOMMANDS else list(SUBCOMMANDS.values())
     for name in modules:
         module_name = f"vision.cli.{name}"

@@ -14,6 +14,7 @@ import numpy as np
 import trimesh
 
 from vision.errors import CatalogError
+from vision.glb_header import check_document, unparseable
 
 DEFAULT_ASSETS = Path(__file__).resolve().parent.parent / "assets" / "models3d"
 SizeBand = Literal["S", "M", "L"]
@@ -30,7 +31,13 @@ def size_band_for_width(frame_width_mm: float) -> SizeBand:
 
 @dataclass(frozen=True)
 class GlbLimits:
-    """What a try-on GLB may weigh and how big (mm) a real frame can plausibly be."""
+    """What a try-on GLB may weigh, how big (mm) a real frame can plausibly be, and what it
+    may cost to draw.
+
+    max_triangles is the render budget: the triangles drawn per frame, each mesh counted once
+    per node that instances it (mesh_parts hands the renderer exactly these). The node, mesh,
+    accessor, image and depth limits bound what is parsed before that count is known.
+    """
 
     max_bytes: int = 512 * 1024
     max_triangles: int = 40_000
@@ -38,6 +45,12 @@ class GlbLimits:
     height_mm: tuple[float, float] = (15.0, 90.0)
     depth_mm: tuple[float, float] = (5.0, 220.0)
     max_origin_offset_mm: float = 12.0  # the bridge origin must sit near the front's centre line
+    max_nodes: int = 2_000
+    max_depth: int = 32  # levels of the node tree, a root alone being 1
+    max_meshes: int = 256
+    max_accessors: int = 4_096
+    max_images: int = 16
+    max_texture_side: int = 2048  # per embedded PNG/JPEG image, checked from its header
 
 
 def front_width_mm(vertices: np.ndarray) -> float:
@@ -50,25 +63,31 @@ def front_width_mm(vertices: np.ndarray) -> float:
 def validate_glb(data: bytes, limits: GlbLimits | None = None) -> trimesh.Scene:
     """Parse a GLB and check it is a plausible eyewear model in millimetres.
 
-    Raises CatalogError saying why: too many bytes, not a GLB / not parseable, no triangles,
-    too many triangles, or bounds that are not a real frame in mm (e.g. a model in cm or m).
+    Raises CatalogError saying why: too many bytes, not a GLB / not parseable, a node graph
+    that is not a shallow forest, too many nodes/meshes/accessors/images, a texture too big,
+    no triangles, too many drawn triangles, or bounds that are not a real frame in mm.
     """
     lim = limits or GlbLimits()
     if len(data) > lim.max_bytes:
         raise CatalogError(f"GLB is {len(data)} bytes; the limit is {lim.max_bytes}")
-    if len(data) < 20 or data[:4] != b"glTF":
-        raise CatalogError("not a GLB file (missing the 'glTF' header)")
+    # The JSON is checked first: trimesh would loop on a cycle and materialise every instance.
+    check_document(data, lim)
     try:
-        scene = trimesh.load(io.BytesIO(data), file_type="glb", force="scene", process=False)
+        loaded = trimesh.load(io.BytesIO(data), file_type="glb", force="scene", process=False)
+        if not isinstance(loaded, trimesh.Scene):
+            raise TypeError(f"trimesh returned a {type(loaded).__name__}, not a Scene")
+        scene = loaded
+        tris = drawn_triangles(scene)
     except Exception as exc:  # trimesh raises many types on corrupt input
-        raise CatalogError(f"GLB could not be parsed: {type(exc).__name__}: {exc}") from exc
-    meshes = [g for g in scene.geometry.values() if isinstance(g, trimesh.Trimesh)]
-    tris = sum(len(g.faces) for g in meshes)
+        raise unparseable(f"{type(exc).__name__}: {exc}") from exc
     if tris == 0:
         raise CatalogError("GLB holds no triangle meshes")
     if tris > lim.max_triangles:
-        raise CatalogError(f"GLB has {tris} triangles; the limit is {lim.max_triangles}")
-    verts = scene_vertices(scene)
+        raise CatalogError(f"GLB draws {tris} triangles; the limit is {lim.max_triangles}")
+    try:
+        verts = scene_vertices(scene)
+    except Exception as exc:  # a transform trimesh could not resolve
+        raise unparseable(f"{type(exc).__name__}: {exc}") from exc
     if not np.isfinite(verts).all():
         raise CatalogError("GLB has non-finite vertex positions")
     ext = np.ptp(verts, axis=0)
@@ -84,6 +103,16 @@ def validate_glb(data: bytes, limits: GlbLimits | None = None) -> trimesh.Scene:
             verts[:, 1].min() < 0 < verts[:, 1].max()):
         raise CatalogError("the origin is not at the nose bridge (frame off-centre in x or y)")
     return scene
+
+
+def drawn_triangles(scene: trimesh.Scene) -> int:
+    """Triangles a scene draws: each mesh's faces once per node that instances it."""
+    total = 0
+    for node in scene.graph.nodes_geometry:
+        geom = scene.geometry.get(scene.graph[node][1])
+        if isinstance(geom, trimesh.Trimesh):
+            total += len(geom.faces)
+    return total
 
 
 def scene_vertices(scene: trimesh.Scene) -> np.ndarray:
@@ -171,25 +200,50 @@ def _variant(raw: dict[str, Any], sku: str) -> Variant:
     tint_t = tuple(float(c) for c in tint)
     if len(tint_t) != 4 or not all(0.0 <= c <= 1.0 for c in tint_t):
         raise CatalogError(f"{sku}: lens_tint must be 4 numbers in 0..1, got {tint!r}")
-    return Variant(name, color.lower(), tint_t)  # type: ignore[arg-type]
+    return Variant(name, color.lower(), tint_t)
 
 
-def product_from_dict(raw: dict[str, Any], base: Path, limits: GlbLimits | None = None
-                      ) -> GlassesProduct:
-    """Validate one catalog entry and load its GLB (relative to base)."""
+def product_from_scene(raw: dict[str, Any], scene: trimesh.Scene, glb: Path) -> GlassesProduct:
+    """The one product validator: catalog fields checked against each other and the model.
+
+    Used for the bundled catalog and for uploads (whose GLB is already validated into
+    `scene`); raises CatalogError saying which field is wrong.
+    """
     sku = str(raw.get("sku", "?"))
     try:
         lens, bridge, temple = (float(raw[k]) for k in ("lens_width_mm", "bridge_mm", "temple_mm"))
         width = float(raw["frame_width_mm"])
-        glb_rel = str(raw["glb"])
         variants = tuple(_variant(v, sku) for v in raw["variants"])
         fields = {k: raw[k] for k in ("name", "style", "price", "currency", "size_band")}
+        price = float(fields["price"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CatalogError(f"{sku}: bad or missing field ({exc})") from exc
     if not (30 <= lens <= 70 and 10 <= bridge <= 30 and 100 <= temple <= 165):
         raise CatalogError(f"{sku}: implausible size {lens:g}-{bridge:g}-{temple:g}")
     if fields["size_band"] not in ("S", "M", "L") or not variants:
         raise CatalogError(f"{sku}: size_band must be S, M or L and variants non-empty")
+    if not (np.isfinite(price) and price >= 0):
+        raise CatalogError(f"{sku}: price must be a non-negative number")
+    measured = front_width_mm(scene_vertices(scene))
+    if abs(measured - width) > 6.0:
+        raise CatalogError(f"{sku}: frame_width_mm {width:g} but the GLB front is {measured:.1f}")
+    return GlassesProduct(
+        sku=sku, name=str(fields["name"]), style=str(fields["style"]), variants=variants,
+        price=price, currency=str(fields["currency"]), lens_width_mm=lens,
+        bridge_mm=bridge, temple_mm=temple, frame_width_mm=width,
+        size_band=fields["size_band"], glb=glb, credit=str(raw.get("credit") or ""),
+        license=str(raw.get("license") or ""), material=str(raw.get("material") or "acetate"),
+        scene=scene,
+    )
+
+
+def product_from_dict(raw: dict[str, Any], base: Path, limits: GlbLimits | None = None
+                      ) -> GlassesProduct:
+    """Validate one catalog.json entry and load its GLB (relative to base)."""
+    sku = str(raw.get("sku", "?"))
+    glb_rel = str(raw.get("glb", ""))
+    if not glb_rel:
+        raise CatalogError(f"{sku}: bad or missing field ('glb')")
     path = (base / glb_rel).resolve()
     if base.resolve() not in path.parents:
         raise CatalogError(f"{sku}: glb path {glb_rel!r} leaves the catalog directory")
@@ -201,17 +255,7 @@ def product_from_dict(raw: dict[str, Any], base: Path, limits: GlbLimits | None 
         scene = validate_glb(data, limits)
     except CatalogError as exc:
         raise CatalogError(f"{sku}: {exc}") from exc
-    measured = front_width_mm(scene_vertices(scene))
-    if abs(measured - width) > 6.0:
-        raise CatalogError(f"{sku}: frame_width_mm {width:g} but the GLB front is {measured:.1f}")
-    return GlassesProduct(
-        sku=sku, name=str(fields["name"]), style=str(fields["style"]), variants=variants,
-        price=float(fields["price"]), currency=str(fields["currency"]), lens_width_mm=lens,
-        bridge_mm=bridge, temple_mm=temple, frame_width_mm=width,
-        size_band=fields["size_band"], glb=path, credit=str(raw.get("credit", "")),
-        license=str(raw.get("license", "")), material=str(raw.get("material", "acetate")),
-        scene=scene,
-    )
+    return product_from_scene(raw, scene, path)
 
 
 class GlassesCatalog:

@@ -1,11 +1,11 @@
-"""Metric head pose: MediaPipe's face geometry pipeline (weighted Procrustes, perspective camera).
+"""Metric head pose: MediaPipe's face geometry pipeline (weighted Procrustes, pinhole camera)."""
 
-Conventions (shared with the glasses renderer):
-- Camera space is OpenGL's: centimetres, x right, y up, the camera looks down -z, so a face in
-  front of it has negative z. Image pixels have y down; `Camera.project` does the flip.
-- The canonical face (MediaPipe's model) is in centimetres: +x = the wearer's LEFT, +y up, +z out
-  of the face toward the camera. A frontal face looking into the camera has rotation = identity.
-"""
+# Conventions (shared with the glasses renderer):
+# - Camera space is OpenGL's: centimetres, x right, y up, the camera looks down -z, so a face in
+#   front of it has negative z. Image pixels have y down; `Camera.project` does the flip.
+# - The canonical face (MediaPipe's model) is in centimetres: +x = the wearer's LEFT, +y up, +z
+#   out of the face toward the camera. A frontal face looking into the camera has rotation =
+#   identity.
 
 from __future__ import annotations
 
@@ -16,12 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
+from vision.errors import OptionsError, PoseError
 from vision.landmarks import Face
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "canonical_face.npz"
 NUM_MESH_POINTS = 468
 # MediaPipe rejects faces whose landmarks all lie within this normalised radius of their mean.
 TOO_COMPACT = 1e-3
+# Minor/major axis ratio of the landmarks' 2D spread below which they are taken to lie on a line:
+# Procrustes still "succeeds" on such points, with a meaningless pose (a profile face is ~0.4).
+TOO_COLLINEAR = 0.02
 _EPS = 1e-9
 
 
@@ -35,9 +39,9 @@ class Camera:
 
     def __post_init__(self) -> None:
         if self.width <= 0 or self.height <= 0:
-            raise ValueError(f"camera size must be positive, got {self.width}x{self.height}")
+            raise OptionsError(f"camera size must be positive, got {self.width}x{self.height}")
         if not 1.0 <= self.fov_y_deg <= 179.0:
-            raise ValueError(f"fov_y_deg must be in [1, 179], got {self.fov_y_deg}")
+            raise OptionsError(f"fov_y_deg must be in [1, 179], got {self.fov_y_deg}")
 
     @property
     def focal_px(self) -> float:
@@ -229,14 +233,14 @@ def solve_weighted_procrustes(
     w = np.asarray(weights, dtype=np.float64)
     total = w.sum()
     if total <= _EPS:
-        raise ValueError("the total point weight is too small")
+        raise PoseError("the total point weight is too small")
     sw = np.sqrt(w)[:, None]
     ws, wt = src * sw, dst * sw
     center = (ws * sw).sum(axis=0) / total
     cws = ws - center[None, :] * sw  # centred weighted sources
     design = wt.T @ cws
     if np.linalg.norm(design) <= _EPS:
-        raise ValueError("design matrix norm is too small")
+        raise PoseError("design matrix norm is too small")
     u, _, vt = np.linalg.svd(design)
     if _det3(u) * _det3(vt) < 0:
         u[:, 2] *= -1.0
@@ -244,7 +248,7 @@ def solve_weighted_procrustes(
     denom = float((cws * ws).sum())
     scale = float(((cws @ rot.T) * wt).sum()) / denom if denom > _EPS else 0.0
     if scale <= _EPS:
-        raise ValueError("Procrustes scale is too small")
+        raise PoseError("Procrustes scale is too small")
     rs = scale * rot
     translation = ((wt - ws @ rs.T) * sw).sum(axis=0) / total
     out = np.eye(4)
@@ -275,7 +279,7 @@ class _Basis:
         rot = u @ vt
         scale = float(((self.cws @ rot.T) * wt).sum()) / self.denom
         if scale <= _EPS:
-            raise ValueError("Procrustes scale is too small")
+            raise PoseError("Procrustes scale is too small")
         out = np.eye(4)
         out[:3, :3] = scale * rot
         out[:3, 3] = ((wt - self.ws @ out[:3, :3].T) * self.sw).sum(axis=0) / self.total
@@ -301,11 +305,13 @@ def estimate_pose(
     points; use it to turn the relative z into depth and unproject; estimate a second scale on
     those intermediate points; unproject again with the product of both scales; final weighted
     Procrustes of the canonical basis onto these metric landmarks gives the pose.
-    Raises ValueError when the landmarks are degenerate (MediaPipe drops such faces).
+    Raises PoseError when the landmarks are degenerate (MediaPipe drops such faces).
     """
     canon = canonical or _default_canonical()
     w, h = face.image_size
     lm = np.asarray(face.landmarks, dtype=np.float64)
+    if not np.isfinite(lm).all():
+        raise PoseError("face landmarks are not finite")
     if camera.width != w or camera.height != h:
         # The camera describes another resolution of the same view: rescale to it.
         lm = lm * np.array([camera.width / w, camera.height / h, camera.width / w])
@@ -315,7 +321,10 @@ def estimate_pose(
     mean_xy = norm[:NUM_MESH_POINTS, :2].mean(axis=0)
     spread = np.sqrt(((norm[:NUM_MESH_POINTS, :2] - mean_xy) ** 2).sum(axis=1).max())
     if not np.isfinite(spread) or spread <= TOO_COMPACT:
-        raise ValueError("face landmarks are too compact for a pose estimate")
+        raise PoseError("face landmarks are too compact for a pose estimate")
+    axes = np.linalg.svd(norm[:NUM_MESH_POINTS, :2] - mean_xy, compute_uv=False)
+    if axes[1] < TOO_COLLINEAR * axes[0]:
+        raise PoseError("face landmarks lie on a line; no pose can be solved")
 
     near = 1.0
     height_near = 2.0 * near * math.tan(math.radians(camera.fov_y_deg) / 2.0)

@@ -11,7 +11,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vision.errors import RunningModeError
+from vision.errors import LandmarkError, OptionsError, RunningModeError
 from vision.frames import FrameLimits, to_bgr
 
 NUM_LANDMARKS = 478
@@ -54,9 +54,10 @@ class Face:
 
     def __post_init__(self) -> None:
         if self.landmarks.shape != (NUM_LANDMARKS, 3):
-            raise ValueError(f"landmarks must be ({NUM_LANDMARKS}, 3), got {self.landmarks.shape}")
+            raise LandmarkError(
+                f"landmarks must be ({NUM_LANDMARKS}, 3), got {self.landmarks.shape}")
         if self.bbox.shape != (4,):
-            raise ValueError(f"bbox must be (4,), got {self.bbox.shape}")
+            raise LandmarkError(f"bbox must be (4,), got {self.bbox.shape}")
 
     @property
     def xy(self) -> np.ndarray:
@@ -68,6 +69,8 @@ class Face:
         cls, landmarks: np.ndarray, score: float, image_size: tuple[int, int]
     ) -> Face:
         pts = np.asarray(landmarks, dtype=np.float32)
+        if pts.shape != (NUM_LANDMARKS, 3):  # checked here too: the bbox below needs 2 columns
+            raise LandmarkError(f"landmarks must be ({NUM_LANDMARKS}, 3), got {pts.shape}")
         bbox = np.concatenate([pts[:, :2].min(axis=0), pts[:, :2].max(axis=0)]).astype(np.float32)
         return cls(landmarks=pts, bbox=bbox, score=float(score), image_size=image_size)
 
@@ -161,7 +164,7 @@ class FaceTracker:
     def __init__(self, options: FaceTrackerOptions | None = None) -> None:
         self.options = options or FaceTrackerOptions()
         if not self.options.refine_landmarks:
-            raise ValueError("refine_landmarks must be True: Face requires the 10 iris points")
+            raise OptionsError("refine_landmarks must be True: Face requires the 10 iris points")
         self._mesh = _face_mesh_solution(self.options)
         self._lock = threading.Lock()
         self._closed = False

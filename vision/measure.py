@@ -1,13 +1,12 @@
-"""Face measurements for eyewear: pupillary distance, temple width, frame size, quality flags.
+"""Face measurements for eyewear: pupillary distance, temple width, frame size and fit advice."""
 
-Scale comes from the iris: the visible iris (horizontal visible iris diameter, HVID) of adults
-is 11.7 mm with a spread of about 0.5 mm, and because the wearer looks at the screen beside the
-camera the iris disc faces the camera, so its image is not foreshortened by head yaw. Its pixel
-diameter therefore gives each eye's true distance from the camera. The head pose (fitted on the
-canonical face, which has an average adult's size) gives each eye's depth at canonical size;
-true / canonical depth is the face's scale. Distances are taken in 3D at canonical size (pupils
-on their pixel rays at the fitted eyes' depths, so head yaw does not shorten them) and scaled.
-"""
+# Scale comes from the iris: the visible iris (horizontal visible iris diameter, HVID) of adults
+# is 11.7 mm with a spread of about 0.5 mm, and because the wearer looks at the screen beside the
+# camera the iris disc faces the camera, so its image is not foreshortened by head yaw. Its pixel
+# diameter therefore gives each eye's true distance from the camera. The head pose (fitted on the
+# canonical face, which has an average adult's size) gives each eye's depth at canonical size;
+# true / canonical depth is the face's scale. Distances are taken in 3D at canonical size (pupils
+# on their pixel rays at the fitted eyes' depths, so head yaw does not shorten them) and scaled.
 
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 
+from vision.errors import PoseError
 from vision.geometry import Camera, CanonicalFace, HeadPose, estimate_pose, transform_points
 from vision.landmarks import Face
 
@@ -50,11 +50,29 @@ def ideal_frame_width_mm(face_width_mm: float | np.ndarray) -> float | np.ndarra
     return FRAME_TO_TEMPLE_WIDTH * face_width_mm
 
 
+def frame_band_mm(
+    face_width_mm: float, face_width_uncertainty_mm: float = 0.0
+) -> tuple[float, float]:
+    """The one fit rule: the frame total widths (low, high) that suit a face width.
+
+    Centred on the ideal width; half-width FRAME_BAND_HALF_MM, widened when the face width's
+    own uncertainty (scaled like the width) is larger.
+    """
+    centre = float(ideal_frame_width_mm(face_width_mm))
+    half = max(FRAME_BAND_HALF_MM, FRAME_TO_TEMPLE_WIDTH * face_width_uncertainty_mm)
+    return centre - half, centre + half
+
+
 def frame_fits(
     frame_width_mm: float, face_width_mm: float, tolerance_mm: float = FRAME_FIT_TOLERANCE_MM
 ) -> bool:
-    """Whether a frame of this total width fits a face of this width."""
-    return abs(frame_width_mm - float(ideal_frame_width_mm(face_width_mm))) <= tolerance_mm
+    """Whether a frame of this total width fits a face of this width (the band above, for a
+    face width alone: offers, analytics, the products filter); `tolerance_mm` widens it."""
+    lo, hi = frame_band_mm(face_width_mm)
+    extra = tolerance_mm - FRAME_BAND_HALF_MM
+    return lo - extra <= float(frame_width_mm) <= hi + extra
+
+
 # Quality limits.
 MIN_IRIS_PX = 8.0  # ~60 cm from a 640x480 webcam with a 63 deg vertical view
 MAX_YAW_DEG = 20.0
@@ -65,6 +83,7 @@ MIN_SCORE = 0.5
 POOLABLE_FLAGS = frozenset({"face_too_small"})
 
 SizeBand = Literal["S", "M", "L"]
+FitVerdict = Literal["good fit", "too narrow", "too wide"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +119,56 @@ class FaceMeasurements:
         return d
 
 
+@dataclass(frozen=True)
+class FitAdvice:
+    """Frame-size advice for one measured face, and the verdict on a frame when one is given.
+
+    recommended_frame_width_mm: the (low, high) frame total widths that suit the face.
+    frame_width_mm and verdict are None when no glasses product was given.
+    """
+
+    size_band: SizeBand
+    recommended_frame_width_mm: tuple[float, float]
+    reliable: bool
+    frame_width_mm: float | None = None
+    verdict: FitVerdict | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """The API's JSON shape: frame_width_mm and verdict only when a frame was given."""
+        lo, hi = self.recommended_frame_width_mm
+        out: dict[str, object] = {
+            "size_band": self.size_band,
+            "recommended_frame_width_mm": [round(lo, 1), round(hi, 1)],
+            "reliable": self.reliable,
+        }
+        if self.frame_width_mm is not None:
+            out["frame_width_mm"] = self.frame_width_mm
+            out["verdict"] = self.verdict
+        return out
+
+
+def fit_verdict(frame_width_mm: float, band_mm: tuple[float, float]) -> FitVerdict:
+    """Whether a frame's total width falls below, inside (inclusive) or above a width band."""
+    lo, hi = band_mm
+    if frame_width_mm < lo:
+        return "too narrow"
+    return "too wide" if frame_width_mm > hi else "good fit"
+
+
+def fit_advice(m: FaceMeasurements | None, frame_width_mm: float | None) -> FitAdvice | None:
+    """The fit rule: the face's recommended band and size, and the frame's verdict against it.
+
+    None without measurements; frame_width_mm: the selected glasses' total width, or None.
+    """
+    if m is None:
+        return None
+    band = (float(m.recommended_frame_width_mm[0]), float(m.recommended_frame_width_mm[1]))
+    if frame_width_mm is None:
+        return FitAdvice(m.size_band, band, bool(m.reliable))
+    width = float(frame_width_mm)
+    return FitAdvice(m.size_band, band, bool(m.reliable), width, fit_verdict(width, band))
+
+
 def size_band(frame_width_mm: float) -> SizeBand:
     """S / M / L for a frame's total width in mm."""
     for limit, band in SIZE_BANDS_MM:
@@ -119,7 +188,7 @@ def iris_diameters_px(face: Face) -> np.ndarray:
 
 def _eye_openness(face: Face) -> float:
     xy = face.xy.astype(np.float64)
-    ratios = [np.linalg.norm(xy[t] - xy[b]) / max(np.linalg.norm(xy[o] - xy[i]), 1e-6)
+    ratios = [float(np.linalg.norm(xy[t] - xy[b])) / max(float(np.linalg.norm(xy[o] - xy[i])), 1e-6)
               for t, b, o, i in EYE_LIDS]
     return float(min(ratios))
 
@@ -159,7 +228,7 @@ class _FrameGeometry:
 def _frame_geometry(face: Face, pose: HeadPose, camera: Camera) -> _FrameGeometry:
     metric = pose.metric_landmarks
     if metric is None:
-        raise ValueError("pose has no metric landmarks; use estimate_pose")
+        raise PoseError("pose has no metric landmarks; use estimate_pose")
     iris_px = iris_diameters_px(face) * (camera.height / face.image_size[1])
     xy = face.xy[[RIGHT_IRIS[0], LEFT_IRIS[0]]].astype(np.float64)
     xy = xy * (camera.height / face.image_size[1])
@@ -223,16 +292,15 @@ def _measure(pose: HeadPose, g: _FrameGeometry, scale: float | None,
     pd_unc = pd * math.sqrt(rel_scale**2 + 0.02**2 + (0.1 * math.sin(yaw)) ** 2)
     width_unc = width * math.sqrt(rel_scale**2 + 0.015**2 + (0.15 * math.sin(yaw)) ** 2)
 
-    centre = float(ideal_frame_width_mm(width))
-    half = max(FRAME_BAND_HALF_MM, FRAME_TO_TEMPLE_WIDTH * width_unc)
+    band = frame_band_mm(width, width_unc)
     flags = g.flags
     return FaceMeasurements(
         pd_mm=pd,
         pd_uncertainty_mm=pd_unc,
         face_width_mm=width,
         face_width_uncertainty_mm=width_unc,
-        recommended_frame_width_mm=(centre - half, centre + half),
-        size_band=size_band(centre),
+        recommended_frame_width_mm=band,
+        size_band=size_band(float(ideal_frame_width_mm(width))),
         quality_flags=flags,
         reliable=not flags,
         pd_near_mm=pd_near,

@@ -10,14 +10,16 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from vision.errors import CatalogError, VisionError
+from vision.errors import PoseError, SelectionError
 from vision.frames import FrameLimits, decode, encode_jpeg, to_bgr
 from vision.geometry import Camera, CanonicalFace, HeadPose, estimate_pose
 from vision.landmarks import Face, FaceTracker, FaceTrackerOptions, RunningMode
-from vision.measure import FaceMeasurements, measure_face
+from vision.measure import FaceMeasurements, FitAdvice, fit_advice, measure_face
 from vision.smoothing import LandmarkSmoother, SmoothingOptions
 
 if TYPE_CHECKING:
+    from vision.catalog import GlassesProduct
+    from vision.lipstick import LipstickPainter, Shade
     from vision.render import GlassesRenderer, RenderOptions
 
 STAGES = ("decode", "landmarks", "smooth", "pose", "measure", "render", "encode")
@@ -26,11 +28,13 @@ STAGES = ("decode", "landmarks", "smooth", "pose", "measure", "render", "encode"
 class ProductCatalog(Protocol):
     """What the pipeline needs from a glasses catalog: `get(sku)` raising CatalogError."""
 
-    def get(self, sku: str) -> Any: ...
+    def get(self, sku: str) -> GlassesProduct: ...
 
 
 class ShadeLookup(Protocol):
-    def get(self, shade_id: str) -> Any: ...
+    """What the pipeline needs from a shade catalog: `get(shade_id)` raising CatalogError."""
+
+    def get(self, shade_id: str) -> Shade: ...
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,10 @@ class TryOnResult:
     """One processed frame. image: the composited BGR frame; jpeg when encoded.
 
     timings_ms has one entry per stage in STAGES that ran plus "total".
-    applied: whether the selected overlay was drawn (False when no face or nothing selected).
+    applied: whether the selected overlay was drawn (False when no face, a face whose pose
+    cannot be solved, or nothing selected). product: the GlassesProduct or Shade this frame
+    was processed with, so callers never look it up again (the selection may change since).
+    fit: frame-size advice from the measurements, with a verdict on the selected glasses.
     """
 
     image: np.ndarray
@@ -134,6 +141,8 @@ class TryOnResult:
     applied: bool = False
     frame_index: int = 0
     jpeg: bytes | None = None
+    product: GlassesProduct | Shade | None = None
+    fit: FitAdvice | None = None
 
     def summary(self, include_landmarks: bool = False) -> dict[str, Any]:
         """JSON-ready description (no image)."""
@@ -146,6 +155,7 @@ class TryOnResult:
             "measurements": (
                 self.measurements.to_dict() if self.measurements is not None else None
             ),
+            "fit": self.fit.to_dict() if self.fit is not None else None,
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
         }
         if include_landmarks and self.faces:
@@ -188,8 +198,10 @@ class TryOnPipeline:
         )
         self._canonical = CanonicalFace.load()
         self._camera: Camera | None = None
-        self._painter: Any = None
-        self._product: Any = None
+        self._painter: LipstickPainter | None = None
+        # One of the two is set, matching selection.kind (typed apart so each use needs no check).
+        self._glasses: GlassesProduct | None = None
+        self._shade: Shade | None = None
         self.selection = Selection()
         self._frames = 0
         self._t0 = time.perf_counter()
@@ -198,33 +210,29 @@ class TryOnPipeline:
     def select_glasses(self, sku: str, variant: str | None = None) -> Selection:
         product = self.glasses.get(sku)
         chosen = product.variant(variant)  # CatalogError naming the known variants
-        self._product = product
+        self._glasses, self._shade = product, None
         self.selection = Selection(kind="glasses", sku=sku, variant=chosen.name)
         return self.selection
 
     def select_shade(
         self, shade_id: str, intensity: float = 1.0, finish: str | None = None
     ) -> Selection:
-        if not 0.0 <= float(intensity) <= 1.0:
-            raise VisionError(f"intensity must be within 0..1, got {intensity}")
+        from vision.lipstick import Finish, check_intensity  # optional: glasses work without it
+
+        k = check_intensity(intensity)  # OptionsError outside 0..1
         shade = self.shades.get(shade_id)
-        if finish is not None and finish not in ("matte", "satin", "gloss", "shimmer"):
-            raise CatalogError(f"unknown finish {finish!r}; use matte, satin, gloss or shimmer")
-        default = getattr(shade, "finish", None)
-        self._product = shade
-        self.selection = Selection(
-            kind="shade", shade=shade_id, intensity=float(intensity),
-            finish=finish or getattr(default, "value", default),  # Finish enum -> "gloss"
-        )
+        chosen = Finish.parse(finish) if finish is not None else shade.finish  # OptionsError
+        self._glasses, self._shade = None, shade
+        self.selection = Selection(kind="shade", shade=shade_id, intensity=k, finish=chosen.value)
         return self.selection
 
     def set_intensity(self, intensity: float) -> Selection:
         if self.selection.kind != "shade" or self.selection.shade is None:
-            raise VisionError("intensity applies to a shade; select a shade first")
+            raise SelectionError("intensity applies to a shade; select a shade first")
         return self.select_shade(self.selection.shade, intensity, self.selection.finish)
 
     def clear(self) -> None:
-        self._product = None
+        self._glasses = self._shade = None
         self.selection = Selection()
 
     # -- processing ----------------------------------------------------------------------
@@ -274,12 +282,19 @@ class TryOnPipeline:
         t2 = time.perf_counter()
         timings["smooth"] = (t2 - t1) * 1000.0
 
-        pose = measurements = None
+        pose: HeadPose | None = None
+        measurements: FaceMeasurements | None = None
         if faces:
-            pose = estimate_pose(faces[0], camera, self._canonical)
+            try:
+                pose = estimate_pose(faces[0], camera, self._canonical)
+            except PoseError:
+                # Degenerate landmarks (MediaPipe drops such faces): nothing to place or
+                # measure, so this frame goes out unchanged with applied=False, not as an error.
+                pose = None
             t3 = time.perf_counter()
             timings["pose"] = (t3 - t2) * 1000.0
-            measurements = measure_face(faces[0], pose, camera)
+            if pose is not None:
+                measurements = measure_face(faces[0], pose, camera)
             timings["measure"] = (time.perf_counter() - t3) * 1000.0
         else:
             timings["pose"] = timings["measure"] = 0.0
@@ -288,9 +303,12 @@ class TryOnPipeline:
         image, applied = self._overlay(frame, faces, pose, camera, owned=_owned)
         timings["render"] = (time.perf_counter() - t) * 1000.0
         timings["total"] = sum(timings.values())
+        glasses = self._glasses if self.selection.kind == "glasses" else None
         return TryOnResult(
             image=image, faces=faces, pose=pose, measurements=measurements, timings_ms=timings,
             selection=self.selection, applied=applied, frame_index=self._frames,
+            product=self.product,
+            fit=fit_advice(measurements, glasses.frame_width_mm if glasses is not None else None),
         )
 
     def _overlay(
@@ -298,28 +316,28 @@ class TryOnPipeline:
         *, owned: bool,
     ) -> tuple[np.ndarray, bool]:
         sel = self.selection
-        if not faces or pose is None or sel.kind == "none" or self._product is None:
+        if not faces or pose is None:
             return frame, False
-        if sel.kind == "glasses":
+        if sel.kind == "glasses" and self._glasses is not None:
             # The renderer may composite in place; never touch the caller's array.
             target = frame if owned else frame.copy()
-            res = self._renderers().render(target, faces[0], pose, camera, self._product,
+            res = self._renderers().render(target, faces[0], pose, camera, self._glasses,
                                            sel.variant)
-            image = getattr(res, "image", None)
-            drawn = getattr(res, "bbox", None) is not None
-            return (image if image is not None else target), drawn
-        if self._painter is None:
-            from vision.lipstick import LipstickPainter
+            return res.image, res.bbox is not None
+        if sel.kind == "shade" and self._shade is not None:
+            if self._painter is None:
+                from vision.lipstick import LipstickPainter
 
-            self._painter = LipstickPainter()
-        image = self._painter.apply(frame, faces[0], self._product, intensity=sel.intensity,
-                                    finish=sel.finish)
-        return image, True
+                self._painter = LipstickPainter()
+            image = self._painter.apply(frame, faces[0], self._shade, intensity=sel.intensity,
+                                        finish=sel.finish)
+            return image, True
+        return frame, False
 
     @property
-    def product(self) -> Any:
+    def product(self) -> GlassesProduct | Shade | None:
         """The selected GlassesProduct or Shade (None when nothing is selected)."""
-        return self._product
+        return self._glasses if self._glasses is not None else self._shade
 
     @property
     def frames_processed(self) -> int:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vision.errors import OptionsError
 from vision.landmarks import Face
 
 # A gap longer than this (a dropped stream, a paused camera) restarts the filter instead of
@@ -34,7 +35,7 @@ class SmoothingOptions:
 
     def __post_init__(self) -> None:
         if self.min_cutoff <= 0 or self.d_cutoff <= 0 or self.beta < 0:
-            raise ValueError("min_cutoff and d_cutoff must be > 0 and beta >= 0")
+            raise OptionsError("min_cutoff and d_cutoff must be > 0 and beta >= 0")
 
 
 def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
@@ -72,20 +73,21 @@ class OneEuroFilter:
         timestamp returns the last output.
         """
         x = np.asarray(points, dtype=np.float64)
-        if self._x is None or self._x.shape != x.shape or t_s - self._t > MAX_GAP_S:
+        prev, prev_dx = self._x, self._dx
+        if prev is None or prev_dx is None or prev.shape != x.shape or t_s - self._t > MAX_GAP_S:
             self._x, self._dx, self._t = x.copy(), np.zeros_like(x), float(t_s)
             return x.copy()
         dt = float(t_s) - self._t
         if dt <= 0.0:
-            return self._x.copy()
+            return prev.copy()
         opts = self.options
-        dx = (x - self._x) / dt
+        dx = (x - prev) / dt
         a_d = _alpha(opts.d_cutoff, dt)
-        dx_hat = a_d * dx + (1.0 - a_d) * self._dx
+        dx_hat = a_d * dx + (1.0 - a_d) * prev_dx
         speed = np.abs(dx_hat) if x.ndim == 1 else np.linalg.norm(dx_hat, axis=-1, keepdims=True)
         cutoff = opts.min_cutoff + opts.beta * speed / max(float(scale), 1e-9)
         a = _alpha(cutoff, dt)
-        x_hat = a * x + (1.0 - a) * self._x
+        x_hat = a * x + (1.0 - a) * prev
         self._x, self._dx, self._t = x_hat, dx_hat, float(t_s)
         return x_hat.copy()
 

@@ -111,10 +111,12 @@ export function normalizeShades(body) {
 
 // Measurements arrive in the photo render response and in the stream's per-frame message
 // (both: `measurements` with PD, face width, recommended frame width, size band, reliable,
-// quality flags; `fit` with the size advice for the product the frame was drawn with).
+// quality flags; `fit` with the server's size advice and, for glasses, its verdict on the
+// product the frame was drawn with). Taken as sent: the page never decides what fits.
 export function normalizeFit(msg) {
   if (!msg) return null;
-  const m = { ...(msg.fit || {}), ...(msg.measurements || {}) };
+  const f = msg.fit || {};
+  const m = { ...f, ...(msg.measurements || {}) };
   const pd = num(m.pd_mm);
   const width = num(m.face_width_mm);
   const sizeBand = m.size_band || null;
@@ -127,8 +129,9 @@ export function normalizeFit(msg) {
     range: Array.isArray(rec) && rec.length === 2 ? rec.map(Number) : null,
     reliable: m.reliable !== false,
     flags: m.quality_flags || [],
-    verdict: m.verdict || null,
-    fitting: msg.fitting_skus || m.fitting_skus || null,
+    verdict: f.verdict || null, // "good fit" | "too narrow" | "too wide", for `sku`
+    frameWidth: num(f.frame_width_mm),
+    sku: f.verdict ? msg.selection?.sku ?? null : null,
   };
 }
 

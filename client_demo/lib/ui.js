@@ -1,4 +1,4 @@
-// DOM rendering for the shopper page: product rail, shade swatches, fit panel, offers.
+// DOM rendering for the shopper page: product rail, shade swatches, offers, toasts.
 // Pure functions of the data they are given; app.js owns the state and the wiring.
 import { money } from './api.js';
 
@@ -25,14 +25,8 @@ export function sizeTriple(p) {
   return `${Math.round(p.lens)}□${Math.round(p.bridge)}${p.temple != null ? `-${Math.round(p.temple)}` : ''}`;
 }
 
-export function fits(product, fit) {
-  if (!fit) return false;
-  if (fit.fitting) return fit.fitting.includes(product.sku);
-  if (!fit.range || product.frameWidth == null) return false;
-  return product.frameWidth >= fit.range[0] && product.frameWidth <= fit.range[1];
-}
-
-export function renderGlassesRail(root, products, selection, fit, onPick) {
+// fitting: the SKUs the server says fit the shopper's face (badged *fits you*).
+export function renderGlassesRail(root, products, selection, fitting, onPick) {
   root.replaceChildren();
   if (!products.length) {
     root.append(el('p', { class: 'muted' }, 'No frames in the catalog yet.'));
@@ -52,7 +46,7 @@ export function renderGlassesRail(root, products, selection, fit, onPick) {
         },
         onkeydown: (ev) => { if (ev.key === 'Enter') onPick(p.sku, p.variants[0]?.name); },
       },
-      el('span', { class: 'name' }, p.name, ' ', fits(p, fit) ? el('span', { class: 'badge' }, 'fits you') : null),
+      el('span', { class: 'name' }, p.name, ' ', fitting.has(p.sku) ? el('span', { class: 'badge' }, 'fits you') : null),
       el('span', { class: 'price' }, money(p.price, p.currency)),
       el('span', { class: 'meta' }, [p.style, p.sizeBand && `size ${p.sizeBand}`].filter(Boolean).join(' · ')),
       el('span', { class: 'size', title: 'lens width □ bridge - temple (mm)' }, sizeTriple(p)),
@@ -99,26 +93,6 @@ export function renderSwatches(root, shades, selection, onPick) {
       ),
     );
   }
-}
-
-export function renderFit(fit, products, source = 'camera') {
-  const mm = (v) => (v == null ? '–' : `${v.toFixed(1)} mm`);
-  $('#fit-pd').textContent = mm(fit?.pd);
-  $('#fit-width').textContent = mm(fit?.width);
-  $('#fit-size').textContent = fit?.sizeBand
-    ? `${fit.sizeBand}${fit.range ? ` (${Math.round(fit.range[0])}–${Math.round(fit.range[1])} mm)` : ''}`
-    : '–';
-  const note = $('#fit-frames');
-  if (!fit) {
-    note.textContent = 'Look at the camera to measure.';
-    return;
-  }
-  const good = products.filter((p) => fits(p, fit));
-  const hint = source === 'photo' ? 'a front-facing photo' : 'hold still and face the camera';
-  const prefix = fit.reliable ? '' : `Rough estimate (for a better one: ${hint}). `;
-  note.textContent = good.length
-    ? `${prefix}Frames that fit you: ${good.map((p) => p.name).join(', ')}.`
-    : `${prefix}No frame in the catalog is a close fit for your face width.`;
 }
 
 export function renderOffers(root, offers, handlers, empty = '') {

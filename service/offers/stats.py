@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,8 +32,11 @@ class StatsCache:
     recomputes on every call, synchronously (tests).
     """
 
-    def __init__(self, ttl_s: float = DEFAULT_STATS_TTL_S) -> None:
+    def __init__(
+        self, ttl_s: float = DEFAULT_STATS_TTL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ttl_s = ttl_s
+        self._clock = clock
         self._lock = threading.Lock()
         self._value: ItemStats | None = None
         self._at = 0.0
@@ -46,7 +50,7 @@ class StatsCache:
 
     def get(self, session: Session, now: datetime) -> ItemStats:
         with self._lock:
-            value, fresh = self._value, time.monotonic() - self._at < self.ttl_s
+            value, fresh = self._value, self._clock() - self._at < self.ttl_s
             if value is not None and fresh:
                 return value
             background = value is not None and self.ttl_s > 0
@@ -61,7 +65,7 @@ class StatsCache:
             return value  # type: ignore[return-value]
         value = compute_item_stats(session, now - STATS_LOOKBACK)
         with self._lock:
-            self._value, self._at = value, time.monotonic()
+            self._value, self._at = value, self._clock()
         return value
 
     def _refresh(self, engine: Any, now: datetime) -> None:
@@ -69,7 +73,7 @@ class StatsCache:
             with Session(engine) as session:
                 value = compute_item_stats(session, now - STATS_LOOKBACK)
             with self._lock:
-                self._value, self._at = value, time.monotonic()
+                self._value, self._at = value, self._clock()
         except Exception:  # keep serving the old value; the next stale read retries
             log.exception("offer stats refresh failed")
         finally:

@@ -13,14 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.base import utcnow
 from service.errors import Conflict
+from service.settings import Settings
 from service.tryon.models import CatalogProduct
 from vision.catalog import (
     GlassesCatalog,
     GlassesProduct,
     GlbLimits,
-    Variant,
-    front_width_mm,
-    scene_vertices,
+    product_from_scene,
     size_band_for_width,
     validate_glb,
 )
@@ -72,7 +71,10 @@ class CatalogService:
     through any other.
     """
 
-    def __init__(self, assets_dir: Path, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self, assets_dir: Path, sessions: sessionmaker[Session], glb_limits: GlbLimits
+    ) -> None:
+        self.glb_limits = glb_limits
         self.bundled = _load_bundled(assets_dir)
         self.shades = _load_shades()
         self._sessions = sessions
@@ -113,11 +115,10 @@ class CatalogService:
             cached = self._cache.get(row.sku)
             if cached is not None and cached[0] == row.glb_sha256:
                 return cached[1]
-            # Validated at upload; these limits only guard against a hand-edited row.
-            scene = validate_glb(
-                row.glb, GlbLimits(max_bytes=len(row.glb) + 1, max_triangles=10**7)
-            )
-            product = product_from_meta(row.meta, scene)
+            # Validated at upload; checked again under today's limits (they may have tightened,
+            # and a hand-edited row must not reach the renderer).
+            scene = validate_glb(row.glb, self.glb_limits)
+            product = product_from_scene(row.meta, scene, Path(f"{row.sku}.glb"))
             self._cache[row.sku] = (row.glb_sha256, product)
             return product
 
@@ -171,13 +172,7 @@ class CatalogService:
         if self._bundled(sku) is not None or session.get(CatalogProduct, sku) is not None:
             raise Conflict(f"sku {sku!r} already exists")
         scene = validate_glb(glb, limits)
-        measured = front_width_mm(scene_vertices(scene))
-        if abs(measured - float(meta["frame_width_mm"])) > 6.0:
-            raise CatalogError(
-                f"frame_width_mm is {meta['frame_width_mm']:g} but the GLB front is "
-                f"{measured:.1f} mm wide"
-            )
-        product_from_meta(meta, scene)  # the metadata must build a product
+        product_from_scene(meta, scene, Path(f"{sku}.glb"))  # the one product validator
         digest = hashlib.sha256(glb).hexdigest()
         session.add(
             CatalogProduct(
@@ -201,7 +196,7 @@ class CatalogService:
         }
 
 
-def glb_limits(settings: Any) -> GlbLimits:
+def glb_limits(settings: Settings) -> GlbLimits:
     return GlbLimits(max_bytes=settings.max_glb_bytes, max_triangles=settings.max_glb_triangles)
 
 
@@ -214,32 +209,3 @@ def meta_for_product(meta: dict[str, Any]) -> dict[str, Any]:
     out["license"] = out.get("license") or ""
     out.setdefault("material", "acetate")
     return out
-
-
-def product_from_meta(meta: dict[str, Any], scene: Any) -> GlassesProduct:
-    """A GlassesProduct (with its parsed GLB scene) from stored upload metadata."""
-    try:
-        variants = tuple(
-            Variant(v["name"], v["frame_color"].lower(), tuple(float(c) for c in v["lens_tint"]))
-            for v in meta["variants"]
-        )
-        return GlassesProduct(
-            sku=meta["sku"],
-            name=meta["name"],
-            style=meta["style"],
-            variants=variants,
-            price=float(meta["price"]),
-            currency=meta["currency"],
-            lens_width_mm=float(meta["lens_width_mm"]),
-            bridge_mm=float(meta["bridge_mm"]),
-            temple_mm=float(meta["temple_mm"]),
-            frame_width_mm=float(meta["frame_width_mm"]),
-            size_band=meta["size_band"],
-            glb=Path(f"{meta['sku']}.glb"),
-            credit=meta.get("credit") or "",
-            license=meta.get("license") or "",
-            material=meta.get("material") or "acetate",
-            scene=scene,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CatalogError(f"product metadata is incomplete: {exc}") from exc

@@ -148,7 +148,7 @@ async def render(
 @router.post(
     "/analyze",
     response_model=AnalyzeOut,
-    response_model_exclude_none=False,
+    response_model_exclude_unset=True,
     summary="Pose, measurements and recommended size; no image back",
     openapi_extra=IMAGE_BODY,
 )

@@ -23,7 +23,9 @@ def pipeline_options(settings: Settings, mode: RunningMode) -> PipelineOptions:
             beta=settings.smoothing_beta,
             d_cutoff=settings.smoothing_d_cutoff,
         ),
-        limits=FrameLimits(max_pixels=settings.max_frame_pixels),
+        limits=FrameLimits(
+            max_pixels=settings.max_frame_pixels, max_side=settings.max_frame_side
+        ),
         jpeg_quality=settings.jpeg_quality,
     )
 

@@ -20,7 +20,7 @@ from vision.errors import CatalogError
 from vision.measure import frame_fits
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
-SkuPath = Annotated[str, Path(min_length=1, max_length=64)]
+SkuPath = Annotated[str, Path(min_length=1)]
 
 
 @router.get("/products", summary="List products (glasses and lipstick shades)")

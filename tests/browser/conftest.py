@@ -275,23 +275,51 @@ def docs_copy(src: Path, name: str) -> None:
     img.quantize(256, method=Image.Quantize.MEDIANCUT).save(dst, optimize=True)
 
 
+# The fit panel's state once the frames-that-fit answer is for the face width the panel shows
+# (the page asks again only when the shown width moved by a millimetre), read in one go.
+FIT_SNAPSHOT_JS = """async () => {
+  const t0 = performance.now();
+  const ready = () => window.tryon.fit && window.tryon.fitting
+    && Math.abs(window.tryon.fitting.faceWidth - window.tryon.fit.width) < 1;
+  while (!ready() && performance.now() - t0 < 10000) await new Promise((r) => setTimeout(r, 50));
+  return {
+    fit: window.tryon.fit,
+    fitting: window.tryon.fitting,
+    products: window.tryon.products,
+    note: document.querySelector('#fit-frames').innerText,
+    badged: [...document.querySelectorAll('#rail-glasses .product:has(.badge)')]
+      .map((e) => e.dataset.sku),
+  };
+}"""
+
+
 def assert_frames_that_fit(page: Any) -> list[str]:
-    """The fit panel's "frames that fit" and the rail's *fits you* badges are the catalog's
-    frames whose width lies in the shown recommendation (the server's rule); returns them."""
-    fit = page.evaluate("window.tryon.fit")
-    lo, hi = fit["range"]
-    products = page.evaluate("window.tryon.products")
-    fitting = [p for p in products if lo <= p["frameWidth"] <= hi]
-    note = page.inner_text("#fit-frames")
-    if fitting:
+    """The fit panel's "frames that fit" and the rail's *fits you* badges are exactly what the
+    API answers for the shown face width (GET /v1/products?face_width_mm=...); returns them.
+
+    The page decides nothing itself: the list is compared with the server's answer, not with
+    a rule re-implemented here.
+    """
+    snap = page.evaluate(FIT_SNAPSHOT_JS)
+    fit, fitting = snap["fit"], snap["fitting"]
+    assert fitting and not fitting["error"], snap
+    assert abs(fitting["faceWidth"] - fit["width"]) < 1, snap  # for the width shown
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(page.url))
+    r = httpx.get(f"{origin}/v1/products",
+                  params={"type": "glasses", "face_width_mm": fitting["faceWidth"]},
+                  headers={"Authorization": f"Bearer {DEMO_KEY}"})
+    assert r.status_code == 200, r.text
+    server = {p["sku"] for p in r.json()["items"]}
+    fitting_products = [p for p in snap["products"] if p["sku"] in server]
+    assert sorted(fitting["skus"]) == sorted(server), (fitting, server)
+    note = snap["note"]
+    if fitting_products:
         listed = note.split("Frames that fit you: ")[1].rstrip(".").split(", ")
-        assert listed == [p["name"] for p in fitting], (note, fit)
+        assert listed == [p["name"] for p in fitting_products], (note, fit)
     else:
         assert "No frame in the catalog" in note, (note, fit)
-    badged = page.eval_on_selector_all(
-        "#rail-glasses .product:has(.badge)", "els => els.map(e => e.dataset.sku)")
-    assert badged == [p["sku"] for p in fitting], (badged, fit)
-    return [p["sku"] for p in fitting]
+    assert snap["badged"] == [p["sku"] for p in fitting_products], (snap["badged"], server)
+    return [p["sku"] for p in fitting_products]
 
 
 @pytest.fixture(scope="session")

@@ -64,6 +64,9 @@ def studio(browser: Any, live_server: LiveServer) -> Iterator[Any]:
     ctx.close()
     # The stream measures every frame: the live session never pays for /v1/tryon/analyze.
     assert ANALYZE not in page.api_paths, page.api_paths
+    # The frames that fit are the server's (GET /v1/products?face_width_mm=...), asked again
+    # only when the shown face width moves by a millimetre: a handful, not one per update.
+    assert page.api_paths.count("/v1/products") <= 10, page.api_paths
     assert not watch.external, f"page made requests off the service: {watch.external}"
     assert not watch.errors, f"page logged errors: {watch.errors}\n{live_server.log()}"
 
@@ -227,6 +230,13 @@ class TestLiveStream:
         studio.click(f".product[data-sku='{product['sku']}'] .variant[data-variant='{variant}']")
         wait_applied(studio, "glasses", "variant", variant)
         assert studio.evaluate("window.tryon.stream.ws.url") == ws_before  # same socket
+        # The server's verdict on the selected frame (its `fit.verdict`), shown as sent.
+        studio.wait_for_selector("#fit-verdict", state="visible", timeout=WAIT_MS)
+        line = studio.inner_text("#fit-verdict")
+        assert line.startswith(product["name"]), line
+        assert line.rstrip(".").rsplit(": ", 1)[1] in ("good fit", "too narrow", "too wide"), line
+        sent = studio.evaluate("window.tryon.fit")
+        assert sent["sku"] == product["sku"] and line.endswith(f"{sent['verdict']}."), sent
 
     def test_controls_go_out_between_frames(self, studio: Any) -> None:
         """Rapid switching: every control message leaves while no frame is in flight (the

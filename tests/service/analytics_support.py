@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.engine import make_engine, make_sessionmaker
 from service.db.migrate import upgrade
-from service.touchpoints import ingest
+from service.touchpoints.service import ingest
+from service.wiring import ingest_hooks
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -43,7 +44,7 @@ def store(
 ) -> None:
     """Insert through the real ingest path; every event must be accepted."""
     with factory.begin() as session:
-        res = ingest(session, events, source="test", now=now)
+        res = ingest(session, events, source="test", hooks=ingest_hooks(), now=now)
     bad = [r for r in res.results if r.status != "accepted"]
     assert not bad, bad
 

@@ -94,10 +94,10 @@ class Api:
 
 
 def _make_keys(app: FastAPI) -> dict[str, str]:
-    from service.auth import create_key
+    from service.access.keys import create_key
 
     keys = {}
-    with app.state.sessionmaker.begin() as session:
+    with app.state.runtime.sessions.begin() as session:
         for scope in ("kiosk", "analyst", "admin", "demo"):
             # rate_limit 0: unlimited, the tests are not about rate limits
             _, keys[scope] = create_key(session, f"test {scope}", [scope], rate_limit_per_minute=0)
@@ -109,7 +109,7 @@ def api(db_url: str) -> Iterator[Api]:
     """The real app (migrations run in its lifespan) behind TestClient, with one key per scope."""
     app = create_app(Settings(database_url=db_url, demo_api_key="", retention_days=365))
     with TestClient(app) as client:
-        yield Api(app, client, app.state.sessionmaker, _make_keys(app))
+        yield Api(app, client, app.state.runtime.sessions, _make_keys(app))
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,16 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.analytics import groups, queries, rollups
+from service.analytics import queries, rollups
 from service.analytics.definitions import Filters
-from service.analytics.models import DailyProduct, DailyShade, ShopperGroup
+from service.analytics.models import DailyProduct, DailyShade
 from service.handoff.service import claim, mint
+from service.identity.models import ShopperGroup
+from service.identity.service import rebuild_groups, resolve_shopper_ids
 from service.shoppers.erasure import erase_shopper
 from service.shoppers.retention import purge_older_than
-from service.touchpoints import ingest
-from service.touchpoints.identity import resolve_shopper_ids
+from service.touchpoints.service import ingest
+from service.wiring import erasers, ingest_hooks, purgers
 from tests.service.analytics_support import BACKENDS, database, empty_engine, ev, store
 from tests.service.test_analytics import fixture_events
 
@@ -98,8 +100,13 @@ def db(request, tmp_path_factory):
         store(factory, synthetic[i : i + 250])
     # A replayed batch and a batch half of repeats: duplicates must not count twice.
     with factory.begin() as s:
-        replay = ingest(s, synthetic[:250], source="test")
-        mixed = ingest(s, [*synthetic[250:290], *synthetic_events(40, seed=9)], source="test")
+        replay = ingest(s, synthetic[:250], source="test", hooks=ingest_hooks())
+        mixed = ingest(
+            s,
+            [*synthetic[250:290], *synthetic_events(40, seed=9)],
+            source="test",
+            hooks=ingest_hooks(),
+        )
     assert (replay.inserted, replay.duplicates) == (0, 250)
     assert (mixed.inserted, mixed.duplicates) == (40, 40)
     store(factory, fixture_events())
@@ -197,7 +204,7 @@ class TestRetentionAndErasure:
         """Retention deletes raw events; the counts (rollups, no shopper id) stay."""
         with db() as s:
             before = queries.product_summary(s, Filters(), (), "counts")
-            purge_older_than(s, 30)  # every test event is months old
+            purge_older_than(s, 30, purgers())  # every test event is months old
             assert queries.product_summary(s, Filters(), ()) == []
             assert queries.product_summary(s, Filters(), (), "counts") == before
             s.rollback()
@@ -207,7 +214,7 @@ class TestRetentionAndErasure:
             before = [
                 sorted(s.execute(select(m.__table__)).all()) for m in (DailyProduct, DailyShade)
             ]
-            assert erase_shopper(s, "k1")["events"] > 0
+            assert erase_shopper(s, "k1", erasers())["events"] > 0
             after = [
                 sorted(s.execute(select(m.__table__)).all()) for m in (DailyProduct, DailyShade)
             ]
@@ -255,7 +262,7 @@ class TestSchemaAndRebuilds:
     def test_groups_rebuild_equals_incremental(self, db) -> None:
         with db() as s:
             before = sorted(s.execute(select(ShopperGroup.__table__)).all())
-            n = groups.rebuild(s)
+            n = rebuild_groups(s)
             after = sorted(s.execute(select(ShopperGroup.__table__)).all())
             s.rollback()
         assert n == len(before) > 0 and after == before
@@ -280,8 +287,8 @@ class TestSchemaAndRebuilds:
 def test_endpoint_metrics_counts(tmp_path) -> None:
     from fastapi.testclient import TestClient
 
+    from service.access.keys import create_key
     from service.app import create_app
-    from service.auth import create_key
     from service.settings import Settings
 
     app = create_app(
@@ -292,9 +299,9 @@ def test_endpoint_metrics_counts(tmp_path) -> None:
         )
     )
     with TestClient(app) as c:
-        with app.state.sessionmaker.begin() as session:
+        with app.state.runtime.sessions.begin() as session:
             _, key = create_key(session, "analyst", ["analyst"])
-        store(app.state.sessionmaker, fixture_events())
+        store(app.state.runtime.sessions, fixture_events())
         h = {"X-API-Key": key}
         params = {"group_by": "", "start": "2026-03-02T06:00:00Z"}
         full = c.get("/v1/analytics/products", headers=h, params=params).json()["rows"]
@@ -312,13 +319,16 @@ def test_endpoint_metrics_counts(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_migration_backfills_existing_rows(backend, tmp_path, request) -> None:
-    """A database that has events and links before 0004_rollups gets them rolled up."""
+def test_start_up_backfills_existing_rows(backend, tmp_path, request) -> None:
+    """A database with events and links from before 0004_rollups gets them rolled up by the
+    start-up back-fill (service.wiring.backfill; the migration itself imports no app code)."""
     from sqlalchemy import insert
 
     from service.db.migrate import upgrade
-    from service.db.models import Event, ShopperAlias
+    from service.identity.models import ShopperAlias
+    from service.touchpoints.models import Event
     from service.touchpoints.service import _prepare
+    from service.wiring import backfill
 
     engine = empty_engine(backend, tmp_path, request)
     try:
@@ -338,6 +348,10 @@ def test_migration_backfills_existing_rows(backend, tmp_path, request) -> None:
                 ],
             )
         upgrade(engine)
+        with Session(engine) as s:  # the migration alone leaves them empty
+            assert s.execute(select(ShopperGroup.__table__)).all() == []
+        backfill(engine)
+        assert backfill(engine) == {}  # and only once: the second start finds them filled
         with Session(engine) as s:
             assert sorted(s.execute(select(ShopperGroup.__table__)).all()) == [
                 ("k1", "k1"),

@@ -11,7 +11,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import create_engine, text
 
-from service.auth import SATISFIED_BY, RateLimiter, authenticate_key, create_key, hash_key
+from service.access.keys import SATISFIED_BY, authenticate_key, create_key, hash_key
+from service.access.limits import RateLimiter
 from service.db.engine import make_engine, make_sessionmaker
 from service.db.migrate import upgrade
 from tests.service.tryon_support import (

@@ -17,10 +17,10 @@ CLIENT_DEMO = Path(__file__).resolve().parents[2] / "client_demo"
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    # No lifespan (no `with`): these routes need only the settings, not the DB or the pools.
     db = tmp_path_factory.mktemp("demo") / "t.sqlite"
     app = create_app(Settings(database_url=f"sqlite:///{db}", demo_api_key="the-demo-key"))
-    yield TestClient(app)
+    with TestClient(app) as client:
+        yield client
 
 
 class TestPages:

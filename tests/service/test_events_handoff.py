@@ -10,9 +10,9 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from service.db.base import utcnow
-from service.db.models import HandoffToken
+from service.handoff.models import HandoffToken
 from service.handoff.service import hash_token
-from service.touchpoints.identity import resolve_shopper_ids
+from service.identity.service import resolve_shopper_ids
 from tests.service.events_support import *  # noqa: F403
 from tests.service.events_support import Api, new_id
 
@@ -38,7 +38,7 @@ class TestHandoff:
             row = s.scalars(select(HandoffToken).where(HandoffToken.shopper_id == kiosk)).one()
         assert row.token_hash == hash_token(body["token"]) and body["token"] not in row.token_hash
         ttl = (row.expires_at - row.created_at).total_seconds()
-        assert ttl == api.app.state.settings.handoff_token_ttl_s
+        assert ttl == api.app.state.runtime.settings.handoff_token_ttl_s
 
     def test_qr_png_encodes_the_url(self, api: Api) -> None:
         body = mint(api, new_id("k-"))

@@ -9,9 +9,11 @@ import jsonschema
 import pytest
 from sqlalchemy import func, inspect, select, text
 
-from service.db.models import Event
-from service.touchpoints import DatabaseEventSink, ingest
+from service.touchpoints.models import Event
 from service.touchpoints.schemas import EVENT_NAMES
+from service.touchpoints.service import Ingestor, ingest
+from service.touchpoints.sink import DatabaseEventSink
+from service.wiring import ingest_hooks
 from tests.service.events_support import *  # noqa: F403
 from tests.service.events_support import Api, fresh_database, new_id, track
 
@@ -23,7 +25,7 @@ def stored(api: Api, *message_ids: str) -> list[Event]:
 
 class TestMigrations:
     def test_every_head_applied_and_tables_exist(self, api: Api) -> None:
-        engine = api.app.state.engine
+        engine = api.app.state.runtime.engine
         tables = set(inspect(engine).get_table_names())
         assert {"events", "handoff_tokens", "shopper_aliases", "erasure_log"} <= tables
         with engine.connect() as conn:
@@ -41,7 +43,7 @@ class TestMigrations:
     def test_upgrade_again_is_a_no_op(self, api: Api) -> None:
         from service.db.migrate import upgrade
 
-        upgrade(api.app.state.engine)
+        upgrade(api.app.state.runtime.engine)
 
     def test_models_match_the_migration(self, api: Api) -> None:
         from alembic.autogenerate import compare_metadata
@@ -50,7 +52,7 @@ class TestMigrations:
         from service.db.base import Base
 
         ours = {"events", "handoff_tokens", "shopper_aliases", "erasure_log"}
-        with api.app.state.engine.connect() as conn:
+        with api.app.state.runtime.engine.connect() as conn:
             diffs = compare_metadata(
                 MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
             )
@@ -252,7 +254,7 @@ class TestOversizeBatch:
         assert stored(api, batch[0]["message_id"]) == []
 
     def test_body_over_the_byte_limit_is_413_before_it_is_read(self, api: Api) -> None:
-        limit = api.app.state.settings.max_body_bytes
+        limit = api.app.state.runtime.settings.max_body_bytes
         big = b'{"events": [' + b" " * limit + b"]}"
         r = api.client.post("/v1/events", content=big, headers={
             **api.headers(), "Content-Type": "application/json"})
@@ -339,7 +341,7 @@ class TestConsentAndLandmarks:
 
 class TestSink:
     def test_database_sink_from_worker_threads(self, api: Api) -> None:
-        sink = DatabaseEventSink(api.sessionmaker)
+        sink = DatabaseEventSink(api.sessionmaker, Ingestor(ingest_hooks()))
         batches = [[track("Frame Applied", new_id("w-"), sku=f"G-{i}") for i in range(25)]
                    for _ in range(4)]
         out: list = []
@@ -359,6 +361,6 @@ class TestSink:
         from service.db.engine import make_engine, make_sessionmaker
 
         engine = make_engine(f"sqlite:///{tmp_path}/missing-dir/x.sqlite")
-        sink = DatabaseEventSink(make_sessionmaker(engine))
+        sink = DatabaseEventSink(make_sessionmaker(engine), Ingestor())
         assert sink.emit([track("Try-On Started", "s")]) is None  # logged, dropped
         engine.dispose()

@@ -14,8 +14,8 @@ import segment.analytics as analytics
 from segment.analytics.request import APIError
 from sqlalchemy import select
 
-from service.db.models import Event
-from service.touchpoints.identity import resolve_shopper_ids
+from service.identity.service import resolve_shopper_ids
+from service.touchpoints.models import Event
 from tests.service.events_support import *  # noqa: F403
 from tests.service.events_support import Api, new_id
 

@@ -8,13 +8,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from service.db.models import Event
+from service.identity.service import link_shoppers
 from service.offers.models import Coupon, Offer, OfferImpression
 from service.offers.ranking import Item
-from service.offers.service import StatsCache, get_offers, record_feedback
+from service.offers.service import OfferPolicy, get_offers, record_feedback
+from service.offers.stats import StatsCache
 from service.settings import Settings
 from service.shoppers.erasure import erase_shopper
-from service.touchpoints.identity import link_shoppers
+from service.touchpoints.models import Event
+from service.touchpoints.service import Ingestor
+from service.wiring import erasers, ingest_hooks
 from tests.service.analytics_support import BACKENDS, database, ev, store
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -56,10 +59,30 @@ def db(request, tmp_path_factory):
     gen.close()
 
 
+INGEST = Ingestor(ingest_hooks())
+
+
+def _policy(s: Settings) -> OfferPolicy:
+    return OfferPolicy(
+        s.offer_frequency_cap,
+        s.offer_frequency_window_hours,
+        s.coupon_after_hours,
+        s.coupon_valid_hours,
+    )
+
+
 def offers(db, shopper, *, now=NOW, channel=None, settings=SETTINGS, limit=5):
     with db.begin() as s:
         return get_offers(
-            s, settings, ITEMS, StatsCache(ttl_s=0), shopper, channel=channel, limit=limit, now=now
+            s,
+            _policy(settings),
+            INGEST,
+            ITEMS,
+            StatsCache(ttl_s=0),
+            shopper,
+            channel=channel,
+            limit=limit,
+            now=now,
         )
 
 
@@ -117,11 +140,12 @@ class TestRankingAndReasons:
 
 class TestStatsCache:
     def test_stale_value_served_while_refreshing(self, db) -> None:
-        cache = StatsCache(ttl_s=3600)
+        clock = [0.0]
+        cache = StatsCache(ttl_s=3600, clock=lambda: clock[0])
         with db() as s:
             first = cache.get(s, NOW)
         store(db, tried("sc", "F5", NOW - H))
-        cache._at = -1e9  # make it stale without waiting an hour
+        clock[0] += 3601  # an hour later, on the cache's own clock
         with db() as s:
             assert cache.get(s, NOW) is first  # no request waits for the recomputation
         cache.wait(30)
@@ -232,13 +256,14 @@ class TestFeedback:
         first = offers(db, "fb", settings=uncapped)["offers"]
         top, last = first[0], first[-1]
         with db.begin() as s:
-            assert record_feedback(s, "fb", top["offer_id"], "rejected", now=NOW)["logged"]
-            assert record_feedback(s, "fb", top["offer_id"], "rejected", now=NOW)["duplicate"]
+            assert record_feedback(s, INGEST, "fb", top["offer_id"], "rejected", now=NOW)["logged"]
+            again = record_feedback(s, INGEST, "fb", top["offer_id"], "rejected", now=NOW)
+            assert again["duplicate"]
         after = [o["sku"] for o in offers(db, "fb", settings=uncapped, now=NOW + H)["offers"]]
         assert top["sku"] not in after[:1]
         rank_before = [o["sku"] for o in first].index(last["sku"])
         with db.begin() as s:
-            record_feedback(s, "fb", last["offer_id"], "accepted", now=NOW + H)
+            record_feedback(s, INGEST, "fb", last["offer_id"], "accepted", now=NOW + H)
         boosted = [o["sku"] for o in offers(db, "fb", settings=uncapped, now=NOW + 2 * H)["offers"]]
         assert boosted.index(last["sku"]) < rank_before
         with db() as s:
@@ -255,7 +280,7 @@ class TestFeedback:
         from service.errors import NotFound
 
         with db.begin() as s, pytest.raises(NotFound):
-            record_feedback(s, "fb", "nope", "accepted")
+            record_feedback(s, INGEST, "fb", "nope", "accepted")
 
 
 class TestChannelsIdentityErasure:
@@ -279,7 +304,7 @@ class TestChannelsIdentityErasure:
         f5 = next(o for o in res["offers"] if o["sku"] == "F5")
         assert "you tried this frame for 25 s" in f5["reasons"]
         with db.begin() as s:
-            counts = erase_shopper(s, "phone-anon")
+            counts = erase_shopper(s, "phone-anon", erasers())
         assert counts["offers"] >= 1 and counts["offer_impressions"] >= 1
         with db() as s:
             assert (
@@ -294,18 +319,18 @@ class TestChannelsIdentityErasure:
 
 def test_http_offers_feedback_and_delete(tmp_path) -> None:
     """The real app: kiosk scope for offers/feedback, admin DELETE erases the derived rows."""
+    from service.access.keys import create_key
     from service.app import create_app
-    from service.auth import create_key
 
     app = create_app(
-        Settings(database_url=f"sqlite:///{tmp_path / 'o.sqlite'}", retention_on_startup=False)
+        Settings(database_url=f"sqlite:///{tmp_path / 'o.sqlite'}", retention_on_startup=False),
+        offer_items=ITEMS,
     )
     with TestClient(app) as c:
-        app.state.offer_items = ITEMS
-        with app.state.sessionmaker.begin() as s:
+        with app.state.runtime.sessions.begin() as s:
             _, kiosk = create_key(s, "k", ["kiosk"])
             _, admin = create_key(s, "a", ["admin"])
-        store(app.state.sessionmaker, tried("h1", "F2", NOW - H, 12_000))
+        store(app.state.runtime.sessions, tried("h1", "F2", NOW - H, 12_000))
         assert c.get("/v1/shoppers/h1/offers").status_code == 401
         bad_channel = c.get(
             "/v1/shoppers/h1/offers", params={"channel": "tv"}, headers={"X-API-Key": kiosk}
@@ -337,7 +362,7 @@ def test_http_offers_feedback_and_delete(tmp_path) -> None:
         )
         assert bad.status_code == 422
         assert c.delete("/v1/shoppers/h1", headers={"X-API-Key": admin}).status_code == 200
-        with app.state.sessionmaker() as s:
+        with app.state.runtime.sessions() as s:
             assert s.scalar(select(func.count()).select_from(Offer)) == 0
 
 
@@ -370,18 +395,18 @@ def test_items_from_the_real_shades() -> None:
 
 def test_end_to_end_with_the_real_catalog(tmp_path) -> None:
     """POST /v1/events (kiosk) -> GET offers ranks the bundled catalog's frames and shades."""
+    from service.access.keys import create_key
     from service.app import create_app
-    from service.auth import create_key
 
     app = create_app(
         Settings(database_url=f"sqlite:///{tmp_path / 'e.sqlite'}", retention_on_startup=False)
     )
     with TestClient(app) as c:
-        with app.state.sessionmaker.begin() as s:
+        with app.state.runtime.sessions.begin() as s:
             _, kiosk = create_key(s, "k", ["kiosk"])
         h = {"X-API-Key": kiosk}
-        sku = app.state.catalog.list_products()[1]["sku"]
-        shade = app.state.catalog.shades.shades[0].id
+        sku = app.state.runtime.catalog.list_products()[1]["sku"]
+        shade = app.state.runtime.catalog.shade_list()[0].id
         events = [
             ev("Frame Applied", "e2e", NOW - H, "kiosk", sku=sku),
             ev("Try-On Dwell", "e2e", NOW - H, "kiosk", sku=sku, dwell_ms=30_000),

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from service.api.products import fits_face
 from tests.service.tryon_support import ADMIN_KEY, DEMO_KEY, LiveServer, live_server, make_settings
 from vision.catalog import validate_glb
+from vision.measure import frame_fits
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_GLB = 160_000  # above the bundled rectangle frames (~134 kB), below the wayfarer (~182 kB)
@@ -65,7 +65,7 @@ class TestListing:
             bad = c.get("/v1/products", params={"face_width_mm": 5})
         assert rect and {p["style"] for p in rect} == {"rectangular"}
         assert fit, "a 150 mm face should fit some bundled frames"
-        assert all(fits_face(p["frame_width_mm"], 150) for p in fit)
+        assert all(frame_fits(p["frame_width_mm"], 150) for p in fit)
         with server.client(DEMO_KEY) as c:
             all_glasses = c.get("/v1/products", params={"type": "glasses"}).json()["items"]
         assert len(fit) < len(all_glasses)  # the filter filters

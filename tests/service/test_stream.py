@@ -240,7 +240,7 @@ class TestLimitsAndErrors:
     ) -> None:
         # A client that connects at max_streams and hangs up at once: answering it "busy"
         # raised WebSocketDisconnect out of the endpoint ("Exception in ASGI application").
-        assert wait_for(lambda: server.app.state.streams.active == 0)
+        assert wait_for(lambda: server.app.state.runtime.streams.active == 0)
         with _app_errors() as errors, contextlib.ExitStack() as stack:
             for _ in range(MAX_STREAMS):
                 _recv_json(stack.enter_context(_open(server, f"key={DEMO_KEY}")), "ready")
@@ -259,13 +259,13 @@ class TestLimitsAndErrors:
     ) -> None:
         # "end" waits for the last results to go out; a client that never reads them made
         # that wait time out inside the endpoint ("Exception in ASGI application").
-        import service.api.stream as stream_module
+        import service.tryon.stream as stream_module
 
         monkeypatch.setattr(stream_module, "END_FLUSH_TIMEOUT_S", 1.0)
         noise = np.random.default_rng(0).integers(0, 255, (720, 960, 3), dtype=np.uint8)
         data = jpeg(noise, quality=30)
         assert len(data) <= MAX_FRAME_BYTES
-        assert wait_for(lambda: server.app.state.streams.active == 0)
+        assert wait_for(lambda: server.app.state.runtime.streams.active == 0)
         with _app_errors() as errors:
             # max_queue=1: the client library stops reading, so the server's sends back up.
             with connect(f"{server.ws_url}/v1/tryon/stream?key={DEMO_KEY}", max_queue=1,
@@ -275,7 +275,7 @@ class TestLimitsAndErrors:
                     time.sleep(0.03)
                 ws.send(json.dumps({"type": "end"}))
                 time.sleep(4)  # never reads
-            assert wait_for(lambda: server.app.state.streams.active == 0)
+            assert wait_for(lambda: server.app.state.runtime.streams.active == 0)
         assert [r.getMessage() for r in errors] == []
 
     def test_client_gone_while_its_last_frame_is_processed(
@@ -295,7 +295,7 @@ class TestLimitsAndErrors:
                     ws.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
                     ws.socket.close()  # a reset, at once: no close handshake
                 time.sleep(0.5)
-            assert wait_for(lambda: server.app.state.streams.active == 0)
+            assert wait_for(lambda: server.app.state.runtime.streams.active == 0)
         assert [r.getMessage() for r in errors] == []
 
     def test_bad_session_ids_are_refused_with_a_message(self, server: LiveServer) -> None:
@@ -327,7 +327,7 @@ class TestLimitsAndErrors:
             ws.send(json.dumps({"type": "select", "sku": "no-such-sku"}))
             assert "no-such-sku" in _recv_json(ws, "error")["message"]
             ws.send(json.dumps({"type": "intensity", "value": 0.5}))  # no shade selected
-            assert _recv_json(ws, "error")["code"] == "vision_error"
+            assert _recv_json(ws, "error")["code"] == "bad_selection"
             ws.send(b"\xff\xd8 definitely not a jpeg")
             err = _recv_json(ws, "error")
             assert err["code"] == "bad_frame" and err["frame_id"] == 1

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from service.stream_events import EventBatcher, SessionIdentity, TryOnSession
-from service.workers import Busy, LatestFrameSlot, WorkerPool
+from service.touchpoints.events import Who
+from service.touchpoints.sink import EventBatcher
+from service.tryon.stream_events import TryOnSession
+from service.tryon.workers import Busy, LatestFrameSlot, WorkerPool
 
 
 class TestLatestFrameSlot:
@@ -96,7 +98,7 @@ class TestEvents:
     def test_session_events_and_dwell(self) -> None:
         sink, now = ListSink(), [100.0]
         batcher = EventBatcher(sink, batch_size=100, interval_s=30)
-        session = TryOnSession(SessionIdentity("anon-1", "sess-1", "kiosk", kiosk_id="k7"),
+        session = TryOnSession(Who("anon-1", "kiosk", "sess-1", kiosk_id="k7"),
                                emit=batcher.emit, clock=lambda: now[0])
         session.select({"kind": "glasses", "sku": "A", "variant": "black"})
         session.frame(applied=False)

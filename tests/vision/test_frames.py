@@ -74,6 +74,11 @@ class TestDecodeBadInput:
 
     def test_default_limit_is_4096_squared(self) -> None:
         assert FrameLimits().max_pixels == 4096 * 4096
+        assert FrameLimits().max_side == 8192
+
+    def test_not_bytes(self) -> None:
+        with pytest.raises(FrameError, match="must be bytes"):
+            decode("not bytes")  # type: ignore[arg-type]
 
 
 class TestDecodeChannels:

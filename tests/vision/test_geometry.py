@@ -16,6 +16,7 @@ from tests.vision.core_support import (
     aflw_rotation,
     load_aflw,
 )
+from vision.errors import OptionsError, PoseError
 from vision.geometry import (
     Camera,
     CanonicalFace,
@@ -72,7 +73,7 @@ class TestCamera:
 
     @pytest.mark.parametrize("args", [(0, 10), (10, -1), (10, 10, 0.0), (10, 10, 180.0)])
     def test_rejects_bad_camera(self, args: tuple) -> None:
-        with pytest.raises(ValueError):
+        with pytest.raises(OptionsError):
             Camera(*args)
 
 
@@ -135,7 +136,7 @@ class TestProcrustes:
         assert np.linalg.det(t[:3, :3]) > 0
 
     def test_zero_weights_rejected(self, canon: CanonicalFace) -> None:
-        with pytest.raises(ValueError):
+        with pytest.raises(PoseError):
             solve_weighted_procrustes(canon.basis, canon.basis, np.zeros(len(canon.basis)))
 
     @pytest.mark.parametrize("ypr", [(0, 0, 0), (30, 10, -5), (-70, -20, 40), (10, 80, 0)])
@@ -263,7 +264,7 @@ class TestPoseInvariance:
 
     def test_degenerate_landmarks_rejected(self) -> None:
         face = Face.from_landmarks(np.full((478, 3), 5.0, np.float32), 1.0, (100, 100))
-        with pytest.raises(ValueError, match="compact"):
+        with pytest.raises(PoseError, match="compact"):
             estimate_pose(face, Camera(100, 100))
 
 

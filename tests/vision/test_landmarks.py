@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests.vision.core_support import AFLW_IDS, VIDEOS, load_aflw, nme_8, video_track
-from vision.errors import FrameError, RunningModeError
+from vision.errors import FrameError, LandmarkError, OptionsError, RunningModeError
 from vision.landmarks import NUM_LANDMARKS, Face, FaceTracker, FaceTrackerOptions, RunningMode
 
 NME_LIMIT = 0.08  # issue 2: raw MediaPipe scores 7.2% on the photos with |yaw| < 60 degrees
@@ -114,7 +114,7 @@ class TestFaces:
         assert np.linalg.norm(gray[0].xy - ref.xy, axis=1).mean() < 0.1 * iod
 
     def test_from_landmarks_checks_shape(self) -> None:
-        with pytest.raises(ValueError, match="478"):
+        with pytest.raises(LandmarkError, match="478"):
             Face.from_landmarks(np.zeros((468, 3)), 1.0, (10, 10))
 
 
@@ -130,7 +130,7 @@ class TestBadUse:
             tracker.process(np.zeros((64, 64, 3), np.uint8))
 
     def test_iris_refinement_required(self) -> None:
-        with pytest.raises(ValueError, match="refine_landmarks"):
+        with pytest.raises(OptionsError, match="refine_landmarks"):
             FaceTracker(FaceTrackerOptions(refine_landmarks=False))
 
 

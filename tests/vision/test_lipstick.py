@@ -17,7 +17,7 @@ from tests.vision.lipstick_support import (
     load_lip_cases,
     mask_table,
 )
-from vision.errors import CatalogError
+from vision.errors import CatalogError, OptionsError
 from vision.landmarks import Face, FaceTracker, FaceTrackerOptions, RunningMode
 from vision.lipstick import (
     Finish,
@@ -212,14 +212,14 @@ class TestShades:
         self, cases: list[LipCase], catalog: ShadeCatalog, painter: LipstickPainter, bad: object
     ) -> None:
         c = cases[0]
-        with pytest.raises(ValueError, match="intensity must be"):
+        with pytest.raises(OptionsError, match="intensity must be"):
             painter.apply(c.image, c.face, catalog.get("classic-red"), intensity=bad)
 
     def test_unknown_finish_on_apply(
         self, cases: list[LipCase], catalog: ShadeCatalog, painter: LipstickPainter
     ) -> None:
         c = cases[0]
-        with pytest.raises(CatalogError, match="unknown finish 'wet'"):
+        with pytest.raises(OptionsError, match="unknown finish 'wet'"):
             painter.apply(c.image, c.face, catalog.get("classic-red"), finish="wet")
 
 

@@ -17,6 +17,8 @@ from vision.measure import (
     FRAME_TO_TEMPLE_WIDTH,
     FaceMeasurements,
     FaceMeter,
+    FitAdvice,
+    fit_advice,
     measure_face,
     size_band,
 )
@@ -185,3 +187,50 @@ class TestFaceMeter:
         assert last.pd_uncertainty_mm < results[0].pd_uncertainty_mm
         meter.reset()
         assert meter.frames_pooled == 0
+
+
+def _legacy_fit_json(m: FaceMeasurements, frame_width_mm: float | None) -> dict[str, object]:
+    """The service's fit advice before it moved here (api/tryon.py fit_for), for byte checks."""
+    lo, hi = m.recommended_frame_width_mm
+    advice: dict[str, object] = {
+        "size_band": m.size_band,
+        "recommended_frame_width_mm": [round(lo, 1), round(hi, 1)],
+        "reliable": m.reliable,
+    }
+    if frame_width_mm is not None:
+        width = float(frame_width_mm)
+        advice["frame_width_mm"] = width
+        advice["verdict"] = "too narrow" if width < lo else "too wide" if width > hi else "good fit"
+    return advice
+
+
+@pytest.fixture(scope="module")
+def measured(shared_data: Path, tracker: FaceTracker) -> FaceMeasurements:
+    img = cv2.imread(str(shared_data / "faces" / "photos" / "obama.jpg"))
+    return _measure_photo(tracker, img)[1]
+
+
+class TestFitAdvice:
+    def test_no_measurements_no_advice(self) -> None:
+        assert fit_advice(None, 140.0) is None and fit_advice(None, None) is None
+
+    def test_without_a_frame_only_the_band(self, measured: FaceMeasurements) -> None:
+        advice = fit_advice(measured, None)
+        assert isinstance(advice, FitAdvice)
+        assert advice.frame_width_mm is None and advice.verdict is None
+        assert advice.size_band == measured.size_band and advice.reliable == measured.reliable
+        assert advice.recommended_frame_width_mm == measured.recommended_frame_width_mm
+        assert list(advice.to_dict()) == ["size_band", "recommended_frame_width_mm", "reliable"]
+        assert json.dumps(advice.to_dict()) == json.dumps(_legacy_fit_json(measured, None))
+
+    def test_verdicts_at_and_past_the_band_edges(self, measured: FaceMeasurements) -> None:
+        lo, hi = measured.recommended_frame_width_mm
+        cases = {lo - 0.1: "too narrow", lo: "good fit", (lo + hi) / 2: "good fit",
+                 hi: "good fit", hi + 0.1: "too wide"}
+        for width, verdict in cases.items():
+            advice = fit_advice(measured, width)
+            assert advice is not None and advice.verdict == verdict, (width, advice)
+            assert advice.frame_width_mm == width
+            assert json.dumps(advice.to_dict()) == json.dumps(_legacy_fit_json(measured, width))
+        assert list(fit_advice(measured, 140).to_dict())[-2:] == ["frame_width_mm", "verdict"]
+        assert fit_advice(measured, 140).to_dict()["frame_width_mm"] == 140.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,10 +12,12 @@ import cv2
 import numpy as np
 import pytest
 
-from vision.catalog import GlassesCatalog
-from vision.errors import CatalogError, VisionError
-from vision.landmarks import RunningMode
-from vision.lipstick import load_shades
+from vision.catalog import GlassesCatalog, GlassesProduct
+from vision.errors import CatalogError, OptionsError, PoseError, SelectionError
+from vision.geometry import Camera, estimate_pose
+from vision.landmarks import Face, RunningMode
+from vision.lipstick import Shade, load_shades
+from vision.measure import fit_advice
 from vision.pipeline import STAGES, PipelineOptions, ThreadLocalRenderers, TryOnPipeline
 
 
@@ -71,11 +75,72 @@ class TestImageMode:
             image_pipeline.select_glasses("NOPE")
         with pytest.raises(CatalogError, match="unknown variant"):
             image_pipeline.select_glasses("REC-M", "plaid")
-        with pytest.raises(VisionError, match="intensity"):
-            image_pipeline.select_shade(load_shades().shades[0].id, 1.5)
+        shade_id = load_shades().shades[0].id
+        for bad in (1.5, -0.1, float("nan")):
+            with pytest.raises(OptionsError, match="intensity"):
+                image_pipeline.select_shade(shade_id, bad)
+        with pytest.raises(OptionsError, match="unknown finish 'glitter'"):
+            image_pipeline.select_shade(shade_id, 0.5, "glitter")
+        with pytest.raises(CatalogError, match="unknown shade"):
+            image_pipeline.select_shade("no-such-shade")
         image_pipeline.clear()
-        with pytest.raises(VisionError, match="select a shade"):
+        with pytest.raises(SelectionError, match="select a shade") as err:
             image_pipeline.set_intensity(0.5)
+        assert err.value.code == "bad_selection"
+
+    def test_result_carries_its_product_and_fit(self, image_pipeline: TryOnPipeline,
+                                                astronaut: np.ndarray) -> None:
+        image_pipeline.select_glasses("RND-47")
+        result = image_pipeline.process(astronaut)
+        image_pipeline.select_glasses("REC-M")  # a later selection does not change that result
+        product = result.product
+        assert isinstance(product, GlassesProduct) and product.sku == "RND-47"
+        assert result.fit is not None and result.fit.frame_width_mm == product.frame_width_mm
+        assert result.fit == fit_advice(result.measurements, product.frame_width_mm)
+        summary = result.summary()
+        assert summary["fit"] == result.fit.to_dict() and summary["fit"]["verdict"] in (
+            "good fit", "too narrow", "too wide")
+        json.dumps(summary)
+
+        shade = load_shades().shades[1]
+        image_pipeline.select_shade(shade.id, 0.5, "gloss")
+        painted = image_pipeline.process(astronaut)
+        assert isinstance(painted.product, Shade) and painted.product.id == shade.id
+        assert painted.selection.finish == "gloss"
+        assert painted.fit is not None and painted.fit.verdict is None
+        assert "verdict" not in painted.summary()["fit"]
+        image_pipeline.clear()
+        plain = image_pipeline.process(astronaut)
+        assert plain.product is None and plain.fit is not None and plain.fit.verdict is None
+
+    def test_face_without_a_solvable_pose_is_not_applied(
+        self, image_pipeline: TryOnPipeline, astronaut: np.ndarray,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        # The real face's landmarks collapsed onto the line through its pupils: Procrustes still
+        # returns a (meaningless) matrix for them, so the degeneracy must be caught up front.
+        face = image_pipeline._tracker.process(astronaut)[0]
+        lm = face.landmarks.astype(np.float64)
+        a, b = lm[468, :2], lm[473, :2]
+        d = (b - a) / np.linalg.norm(b - a)
+        lm[:, :2] = ((lm[:, :2] - a) @ d)[:, None] * d + a
+        flat = dataclasses.replace(face, landmarks=lm.astype(np.float32))
+        with pytest.raises(PoseError, match="line") as err:
+            estimate_pose(flat, Camera(*flat.image_size))
+        assert err.value.code == "degenerate_pose"
+        nan = dataclasses.replace(face, landmarks=np.where(
+            np.arange(478)[:, None] == 5, np.nan, face.landmarks).astype(np.float32))
+        for bad in (flat, nan):
+            monkeypatch.setattr(image_pipeline._tracker, "process", lambda _f, f=bad: [f])
+            for select in (lambda: image_pipeline.select_glasses("REC-M"),
+                           lambda: image_pipeline.select_shade(load_shades().shades[0].id)):
+                select()
+                result = image_pipeline.process(astronaut)
+                assert len(result.faces) == 1 and isinstance(result.faces[0], Face)
+                assert result.pose is None and result.measurements is None
+                assert result.fit is None and not result.applied
+                assert np.array_equal(result.image, astronaut)
+                assert result.summary()["fit"] is None
 
     def test_no_face_draws_nothing(self, image_pipeline: TryOnPipeline) -> None:
         image_pipeline.select_glasses("REC-M")

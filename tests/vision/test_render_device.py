@@ -8,6 +8,7 @@ import cv2
 import pytest
 
 from vision.catalog import GlassesCatalog
+from vision.errors import OptionsError
 from vision.geometry import Camera, estimate_pose
 from vision.landmarks import FaceTracker
 from vision.render import GlassesRenderer, RenderOptions
@@ -42,7 +43,7 @@ class TestDeviceChoice:
             choice.ctx.release()
 
     def test_unknown_device_is_refused(self) -> None:
-        with pytest.raises(ValueError, match="auto, gpu or cpu"):
+        with pytest.raises(OptionsError, match="auto, gpu or cpu"):
             create_context("tpu")  # type: ignore[arg-type]
 
     @pytest.mark.parametrize("device", ["gpu", "cpu"])

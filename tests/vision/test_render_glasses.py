@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from vision.catalog import GlassesCatalog
+from vision.errors import RenderError
 from vision.geometry import Camera, HeadPose, estimate_pose, transform_points
 from vision.landmarks import Face, FaceTracker, FaceTrackerOptions, RunningMode
 from vision.render import GlassesRenderer, RenderOptions
@@ -342,13 +343,13 @@ class TestCompositing:
             again = here.render_overlay(a.face, a.pose, a.camera, product)
         assert (again.x, again.y) == (first.x, first.y)
         assert np.abs(again.premul_bgra.astype(int) - first.premul_bgra).max() <= 2
-        assert isinstance(results.get("thread_error"), RuntimeError)
+        assert isinstance(results.get("thread_error"), RenderError)
 
 
 def _expect_thread_error(r: GlassesRenderer, c: Case, product: object, out: dict) -> None:
     try:
         r.render_overlay(c.face, c.pose, c.camera, product)  # type: ignore[arg-type]
-    except RuntimeError as exc:
+    except RenderError as exc:
         out["thread_error"] = exc
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.vision.core_support import STABLE_POINTS, VIDEOS, moving_average, video_track
+from vision.errors import OptionsError
 from vision.landmarks import Face
 from vision.smoothing import (
     MAX_GAP_S,
@@ -181,7 +182,7 @@ class TestOneEuroFilter:
 
     @pytest.mark.parametrize("kw", [{"min_cutoff": 0}, {"d_cutoff": -1}, {"beta": -0.1}])
     def test_bad_options(self, kw: dict) -> None:
-        with pytest.raises(ValueError):
+        with pytest.raises(OptionsError):
             SmoothingOptions(**kw)
 
 

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
-from vision.errors import VisionError
+from vision.errors import FrameError, PoseError, VisionError
 from vision.frames import FrameLimits, decode, to_bgr
 from vision.geometry import Camera, CanonicalFace, HeadPose, estimate_pose, transform_points
 from vision.landmarks import Face, FaceTracker, FaceTrackerOptions, RunningMode
@@ -31,7 +31,9 @@ IRIS_COLOR = (0, 255, 255)
 AXIS_COLORS = ((0, 0, 255), (0, 200, 0), (255, 80, 0))  # x red (wearer's left), y green, z blue
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "annotate", help="draw landmarks, pose and measurements on an image or a video",
         description=__doc__,
@@ -105,7 +107,7 @@ def _is_video(path: Path) -> bool:
 def _frames(path: Path, max_frames: int | None) -> Iterator[tuple[np.ndarray, float]]:
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
-        raise VisionError(f"cannot open video {path}")
+        raise FrameError(f"cannot open video {path}")
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     try:
         i = 0
@@ -149,7 +151,7 @@ class Annotator:
             ta = time.perf_counter()
             try:
                 pose: HeadPose | None = estimate_pose(face, camera)
-            except ValueError:
+            except PoseError:
                 pose = None
             tb = time.perf_counter()
             m = None
@@ -192,7 +194,7 @@ def annotate(input_path: Path, out_path: Path, fov: float = 63.0,
             frame = decode(input_path.read_bytes(), FrameLimits())
             print(json.dumps(ann.process(frame, 0, 0.0)), file=stream, flush=True)
             if not cv2.imwrite(str(out_path), frame):
-                raise VisionError(f"cannot write image {out_path}")
+                raise OSError(f"cannot write image {out_path}")
             return 1
         writer = None
         n = 0
@@ -216,9 +218,9 @@ def _open_writer(path: Path, width: int, height: int, source: Path) -> cv2.Video
     cap = cv2.VideoCapture(str(source))
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     cap.release()
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
-        raise VisionError(f"cannot write video {path} (use .mp4)")
+        raise OSError(f"cannot write video {path} (use .mp4)")
     return writer
 
 

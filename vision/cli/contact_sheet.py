@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -19,6 +19,9 @@ import numpy as np
 from vision.catalog import GlassesCatalog
 from vision.geometry import Camera, estimate_pose
 from vision.landmarks import Face, FaceTracker, FaceTrackerOptions
+
+if TYPE_CHECKING:
+    from vision.lipstick import Shade
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 GLASSES_FACES = ("photos/obama.jpg", "photos/biden.jpg", "photos/astronaut.png",
@@ -44,7 +47,9 @@ class _Photo:
     face: Face
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     p = subparsers.add_parser("contact-sheet", help="glasses and lipstick on real faces (PNG)",
                               description=__doc__)
     p.add_argument("--out", type=Path, required=True, help="output PNG")
@@ -121,7 +126,8 @@ def lipstick_rows(photos: list[_Photo], tile: int) -> list[np.ndarray]:
     except ImportError:
         return []  # the lipstick module is optional for this sheet
     shades = list(load_shades())
-    picked, per_finish = [], {}
+    picked: list[Shade] = []
+    per_finish: dict[str, int] = {}
     for s in shades:
         key = str(s.finish)
         if per_finish.get(key, 0) < SHADES_PER_FINISH:

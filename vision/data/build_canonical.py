@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vision.errors import CatalogError
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_SRC = HERE.parents[2] / "shared" / "data" / "face_geometry"
 OUT = HERE / "canonical_face.npz"
@@ -24,7 +26,7 @@ def parse_metadata(text: str) -> dict[str, np.ndarray]:
     vb = np.array(re.findall(r"vertex_buffer:\s*([-0-9.eE]+)", text), dtype=np.float64)
     ib = np.array(re.findall(r"index_buffer:\s*(\d+)", text), dtype=np.int32)
     if "VERTEX_PT" not in text or vb.size % 5 or ib.size % 3:
-        raise ValueError("unexpected metadata layout (want VERTEX_PT triangles)")
+        raise CatalogError("unexpected metadata layout (want VERTEX_PT triangles)")
     verts = vb.reshape(-1, 5)
     return {
         "vertices": verts[:, :3],
@@ -50,9 +52,9 @@ def build(src: Path) -> dict[str, np.ndarray]:
     obj_iris = parse_obj_vertices((src / "face_model_with_iris.obj").read_text())
     if not (np.allclose(obj, base["vertices"], atol=1e-5)
             and np.allclose(obj_iris, iris["vertices"], atol=1e-5)):
-        raise ValueError("OBJ and pbtxt canonical meshes disagree")
+        raise CatalogError("OBJ and pbtxt canonical meshes disagree")
     if base["vertices"].shape != (468, 3) or iris["vertices"].shape != (478, 3):
-        raise ValueError("unexpected vertex counts")
+        raise CatalogError("unexpected vertex counts")
     return {
         "vertices": base["vertices"].astype(np.float32),
         "uv": base["uv"].astype(np.float32),

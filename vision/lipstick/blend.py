@@ -148,10 +148,10 @@ def _gloss_map(mf: MouthFrame, xy: np.ndarray, alpha_c: np.ndarray, cw: float) -
         thick = max(round(0.03 * cw), 1)
         for j in range(n - 1):
             p, q = np.round(line[j:j + 2] * 4).astype(np.int32)
-            cv2.line(canvas, tuple(p), tuple(q), float(strength * fade[j]), thick,
-                     cv2.LINE_AA, shift=2)
+            cv2.line(canvas, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])),
+                     (float(strength * fade[j]),), thick, cv2.LINE_AA, shift=2)
     sigma = 0.02 * cw
-    canvas = cv2.GaussianBlur(canvas, (0, 0), sigma)
+    canvas = np.asarray(cv2.GaussianBlur(canvas, (0, 0), sigma), dtype=np.float32)
     peak = float(canvas.max())
     if peak > 0:
         canvas /= peak

@@ -108,7 +108,7 @@ def mouth_frame(xy: np.ndarray, frame_size: tuple[int, int], params: MaskParams)
 def _signed_distance(poly: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Signed distance in canvas pixels to a closed polygon, > 0 inside."""
     inside = np.zeros((size[1], size[0]), np.uint8)
-    cv2.fillPoly(inside, [np.round(poly * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+    cv2.fillPoly(inside, [np.round(poly * 16).astype(np.int32)], (1,), cv2.LINE_8, shift=4)
     din = cv2.distanceTransform(inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     dout = cv2.distanceTransform(1 - inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     return din - dout
@@ -168,7 +168,7 @@ def lip_mask_crop(
         (x1 - x0, y1 - y0),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0.0,
+        borderValue=(0.0,),
     )
     return alpha, mf.box
 
@@ -186,9 +186,9 @@ def polygon_lip_mask(face: Face, size: tuple[int, int]) -> np.ndarray:
     """Baseline: the plain polygon between the outer and inner lip landmarks, uint8 0/1 (H, W)."""
     outer = face.xy[list(OUTER_UPPER) + list(OUTER_LOWER[::-1][1:-1])]
     out = np.zeros((size[1], size[0]), np.uint8)
-    cv2.fillPoly(out, [np.round(outer).astype(np.int32)], 1)
+    cv2.fillPoly(out, [np.round(outer).astype(np.int32)], (1,))
     inner = face.xy[list(INNER_UPPER) + list(INNER_LOWER[::-1][1:-1])]
-    cv2.fillPoly(out, [np.round(inner).astype(np.int32)], 0)
+    cv2.fillPoly(out, [np.round(inner).astype(np.int32)], (0,))
     return out
 
 

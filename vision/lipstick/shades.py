@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from vision.errors import CatalogError
+from vision.errors import CatalogError, OptionsError
 
 DEFAULT_SHADES_PATH = Path(__file__).resolve().parents[2] / "assets" / "shades" / "shades.json"
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
@@ -31,17 +32,17 @@ class Finish(Enum):
             return cls(str(value).lower())
         except ValueError:
             valid = ", ".join(f.value for f in cls)
-            raise CatalogError(f"unknown finish {value!r}; valid finishes: {valid}") from None
+            raise OptionsError(f"unknown finish {value!r}; valid finishes: {valid}") from None
 
 
 def check_intensity(intensity: float) -> float:
-    """Intensity as a float in 0..1; anything else is a ValueError saying so."""
+    """Intensity as a float in 0..1; anything else is an OptionsError saying so."""
     try:
         value = float(intensity)
     except (TypeError, ValueError):
-        raise ValueError(f"intensity must be a number in 0..1, got {intensity!r}") from None
+        raise OptionsError(f"intensity must be a number in 0..1, got {intensity!r}") from None
     if not 0.0 <= value <= 1.0:  # also rejects NaN
-        raise ValueError(f"intensity must be in 0..1, got {intensity!r}")
+        raise OptionsError(f"intensity must be in 0..1, got {intensity!r}")
     return value
 
 
@@ -76,15 +77,23 @@ class Shade:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Shade:
+        if not isinstance(d, dict):
+            raise CatalogError(f"a shade must be an object, got {type(d).__name__}")
         for key in ("id", "name", "hex", "finish"):
             if not isinstance(d.get(key), str) or not d[key]:
                 raise CatalogError(f"shade {d.get('id', '?')!r}: missing or empty {key!r}")
         hex_to_rgb(d["hex"])
-        monk = tuple(int(m) for m in d.get("monk", ()))
+        try:
+            monk = tuple(int(m) for m in d.get("monk", ()))
+        except (TypeError, ValueError):
+            raise CatalogError(f"shade {d['id']!r}: monk tones must be integers") from None
         if any(not 1 <= m <= 10 for m in monk):
             raise CatalogError(f"shade {d['id']!r}: monk tones must be 1..10, got {list(monk)}")
-        return cls(id=d["id"], name=d["name"], hex=d["hex"].upper(),
-                   finish=Finish.parse(d["finish"]), monk=monk)
+        try:
+            finish = Finish.parse(d["finish"])
+        except OptionsError as exc:  # in a catalog file it is the catalog that is invalid
+            raise CatalogError(f"shade {d['id']!r}: {exc}") from None
+        return cls(id=d["id"], name=d["name"], hex=d["hex"].upper(), finish=finish, monk=monk)
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,7 @@ class ShadeCatalog:
     def __len__(self) -> int:
         return len(self.shades)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Shade]:
         return iter(self.shades)
 
     @property

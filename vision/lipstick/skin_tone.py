@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vision.errors import MeasureError
 from vision.landmarks import Face
 from vision.lipstick.color import bgr_to_lab, ciede2000, srgb_to_lab
 
@@ -41,7 +42,7 @@ def cheek_pixels(frame_bgr: np.ndarray, face: Face) -> np.ndarray:
     mask = np.zeros(frame_bgr.shape[:2], np.uint8)
     for i in CHEEK_IDS:
         x, y = np.round(xy[i]).astype(int)
-        cv2.circle(mask, (int(x), int(y)), r, 1, -1)
+        cv2.circle(mask, (int(x), int(y)), r, (1,), -1)
     return frame_bgr[mask > 0]
 
 
@@ -51,7 +52,7 @@ def estimate_skin_tone(frame_bgr: np.ndarray, face: Face) -> SkinTone:
     not a measurement: camera white balance and light shift it by a band or more."""
     px = cheek_pixels(frame_bgr, face)
     if len(px) < 20:
-        raise ValueError("too few cheek pixels to estimate a skin tone")
+        raise MeasureError("too few cheek pixels to estimate a skin tone")
     lab = bgr_to_lab(px.astype(np.float64))
     lo, hi = np.percentile(lab[:, 0], [25, 75])
     mid = lab[(lab[:, 0] >= lo) & (lab[:, 0] <= hi)]
@@ -60,5 +61,5 @@ def estimate_skin_tone(frame_bgr: np.ndarray, face: Face) -> SkinTone:
     # so chroma and hue count a third as much as lightness (CIEDE2000 parametric factors).
     de = ciede2000(mean[None, :], MONK_LAB, kc=3.0, kh=3.0)
     k = int(np.argmin(de))
-    return SkinTone(monk_index=k + 1, lab=tuple(round(float(v), 2) for v in mean),
-                    delta_e=float(de[k]))
+    lab_l, lab_a, lab_b = (round(float(v), 2) for v in mean)
+    return SkinTone(monk_index=k + 1, lab=(lab_l, lab_a, lab_b), delta_e=float(de[k]))

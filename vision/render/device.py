@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from vision.errors import OptionsError
+
 log = logging.getLogger(__name__)
 
 RenderDevice = Literal["auto", "gpu", "cpu"]
@@ -51,7 +53,7 @@ def create_context(device: RenderDevice = "auto", backend: str = "egl") -> Conte
     where a GPU exists (to keep a GPU free, or to compare).
     """
     if device not in ("auto", "gpu", "cpu"):
-        raise ValueError(f"render device must be auto, gpu or cpu, got {device!r}")
+        raise OptionsError(f"render device must be auto, gpu or cpu, got {device!r}")
     import moderngl
 
     found: list[tuple[int, Any, str]] = []
@@ -68,6 +70,8 @@ def create_context(device: RenderDevice = "auto", backend: str = "egl") -> Conte
                 other.release()
             return ContextChoice(ctx, index, name, fell_back=False)
         found.append((index, ctx, name))
+    # No usable device is the deployment's fault, not the caller's: a RuntimeError (a 500),
+    # deliberately not a VisionError (which the service answers with a 4xx).
     if not found:
         raise RuntimeError(
             f"no EGL device gives an OpenGL {GL_VERSION // 100}.{GL_VERSION % 100 // 10} context; "

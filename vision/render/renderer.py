@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from vision.catalog import GlassesProduct
+from vision.catalog import GlassesProduct, Variant
+from vision.errors import FrameError, PoseError, RenderError
 from vision.geometry import Camera, HeadPose, estimate_pose
 from vision.landmarks import Face
 from vision.render import shaders
@@ -98,7 +99,7 @@ class GlassesRenderer:
     """Offscreen glasses renderer; one per thread.
 
     The GL context is created on first use in the calling thread and reused for every frame;
-    a later call from another thread raises RuntimeError. Framebuffers follow the frame size
+    a later call from another thread raises RenderError. Framebuffers follow the frame size
     and are re-created only when it changes; product meshes are uploaded once per SKU.
     """
 
@@ -116,7 +117,7 @@ class GlassesRenderer:
         me = threading.get_ident()
         if self._ctx is not None:
             if me != self._thread:
-                raise RuntimeError("GlassesRenderer is bound to the thread that first used it; "
+                raise RenderError("GlassesRenderer is bound to the thread that first used it; "
                                    "create one renderer per thread")
             return
         import moderngl
@@ -226,9 +227,9 @@ class GlassesRenderer:
         rgba = np.frombuffer(raw, dtype=np.uint8).reshape(y1 - y0, x1 - x0, 4)[::-1]
         return Overlay(np.ascontiguousarray(rgba[..., [2, 1, 0, 3]]), x0, y0)
 
-    def _draw(self, gp: _GpuProduct, var: Any, product: GlassesProduct, model_view: np.ndarray,
-              face_to_cam: np.ndarray, camera: Camera, box_gl: tuple[int, int, int, int],
-              occluder: bool) -> None:
+    def _draw(self, gp: _GpuProduct, var: Variant, product: GlassesProduct,
+              model_view: np.ndarray, face_to_cam: np.ndarray, camera: Camera,
+              box_gl: tuple[int, int, int, int], occluder: bool) -> None:
         mgl, ctx, fbo = self._mgl, self._ctx, self._draw_fbo
         fbo.use()
         fbo.viewport = (0, 0, camera.width, camera.height)
@@ -315,7 +316,7 @@ class GlassesRenderer:
         for face in faces:
             try:
                 pose = estimate_pose(face, camera)
-            except ValueError:  # degenerate landmarks: MediaPipe drops such faces too
+            except PoseError:  # degenerate landmarks: MediaPipe drops such faces too
                 continue
             res = self._render_into(image, face, pose, camera, product, variant)
             if res.bbox is not None:
@@ -349,7 +350,7 @@ class GlassesRenderer:
 
 def _check_frame(frame_bgr: np.ndarray, camera: Camera) -> None:
     if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 BGR frame, got {frame_bgr.dtype} {frame_bgr.shape}")
+        raise FrameError(f"expected a uint8 BGR frame, got {frame_bgr.dtype} {frame_bgr.shape}")
     if frame_bgr.shape[:2] != (camera.height, camera.width):
-        raise ValueError(f"frame is {frame_bgr.shape[1]}x{frame_bgr.shape[0]} but the camera is "
+        raise RenderError(f"frame is {frame_bgr.shape[1]}x{frame_bgr.shape[0]} but the camera is "
                          f"{camera.width}x{camera.height}")
