@@ -18,6 +18,7 @@ from service.errors import add_exception_handlers
 from service.handoff import endpoints as handoff_endpoints
 from service.offers import endpoints as offers_endpoints
 from service.offers.ranking import Item
+from service.openapi import install_openapi
 from service.ops import health, metrics
 from service.settings import Settings
 from service.shoppers import endpoints as shopper_endpoints
@@ -79,12 +80,11 @@ def create_app(
         finally:
             engine.dispose()
 
-    app = FastAPI(
-        title="Try-on and personalization service", version="0.1.0", lifespan=lifespan
-    )
+    app = FastAPI(title="Try-on and personalization service", version="0.1.0", lifespan=lifespan)
     add_exception_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     for module in ROUTERS:
         app.include_router(module.router)
     demo_endpoints.install(app, settings)
+    install_openapi(app)
     return app

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, JsonValue
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -107,6 +108,45 @@ HTTP_CODES = {
     405: "method_not_allowed",
     413: "payload_too_large",
 }
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. validation_error.")
+    message: str
+    detail: JsonValue | None = Field(
+        default=None, description="Only when there is more to say (e.g. validation errors)."
+    )
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response (documented in OpenAPI in place of FastAPI's 422)."""
+
+    error: ErrorInfo
+
+
+# What each 4xx/5xx means in the OpenAPI document; the body is always ErrorBody.
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Bad request",
+    401: "Missing or unknown API key",
+    403: "The key lacks the scope this route needs",
+    404: "Not found",
+    409: "Conflict",
+    410: "Gone (expired)",
+    413: "Body too large",
+    415: "Unsupported media type",
+    422: "Validation error",
+    429: "Rate limit exceeded (see Retry-After)",
+    503: "Busy: too many requests waiting; retry",
+}
+# Raised by require_scope (service.access.deps) on every protected route.
+AUTH_ERRORS = (401, 403, 429)
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for routes/routers: these statuses answer with ErrorBody."""
+    return {
+        c: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[c]} for c in sorted(set(codes))
+    }
 
 
 def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:

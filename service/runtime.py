@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the types only: this module sits below the features it names
+    from redis import Redis
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,7 +36,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    redis: Any  # redis.Redis | None (untyped library)
+    redis: Redis | None  # None: no Redis configured (limits fall back to the database)
     limiter: RateLimiter
     auth: Authenticator
     metrics: TryOnMetrics

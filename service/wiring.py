@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, select
 
@@ -39,6 +39,9 @@ from service.tryon.catalog import CatalogService, glb_limits
 from service.tryon.pipelines import ImagePipelines, PipelineFactory, render_options
 from service.tryon.workers import StreamRegistry, WorkerPool
 from vision.pipeline import ThreadLocalRenderers
+
+if TYPE_CHECKING:  # imported lazily below: Redis is optional
+    from redis import Redis
 
 
 def ingest_hooks() -> tuple[AfterInsertHook, ...]:
@@ -82,7 +85,7 @@ def backfill(engine: Engine) -> dict[str, int]:
     return done
 
 
-def _redis(settings: Settings) -> Any:
+def _redis(settings: Settings) -> Redis | None:
     if not settings.redis_url:
         return None
     import redis

@@ -1,10 +1,11 @@
-"""Shared fixtures: where the real data lives, and a private PostgreSQL database per run."""
+"""Shared fixtures: where the real data lives, and the PostgreSQL server the tests use.
+
+Private databases on it come from tests/service/harness.py (fresh_database, the db_url fixture).
+"""
 
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,22 +20,3 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"real test data not found at {SHARED_DATA}")
     return SHARED_DATA
-
-
-@pytest.fixture(scope="session")
-def pg_database_url() -> Iterator[str]:
-    """A fresh PostgreSQL database on the real server, dropped afterwards.
-
-    Each test run gets its own database so parallel runs never see each other's rows.
-    """
-    import psycopg
-
-    name = f"tryon_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base.replace('postgresql://', 'postgresql+psycopg://')}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

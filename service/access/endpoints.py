@@ -13,9 +13,9 @@ from service.access.deps import AdminDep
 from service.access.keys import create_key, revoke_key
 from service.access.models import ApiKey
 from service.deps import SessionDep
-from service.errors import NotFound
+from service.errors import AUTH_ERRORS, NotFound, error_responses
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=error_responses(*AUTH_ERRORS))
 
 
 class KeyIn(BaseModel):
@@ -50,7 +50,13 @@ def _out(row: ApiKey) -> dict[str, Any]:
     }
 
 
-@router.post("", status_code=201, response_model=KeyCreated, summary="Create a key (admin)")
+@router.post(
+    "",
+    status_code=201,
+    response_model=KeyCreated,
+    responses=error_responses(400, 422),
+    summary="Create a key (admin)",
+)
 def create(body: KeyIn, session: SessionDep, _: AdminDep) -> dict[str, Any]:
     row, raw = create_key(
         session, body.name, body.scopes, rate_limit_per_minute=body.rate_limit_per_minute
@@ -63,7 +69,12 @@ def list_keys(session: SessionDep, _: AdminDep) -> list[dict[str, Any]]:
     return [_out(r) for r in session.scalars(select(ApiKey).order_by(ApiKey.id))]
 
 
-@router.delete("/{key_id}", response_model=KeyOut, summary="Revoke a key (admin)")
+@router.delete(
+    "/{key_id}",
+    response_model=KeyOut,
+    responses=error_responses(404, 422),
+    summary="Revoke a key (admin)",
+)
 def revoke(
     key_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep, _: AdminDep
 ) -> dict[str, Any]:

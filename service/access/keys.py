@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -71,7 +72,7 @@ def authenticate_key(session: Session, raw_key: str) -> ApiKey | None:
 def create_key(
     session: Session,
     name: str,
-    scopes: list[str] | tuple[str, ...],
+    scopes: Sequence[str],
     *,
     raw_key: str | None = None,
     rate_limit_per_minute: int | None = None,

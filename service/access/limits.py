@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from service.access.models import RateCounter
+from service.db.dml import table_of
 from service.db.upsert import insert_for
 from service.errors import RateLimited
 
@@ -67,12 +68,12 @@ class RateLimiter:
         ).returning(RateCounter.count)
         # Its own short transaction: a request that later fails must still count.
         with self.engine.begin() as conn:
-            count = conn.execute(stmt).scalar_one()
+            count: int = conn.execute(stmt).scalar_one()
             if count == 1:  # first hit of a window: forget this key's older windows
                 conn.execute(
-                    RateCounter.__table__.delete().where(
-                        RateCounter.bucket == bucket, RateCounter.window_start < window
-                    )
+                    table_of(RateCounter)
+                    .delete()
+                    .where(RateCounter.bucket == bucket, RateCounter.window_start < window)
                 )
         return int(count)
 
@@ -86,5 +87,3 @@ class RateLimiter:
                 f"rate limit of {limit} requests per minute exceeded for this key",
                 detail={"limit": limit, "retry_after_s": reset},
             )
-
-

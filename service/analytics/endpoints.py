@@ -18,12 +18,22 @@ from service.analytics.definitions import (
 )
 from service.analytics.exports import export
 from service.analytics.fitgap import Frame, consented_face_widths, fit_gap
+from service.analytics.schemas import (
+    FitGapReport,
+    FunnelReport,
+    NpsReport,
+    ProductReport,
+    ShadeReport,
+    report_responses,
+)
 from service.deps import RuntimeDep, SessionDep, SettingsDep
-from service.errors import Unprocessable
+from service.errors import AUTH_ERRORS, Unprocessable, error_responses
 from service.runtime import Runtime
 from service.settings import Settings
 
-router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
+router = APIRouter(
+    prefix="/v1/analytics", tags=["analytics"], responses=error_responses(422, *AUTH_ERRORS)
+)
 Format = Literal["json", "csv", "jsonl", "parquet"]
 GroupBy = Annotated[str, Query(description="comma-separated: variant, channel, store, day")]
 LATEST_TIME = datetime(9999, 1, 1, tzinfo=UTC)
@@ -93,7 +103,7 @@ def _window(settings: Settings, window_hours: float | None) -> float:
     return window_hours or settings.conversion_window_hours
 
 
-@router.get("/products")
+@router.get("/products", responses=report_responses(ProductReport))
 def products(
     session: SessionDep,
     _: AnalystDep,
@@ -107,7 +117,7 @@ def products(
     return _respond(rows, format, "products", f)
 
 
-@router.get("/funnel")
+@router.get("/funnel", responses=report_responses(FunnelReport))
 def funnel(
     settings: SettingsDep,
     session: SessionDep,
@@ -123,7 +133,7 @@ def funnel(
     return _respond(rows, format, "funnel", f, window_hours=w)
 
 
-@router.get("/shades")
+@router.get("/shades", responses=report_responses(ShadeReport))
 def shades(
     session: SessionDep,
     _: AnalystDep,
@@ -137,7 +147,7 @@ def shades(
     return _respond(rows, format, "shades", f)
 
 
-@router.get("/nps")
+@router.get("/nps", responses=report_responses(NpsReport))
 def nps(session: SessionDep, _: AnalystDep, f: FiltersDep, format: Format = "json") -> Response:
     """NPS by channel (promoters 9-10, detractors 0-6) plus an "all" row."""
     return _respond(queries.nps(session, f), format, "nps", f)
@@ -156,7 +166,7 @@ def _fit_gap_report(
     )
 
 
-@router.get("/fit-gap")
+@router.get("/fit-gap", responses=report_responses(FitGapReport))
 def fit_gap_report(
     rt: RuntimeDep,
     session: SessionDep,

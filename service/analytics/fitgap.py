@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import String, and_, func, literal_column, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from service.analytics.definitions import FIT_BIN_MM, FIT_TOLERANCE_MM, Filters
 from service.db.base import UTCDateTime
@@ -37,8 +38,10 @@ def consented_face_widths(session: Session, f: Filters) -> np.ndarray:
     # Literal JSON paths (no bound parameters) so the planner can match the partial index
     # ix_events_face_width from migration 0003_analytics: only events carrying a width are read.
     if session.get_bind().dialect.name == "postgresql":
-        width: Any = literal_column("(events.properties ->> 'face_width_mm')::float8")
-        present: Any = literal_column(FACE_WIDTH_PRESENT_PG)
+        width: ColumnElement[Any] = literal_column(
+            "(events.properties ->> 'face_width_mm')::float8"
+        )
+        present: ColumnElement[Any] = literal_column(FACE_WIDTH_PRESENT_PG)
     else:
         width = literal_column("json_extract(events.properties, '$.face_width_mm')")
         present = literal_column(FACE_WIDTH_PRESENT_SQLITE)
@@ -56,8 +59,9 @@ def consented_face_widths(session: Session, f: Filters) -> np.ndarray:
         conds.append(ch == f.channel)
     if f.store_id:
         conds.append(Event.store_id == f.store_id)
-    stmt = select(func.avg(width)).select_from(Event).where(and_(*conds)).group_by(Event.shopper_id)
-    vals = [float(v) for (v,) in session.execute(stmt) if v is not None]
+    mean_width: ColumnElement[float | None] = func.avg(width)
+    stmt = select(mean_width).select_from(Event).where(and_(*conds)).group_by(Event.shopper_id)
+    vals = [float(v) for v in session.scalars(stmt) if v is not None]
     # Implausible values (unit mistakes, broken measurements) would only add noise bins.
     return np.array([v for v in vals if 80.0 <= v <= 200.0], dtype=float)
 
@@ -101,8 +105,9 @@ def fit_gap(
     }
     if widths.size == 0:
         return result
+    ideal_widths = np.asarray(ideal_frame_width_mm(widths))
     fits_any = (
-        (np.abs(ideal_frame_width_mm(widths)[:, None] - fw[None, :]) <= tolerance_mm).any(axis=1)
+        (np.abs(ideal_widths[:, None] - fw[None, :]) <= tolerance_mm).any(axis=1)
         if fw.size
         else np.zeros(widths.size, dtype=bool)
     )

@@ -9,7 +9,7 @@ for whole UTC days inside the filter range and raw events for partial edge days.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -26,6 +26,8 @@ from service.analytics.definitions import (
 )
 from service.analytics.models import NONE_KEY, DailyProduct, DailyShade
 from service.analytics.sql import day_of, is_pg, iso_day, skin_band
+from service.db.base import Base
+from service.db.dml import table_of
 from service.touchpoints.models import Event
 
 PRODUCT_KEY = ("day", "sku", "variant", "channel", "store_id")
@@ -42,7 +44,7 @@ def _k(value: str | None) -> str:
     return NONE_KEY if value is None else value
 
 
-def product_delta(rows: Iterable[dict[str, Any]]) -> dict[tuple, list[int]]:
+def product_delta(rows: Iterable[Mapping[str, Any]]) -> dict[tuple, list[int]]:
     """{(day, sku, variant, channel, store): [try_ons, dwell_events, dwell_ms_total]}."""
     out: dict[tuple, list[int]] = {}
     for r in rows:
@@ -62,7 +64,7 @@ def product_delta(rows: Iterable[dict[str, Any]]) -> dict[tuple, list[int]]:
     return out
 
 
-def shade_delta(rows: Iterable[dict[str, Any]]) -> dict[tuple, list[int]]:
+def shade_delta(rows: Iterable[Mapping[str, Any]]) -> dict[tuple, list[int]]:
     """{(day, shade, skin band, channel, store): [applications]}."""
     out: dict[tuple, list[int]] = {}
     for r in rows:
@@ -76,14 +78,14 @@ def shade_delta(rows: Iterable[dict[str, Any]]) -> dict[tuple, list[int]]:
 
 def _upsert(
     session: Session | Connection,
-    model: Any,
+    model: type[Base],
     keys: Sequence[str],
     sums: Sequence[str],
     delta: dict[tuple, list[int]],
 ) -> None:
     if not delta:
         return
-    table = model.__table__
+    table = table_of(model)
     # Sorted keys: concurrent batches lock the same rows in the same order (no deadlock).
     items = sorted(delta.items())
     values = [
@@ -107,8 +109,8 @@ def _upsert(
     session.execute(_SQLITE_UPSERTS[model], values)
 
 
-def _sqlite_upsert(model: Any, keys: Sequence[str], sums: Sequence[str]) -> Any:
-    table = model.__table__
+def _sqlite_upsert(model: type[Base], keys: Sequence[str], sums: Sequence[str]) -> Any:
+    table = table_of(model)
     stmt = sqlite.insert(table)
     return stmt.on_conflict_do_update(
         index_elements=list(keys), set_={c: table.c[c] + stmt.excluded[c] for c in sums}
@@ -121,7 +123,7 @@ _SQLITE_UPSERTS = {
 }
 
 
-def apply_inserted(session: Session, rows: Iterable[dict[str, Any]]) -> None:
+def apply_inserted(session: Session, rows: Iterable[Mapping[str, Any]]) -> None:
     """Add newly inserted events rows (ingest's prepared dicts) to the rollups, same transaction."""
     rows = list(rows)
     _upsert(session, DailyProduct, PRODUCT_KEY, PRODUCT_SUMS, product_delta(rows))
@@ -199,7 +201,9 @@ def _midnight(d: date) -> datetime:
     return datetime.combine(d, time(0), tzinfo=UTC)
 
 
-def split_range(f: Filters) -> tuple[date | None, date | None, list[tuple[Any, Any]]]:
+def split_range(
+    f: Filters,
+) -> tuple[date | None, date | None, list[tuple[datetime | None, datetime | None]]]:
     """Whole UTC days [d0, d1) for the rollups, and the raw [lo, hi) edges around them.
 
     None for d0/d1 means unbounded. When no whole day fits, d0 == d1 and the raw edge is
@@ -213,17 +217,18 @@ def split_range(f: Filters) -> tuple[date | None, date | None, list[tuple[Any, A
         d1 = f.end.astimezone(UTC).date()  # [midnight(d1), end) is the partial tail
     if d0 is not None and d1 is not None and d0 >= d1:
         return d0, d0, [(f.start, f.end)]
-    edges = []
-    if d0 is not None and f.start < _midnight(d0):
+    edges: list[tuple[datetime | None, datetime | None]] = []
+    # d0 is set only from f.start, d1 only from f.end: the second tests narrow for mypy.
+    if d0 is not None and f.start is not None and f.start < _midnight(d0):
         edges.append((f.start, _midnight(d0)))
-    if d1 is not None and _midnight(d1) < f.end:
+    if d1 is not None and f.end is not None and _midnight(d1) < f.end:
         edges.append((_midnight(d1), f.end))
     return d0, d1, edges
 
 
 def _read(
     session: Session,
-    model: Any,
+    model: type[Base],
     raw: Any,
     keys: Sequence[str],
     sums: Sequence[str],
@@ -231,7 +236,7 @@ def _read(
     group: Sequence[str],
 ) -> dict[tuple, list[int]]:
     """{group key: sums} over rollup whole days plus raw edge days; "" keys become None."""
-    t = model.__table__
+    t = table_of(model)
     d0, d1, edges = split_range(f)
     out: dict[tuple, list[int]] = {}
 

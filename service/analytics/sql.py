@@ -34,7 +34,7 @@ def is_pg(session: Session | Connection) -> bool:
     return bind.dialect.name == "postgresql"
 
 
-def epoch_s(session: Session, col: Any) -> ColumnElement[float]:
+def epoch_s(session: Session, col: Any) -> ColumnElement[float] | ColumnElement[int]:
     """Seconds since 1970 of a timestamp column (for windows: t <= t0 + w)."""
     if is_pg(session):
         return func.extract("epoch", col)
@@ -42,7 +42,7 @@ def epoch_s(session: Session, col: Any) -> ColumnElement[float]:
     return (func.julianday(col) - 2440587.5) * 86400.0
 
 
-def day_of(session: Session, col: Any) -> ColumnElement[Any]:
+def day_of(session: Session | Connection, col: Any) -> ColumnElement[Any]:
     """The UTC calendar day of a timestamp."""
     if is_pg(session):
         return cast(func.timezone("UTC", col), Date)
@@ -156,7 +156,7 @@ def order_lines(session: Session, *conds: ColumnElement[bool]) -> Select[Any]:
     )
 
 
-def skin_band(session: Session) -> ColumnElement[str]:
+def skin_band(session: Session | Connection) -> ColumnElement[str]:
     """definitions.skin_tone_band in SQL: a string band, else numeric monk_index, else unknown."""
     props = Event.properties
     if is_pg(session):

@@ -2,52 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from service.access.deps import require_scope
 from service.deps import SessionDep, SettingsDep
+from service.errors import AUTH_ERRORS, error_responses
 from service.handoff import service
+from service.handoff.schemas import ClaimIn, ClaimOut, MintIn, MintOut
 from service.settings import Settings
 
-router = APIRouter(prefix="/v1/handoff", tags=["handoff"])
+router = APIRouter(prefix="/v1/handoff", tags=["handoff"], responses=error_responses(422))
 TokenPath = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-ShopperId = Annotated[
-    str,
-    Field(
-        min_length=1, max_length=128, validation_alias=AliasChoices("anonymous_id", "anonymousId")
-    ),
-]
-
-
-class MintIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    anonymous_id: ShopperId
-    store_id: Annotated[str, Field(max_length=64)] | None = None
-    kiosk_id: Annotated[str, Field(max_length=64)] | None = None
-
-
-class MintOut(BaseModel):
-    token: str
-    expires_at: datetime
-    url: str = Field(description="What the phone opens (encode it as the QR code).")
-    qr_url: str
-
-
-class ClaimIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    anonymous_id: ShopperId
-
-
-class ClaimOut(BaseModel):
-    shopper_id: str
-    claimed_by: str
-    linked_ids: list[str]
 
 
 def _base_url(request: Request, settings: Settings) -> str:
@@ -60,7 +29,11 @@ def handoff_url(request: Request, settings: Settings, token: str) -> str:
 
 
 @router.post(
-    "", response_model=MintOut, status_code=201, dependencies=[Depends(require_scope("kiosk"))]
+    "",
+    response_model=MintOut,
+    status_code=201,
+    dependencies=[Depends(require_scope("kiosk"))],
+    responses=error_responses(*AUTH_ERRORS),
 )
 def mint_token(
     request: Request, settings: SettingsDep, session: SessionDep, body: MintIn
@@ -81,7 +54,11 @@ def mint_token(
     )
 
 
-@router.get("/{token}/qr.png", response_class=Response)
+@router.get(
+    "/{token}/qr.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **error_responses(404, 409, 410)},
+)
 def token_qr(
     request: Request, settings: SettingsDep, session: SessionDep, token: TokenPath
 ) -> Response:
@@ -92,7 +69,10 @@ def token_qr(
 
 
 @router.post(
-    "/{token}/claim", response_model=ClaimOut, dependencies=[Depends(require_scope("kiosk"))]
+    "/{token}/claim",
+    response_model=ClaimOut,
+    dependencies=[Depends(require_scope("kiosk"))],
+    responses=error_responses(404, 409, 410, *AUTH_ERRORS),
 )
 def claim_token(session: SessionDep, token: TokenPath, body: ClaimIn) -> ClaimOut:
     """Link the phone's anonymous id to the kiosk's shopper; 404 unknown, 409 used, 410 expired."""

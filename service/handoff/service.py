@@ -13,6 +13,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from service.db.base import utcnow
+from service.db.dml import affected
 from service.errors import Conflict, NotFound, ServiceError
 from service.handoff.models import HandoffToken
 from service.identity.service import link_shoppers, resolve_shopper_ids
@@ -125,10 +126,10 @@ HANDOFF_GRACE = timedelta(days=1)
 
 def erase_tokens(session: Session, ids: Sequence[str]) -> dict[str, int]:
     cond = or_(HandoffToken.shopper_id.in_(ids), HandoffToken.claimed_by.in_(ids))
-    return {"handoff_tokens": session.execute(delete(HandoffToken).where(cond)).rowcount}
+    return {"handoff_tokens": affected(session, delete(HandoffToken).where(cond))}
 
 
 def purge_tokens(session: Session, cutoff: datetime, now: datetime) -> dict[str, int]:
     """Tokens past their grace day, and any older than the retention window."""
     stale = or_(HandoffToken.expires_at < now - HANDOFF_GRACE, HandoffToken.created_at < cutoff)
-    return {"handoff_tokens": session.execute(delete(HandoffToken).where(stale)).rowcount}
+    return {"handoff_tokens": affected(session, delete(HandoffToken).where(stale))}

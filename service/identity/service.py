@@ -10,6 +10,7 @@ from sqlalchemy import Connection, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.db.base import utcnow
+from service.db.dml import affected
 from service.db.upsert import insert_for
 from service.identity.models import ShopperAlias, ShopperGroup
 
@@ -94,12 +95,13 @@ def refresh_groups(session: Session, ids: Iterable[str]) -> None:
 
 def erase_identity(session: Session, ids: Sequence[str]) -> dict[str, int]:
     """The erased ids' links and group rows (the erasure list runs this last)."""
-    aliases = session.execute(
+    aliases = affected(
+        session,
         delete(ShopperAlias).where(
             or_(ShopperAlias.shopper_id.in_(ids), ShopperAlias.alias_id.in_(ids))
-        )
-    ).rowcount
-    groups = session.execute(delete(ShopperGroup).where(ShopperGroup.shopper_id.in_(ids))).rowcount
+        ),
+    )
+    groups = affected(session, delete(ShopperGroup).where(ShopperGroup.shopper_id.in_(ids)))
     return {"shopper_aliases": aliases, "shopper_groups": groups}
 
 
@@ -133,7 +135,7 @@ def link_from_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> Non
 
 def purge_identity(session: Session, cutoff: datetime, _now: datetime) -> dict[str, int]:
     """Links made before the retention cutoff; the groups are re-derived from what is left."""
-    n = session.execute(delete(ShopperAlias).where(ShopperAlias.created_at < cutoff)).rowcount
+    n = affected(session, delete(ShopperAlias).where(ShopperAlias.created_at < cutoff))
     if n:
         rebuild_groups(session)
     return {"shopper_aliases": n or 0}

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
 
 from service.access.deps import KioskDep
 from service.deps import RuntimeDep, SessionDep
+from service.errors import AUTH_ERRORS, error_responses
+from service.offers.schemas import FeedbackIn, FeedbackOut, OffersOut
 from service.offers.service import get_offers, record_feedback
 from service.touchpoints.schemas import Channel
 
-router = APIRouter(prefix="/v1/shoppers", tags=["offers"])
+router = APIRouter(
+    prefix="/v1/shoppers", tags=["offers"], responses=error_responses(422, *AUTH_ERRORS)
+)
 # Ids as the events hold them (ingest's `Id`: 1-128 characters once stripped, no NUL); any
 # other id can have no history, and Offer Shown events for it would be rejected.
 ShopperId = Annotated[
@@ -21,11 +24,7 @@ ShopperId = Annotated[
 OfferId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^[^\x00]+$")]
 
 
-class FeedbackIn(BaseModel):
-    action: Literal["accepted", "rejected"]
-
-
-@router.get("/{shopper_id}/offers")
+@router.get("/{shopper_id}/offers", response_model=OffersOut, response_model_exclude_unset=True)
 def list_offers(
     shopper_id: ShopperId,
     rt: RuntimeDep,
@@ -53,7 +52,11 @@ def list_offers(
     )
 
 
-@router.post("/{shopper_id}/offers/{offer_id}/feedback")
+@router.post(
+    "/{shopper_id}/offers/{offer_id}/feedback",
+    response_model=FeedbackOut,
+    responses=error_responses(404),
+)
 def offer_feedback(
     shopper_id: ShopperId,
     offer_id: OfferId,

@@ -212,10 +212,11 @@ def rank(
     aff = {s: a for s, a in aff.items() if a > 0}
     max_aff = max(aff.values(), default=0.0) or 1.0
     total_aff = sum(aff.values()) or 1.0
-    style_pref: Counter[str] = Counter()
+    style_pref: dict[str, float] = defaultdict(float)
     for s, a in aff.items():
-        if s in items and items[s].style:
-            style_pref[items[s].style] += a / total_aff
+        style = items[s].style if s in items else None
+        if style:
+            style_pref[style] += a / total_aff
     n_colors = sum(profile.colors.values()) or 1
     max_pop = max(stats.popularity.values(), default=0.0)
     # Popularity matters most for new shoppers and fades as their own history grows.

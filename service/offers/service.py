@@ -58,6 +58,7 @@ class OffersRuntime:
     stats: StatsCache
     items: Callable[[], Mapping[str, Item]]
 
+
 COUPON_DISCOUNT_PERCENT = 10
 HISTORY_LOOKBACK = timedelta(days=365)
 
@@ -175,11 +176,11 @@ def get_offers(
     offers, events = [], []
     for pos, r in enumerate(ranked, start=1):
         item = items[r.sku]
-        with_coupon = coupon is not None and coupon.sku == r.sku
+        own_coupon = coupon if coupon is not None and coupon.sku == r.sku else None
         reasons = list(r.reasons)
-        if with_coupon:
+        if own_coupon is not None:
             reasons.insert(
-                0, f"{coupon.discount_percent}% off to finish your purchase of {item.name}"
+                0, f"{own_coupon.discount_percent}% off to finish your purchase of {item.name}"
             )
         oid = uuid.uuid4().hex
         session.add(
@@ -191,7 +192,7 @@ def get_offers(
                 rank=pos,
                 score=r.score,
                 reasons=reasons,
-                coupon_code=coupon.code if with_coupon else None,
+                coupon_code=own_coupon.code if own_coupon is not None else None,
             )
         )
         offers.append(
@@ -206,7 +207,7 @@ def get_offers(
                 "score": round(r.score, 4),
                 "reason": reasons[0],
                 "reasons": reasons,
-                "coupon": _coupon_dict(coupon) if with_coupon else None,
+                "coupon": _coupon_dict(own_coupon) if own_coupon is not None else None,
             }
         )
         events.append(
@@ -215,7 +216,7 @@ def get_offers(
                 oid,
                 r.sku,
                 pos,
-                coupon.code if with_coupon and coupon is not None else None,
+                own_coupon.code if own_coupon is not None else None,
                 message_id=f"offer-shown-{oid}",
                 timestamp=now,
             )

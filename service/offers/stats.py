@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, union
+from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import Session, aliased
 
 from service.analytics.sql import order_lines
@@ -98,33 +98,28 @@ def compute_item_stats(session: Session, since: datetime) -> ItemStats:
         select(lines.c.shopper_id, lines.c.sku),
     ).subquery("o")
     stats = ItemStats()
-    stats.tried_by = {
-        s: n for s, n in session.execute(select(tried.c.sku, func.count()).group_by(tried.c.sku))
-    }
+    # Typed statements: subquery columns carry no Python type of their own.
+    by_sku: Select[str, int] = select(tried.c.sku, func.count()).group_by(tried.c.sku)
+    stats.tried_by = {s: n for s, n in session.execute(by_sku)}
     b = aliased(tried)
-    stats.co_tried = {
-        (x, y): n
-        for x, y, n in session.execute(
-            select(tried.c.sku, b.c.sku, func.count())
-            .join(b, (b.c.shopper_id == tried.c.shopper_id) & (b.c.sku != tried.c.sku))
-            .group_by(tried.c.sku, b.c.sku)
+    co_tried: Select[str, str, int] = (
+        select(tried.c.sku, b.c.sku, func.count())
+        .join(b, (b.c.shopper_id == tried.c.shopper_id) & (b.c.sku != tried.c.sku))
+        .group_by(tried.c.sku, b.c.sku)
+    )
+    stats.co_tried = {(x, y): n for x, y, n in session.execute(co_tried)}
+    chose: Select[str, str, int] = (
+        select(tried.c.sku, ordered.c.sku, func.count())
+        .join(
+            ordered,
+            (ordered.c.shopper_id == tried.c.shopper_id) & (ordered.c.sku != tried.c.sku),
         )
-    }
-    stats.chose = {
-        (x, y): n
-        for x, y, n in session.execute(
-            select(tried.c.sku, ordered.c.sku, func.count())
-            .join(
-                ordered,
-                (ordered.c.shopper_id == tried.c.shopper_id) & (ordered.c.sku != tried.c.sku),
-            )
-            .group_by(tried.c.sku, ordered.c.sku)
-        )
-    }
+        .group_by(tried.c.sku, ordered.c.sku)
+    )
+    stats.chose = {(x, y): n for x, y, n in session.execute(chose)}
     pop = {s: float(n) for s, n in stats.tried_by.items()}
-    for s, n in session.execute(select(ordered.c.sku, func.count()).group_by(ordered.c.sku)):
+    orders: Select[str, int] = select(ordered.c.sku, func.count()).group_by(ordered.c.sku)
+    for s, n in session.execute(orders):
         pop[s] = pop.get(s, 0.0) + 3.0 * n  # an order says more than a try-on
     stats.popularity = pop
     return stats
-
-

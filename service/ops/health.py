@@ -6,11 +6,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 
 from service.deps import RuntimeDep
+from service.ops.schemas import HealthOut, ReadyOut
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=HealthOut)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -20,7 +21,13 @@ def _check_db(engine: Engine) -> None:
         conn.execute(text("SELECT 1"))
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={
+        200: {"model": ReadyOut, "description": "Ready"},
+        503: {"model": ReadyOut, "description": "A dependency does not answer"},
+    },
+)
 async def readyz(rt: RuntimeDep) -> JSONResponse:
     """Ready when the database answers (and Redis, when configured)."""
     checks: dict[str, str] = {}

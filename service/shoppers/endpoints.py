@@ -9,10 +9,15 @@ from pydantic import BaseModel
 
 from service.access.deps import require_scope
 from service.deps import RuntimeDep, SessionDep
+from service.errors import AUTH_ERRORS, error_responses
 from service.shoppers.erasure import erase_shopper
 from service.shoppers.retention import purge_older_than
 
-router = APIRouter(tags=["privacy"], dependencies=[Depends(require_scope("admin"))])
+router = APIRouter(
+    tags=["privacy"],
+    dependencies=[Depends(require_scope("admin"))],
+    responses=error_responses(422, *AUTH_ERRORS),
+)
 
 
 class ErasureOut(BaseModel):

@@ -9,10 +9,15 @@ from pydantic import AliasChoices, BaseModel, Field
 
 from service.access.deps import require_scope
 from service.deps import RuntimeDep, SessionDep
-from service.errors import PayloadTooLarge
+from service.errors import AUTH_ERRORS, PayloadTooLarge, error_responses
 from service.touchpoints.schemas import EVENT_NAMES, event_json_schemas
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
+
+
+class EventSchemasOut(BaseModel):
+    events: list[str] = Field(description="Every known event name.")
+    schemas: dict[str, dict[str, Any]] = Field(description="{event name: JSON Schema}")
 
 
 class EventBatchIn(BaseModel):
@@ -45,13 +50,18 @@ def check_batch_size(n: int, limit: int) -> None:
         )
 
 
-@router.get("/schemas")
+@router.get("/schemas", response_model=EventSchemasOut)
 def event_schemas() -> dict[str, Any]:
     """One JSON Schema per event name (snake_case shown; Segment camelCase also accepted)."""
     return {"events": list(EVENT_NAMES), "schemas": event_json_schemas()}
 
 
-@router.post("", response_model=IngestOut, dependencies=[Depends(require_scope("kiosk"))])
+@router.post(
+    "",
+    response_model=IngestOut,
+    dependencies=[Depends(require_scope("kiosk"))],
+    responses=error_responses(400, 413, 422, *AUTH_ERRORS),
+)
 def post_events(
     rt: RuntimeDep,
     session: SessionDep,

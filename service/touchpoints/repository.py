@@ -12,9 +12,10 @@ from sqlalchemy import delete, or_, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from service.db.dml import affected, table_of
 from service.touchpoints.models import Event
 
-_TABLE = Event.__table__
+_TABLE = table_of(Event)
 _COLUMNS = [c.name for c in _TABLE.columns if c.name != "id"]
 _QUOTED = ", ".join(f'"{c}"' for c in _COLUMNS)
 # PostgreSQL: the whole batch as ONE jsonb parameter expanded server-side. A 500-row
@@ -61,9 +62,9 @@ PURGE_CHUNK = 50_000
 
 def erase_events(session: Session, ids: Sequence[str]) -> dict[str, int]:
     """Every event of these shopper ids, whichever id column names them."""
-    t = Event.__table__
+    t = table_of(Event)
     cond = or_(t.c.shopper_id.in_(ids), t.c.anonymous_id.in_(ids), t.c.user_id.in_(ids))
-    return {"events": session.execute(delete(t).where(cond)).rowcount}
+    return {"events": affected(session, delete(t).where(cond))}
 
 
 def purge_events(session: Session, cutoff: datetime, _now: datetime) -> dict[str, int]:
@@ -71,7 +72,7 @@ def purge_events(session: Session, cutoff: datetime, _now: datetime) -> dict[str
     total = 0
     while True:
         ids = select(Event.id).where(Event.timestamp < cutoff).limit(PURGE_CHUNK).scalar_subquery()
-        n = session.execute(delete(Event).where(Event.id.in_(ids))).rowcount
+        n = affected(session, delete(Event).where(Event.id.in_(ids)))
         total += n
         if n < PURGE_CHUNK:
             return {"events": total}

@@ -220,18 +220,18 @@ class EventEnvelope(BaseModel):
         return self
 
 
-def _event_model(name: str, props: type[Properties]) -> type[BaseModel]:
+def _event_model(name: str, props: type[Properties]) -> type[EventEnvelope]:
     model_name = "".join(ch for ch in name.title() if ch.isalnum()) + "Event"
     return create_model(
         model_name,
         __base__=EventEnvelope,
         __doc__=f"The `{name}` touchpoint.",
-        event=(Literal[name], ...),  # type: ignore[valid-type]
+        event=(Literal[name], ...),
         properties=(props, Field(default_factory=props)),
     )
 
 
-EVENT_MODELS: dict[str, type[BaseModel]] = {
+EVENT_MODELS: dict[str, type[EventEnvelope]] = {
     str(name): _event_model(str(name), props) for name, props in PROPERTIES_BY_EVENT.items()
 }
 

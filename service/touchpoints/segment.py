@@ -12,11 +12,12 @@ import hashlib
 import io
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from service.access.credentials import api_key_from
@@ -28,6 +29,40 @@ from service.runtime import Runtime
 from service.touchpoints.service import Ingestor, IngestResult, log_rejections
 
 router = APIRouter(prefix="/v1", tags=["segment"])
+
+
+class SegmentAck(BaseModel):
+    success: Literal[True]
+
+
+class SegmentErrorOut(BaseModel):
+    """Segment's error shape (not the service's ErrorBody): what its SDKs expect."""
+
+    success: Literal[False]
+    code: str
+    message: str
+
+
+_SEGMENT_ERRORS = {400: "Bad request", 401: "Unknown write key", 403: "Key lacks kiosk scope"}
+# Every Segment route: the write key as basic-auth user name, or any of the service's key
+# headers (api_key_from reads them all); the scheme itself is added in service.openapi.
+SEGMENT_ROUTE: dict[str, Any] = {
+    "response_class": JSONResponse,
+    "responses": {
+        200: {"model": SegmentAck, "description": "Stored (or ignored: page, screen, group)"},
+        **{
+            c: {"model": SegmentErrorOut, "description": d}
+            for c, d in {**_SEGMENT_ERRORS, 413: "Body too large", 429: "Rate limited"}.items()
+        },
+    },
+    "openapi_extra": {
+        "security": [{"SegmentWriteKey": []}, {"HTTPBearer": []}, {"APIKeyHeader": []}],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+    },
+}
 
 # Segment's context.channel values, mapped onto ours; anything else falls back to "web".
 _SEGMENT_CHANNELS = {
@@ -206,39 +241,39 @@ async def _handle(rt: Runtime, request: Request, single_type: str | None) -> JSO
     return JSONResponse({"success": True})
 
 
-@router.post("/batch")
+@router.post("/batch", **SEGMENT_ROUTE)
 async def segment_batch(request: Request, rt: RuntimeDep) -> JSONResponse:
     """Segment `POST /v1/batch` ({"batch": [messages], "sentAt", ...})."""
     return await _handle(rt, request, None)
 
 
-@router.post("/track")
+@router.post("/track", **SEGMENT_ROUTE)
 async def segment_track(request: Request, rt: RuntimeDep) -> JSONResponse:
     return await _handle(rt, request, "track")
 
 
-@router.post("/identify")
+@router.post("/identify", **SEGMENT_ROUTE)
 async def segment_identify(request: Request, rt: RuntimeDep) -> JSONResponse:
     """Links anonymousId to userId, so both resolve to one shopper."""
     return await _handle(rt, request, "identify")
 
 
-@router.post("/alias")
+@router.post("/alias", **SEGMENT_ROUTE)
 async def segment_alias(request: Request, rt: RuntimeDep) -> JSONResponse:
     return await _handle(rt, request, "alias")
 
 
-@router.post("/page")
+@router.post("/page", **SEGMENT_ROUTE)
 async def segment_page(request: Request, rt: RuntimeDep) -> JSONResponse:
     """Accepted for SDK compatibility; page views are not touchpoints here."""
     return await _handle(rt, request, "page")
 
 
-@router.post("/screen")
+@router.post("/screen", **SEGMENT_ROUTE)
 async def segment_screen(request: Request, rt: RuntimeDep) -> JSONResponse:
     return await _handle(rt, request, "screen")
 
 
-@router.post("/group")
+@router.post("/group", **SEGMENT_ROUTE)
 async def segment_group(request: Request, rt: RuntimeDep) -> JSONResponse:
     return await _handle(rt, request, "group")

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from service.touchpoints.schemas import (
     EVENT_NAMES,
     LANDMARK_KEYS,
     MEASUREMENT_KEYS,
+    Properties,
 )
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,8 @@ def _prepare(
     if ts < EARLIEST_TIMESTAMP:
         raise _Reject("invalid_timestamp", f"timestamp {ts.isoformat()} is before 2000")
 
-    props_model = ev.properties
+    # Every EVENT_MODELS entry narrows the envelope's open `properties` to its Properties model.
+    props_model = cast(Properties, ev.properties)
     props = props_model.model_dump(mode="json", exclude_none=True)
     if not props_model.consent:
         removed = sorted(MEASUREMENT_KEYS & props.keys())

@@ -67,7 +67,7 @@ class EventBatcher:
             self._on_drop(n)
 
     def _take(self) -> list[dict[str, Any]]:
-        batch = []
+        batch: list[dict[str, Any]] = []
         while self._buf and len(batch) < max(self.batch_size, 500):
             batch.append(self._buf.popleft())
         return batch

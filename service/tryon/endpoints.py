@@ -13,14 +13,18 @@ from pydantic import BaseModel, Field
 
 from service.access.deps import KioskDep
 from service.deps import RuntimeDep
-from service.errors import ServiceError
+from service.errors import AUTH_ERRORS, ServiceError, error_responses
 from service.runtime import Runtime
 from service.tryon.frame_input import IMAGE_BODY, TryOnQuery, read_image, select
 from vision.errors import VisionError
 from vision.measure import FitAdvice, fit_advice, fit_verdict
 from vision.pipeline import TryOnResult
 
-router = APIRouter(prefix="/v1/tryon", tags=["try-on"])
+router = APIRouter(
+    prefix="/v1/tryon",
+    tags=["try-on"],
+    responses=error_responses(400, 404, 413, 415, 422, 503, *AUTH_ERRORS),
+)
 
 # The render endpoint answers with a JPEG; what the frame showed travels in these headers.
 RENDER_HEADERS = {

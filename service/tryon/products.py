@@ -14,16 +14,29 @@ from starlette.datastructures import UploadFile
 from service.access.deps import AdminDep, KioskDep
 from service.body_limit import read_limited_body
 from service.deps import RuntimeDep, SessionDep
-from service.errors import NotFound, PayloadTooLarge, ServiceError, UnsupportedMediaType
+from service.errors import (
+    AUTH_ERRORS,
+    NotFound,
+    PayloadTooLarge,
+    ServiceError,
+    UnsupportedMediaType,
+    error_responses,
+)
 from service.tryon.catalog import glb_limits, meta_for_product, shade_dict
+from service.tryon.schemas import GlassesOut, ProductListOut, ShadeListOut
 from vision.errors import CatalogError
 from vision.measure import frame_fits
 
-router = APIRouter(prefix="/v1", tags=["catalog"])
+router = APIRouter(prefix="/v1", tags=["catalog"], responses=error_responses(422, *AUTH_ERRORS))
 SkuPath = Annotated[str, Path(min_length=1)]
 
 
-@router.get("/products", summary="List products (glasses and lipstick shades)")
+@router.get(
+    "/products",
+    response_model=ProductListOut,
+    response_model_exclude_unset=True,
+    summary="List products (glasses and lipstick shades)",
+)
 async def list_products(
     rt: RuntimeDep,
     _: KioskDep,
@@ -48,13 +61,24 @@ async def list_products(
     return {"items": items, "count": len(items)}
 
 
-@router.get("/shades", summary="List lipstick shades")
+@router.get(
+    "/shades",
+    response_model=ShadeListOut,
+    response_model_exclude_unset=True,
+    summary="List lipstick shades",
+)
 async def list_shades(rt: RuntimeDep, _: KioskDep) -> dict[str, Any]:
     items = [shade_dict(s) for s in rt.catalog.shade_list()]
     return {"items": items, "count": len(items)}
 
 
-@router.get("/products/{sku}", summary="One product")
+@router.get(
+    "/products/{sku}",
+    response_model=GlassesOut,
+    response_model_exclude_unset=True,
+    responses=error_responses(404),
+    summary="One product",
+)
 async def get_product(rt: RuntimeDep, _: KioskDep, sku: SkuPath) -> dict[str, Any]:
     try:
         return await run_in_threadpool(rt.catalog.product, sku)
@@ -64,7 +88,7 @@ async def get_product(rt: RuntimeDep, _: KioskDep, sku: SkuPath) -> dict[str, An
 
 @router.get(
     "/products/{sku}/model.glb",
-    responses={200: {"content": {"model/gltf-binary": {}}}},
+    responses={200: {"content": {"model/gltf-binary": {}}}, **error_responses(404)},
     summary="The product's 3D model (binary glTF, millimetres)",
 )
 async def get_model(rt: RuntimeDep, _: KioskDep, sku: SkuPath) -> Response:
@@ -100,7 +124,14 @@ class ProductIn(BaseModel):
     credit: str | None = Field(default=None, max_length=200)
 
 
-@router.post("/products", status_code=201, summary="Upload a glasses product (admin)")
+@router.post(
+    "/products",
+    status_code=201,
+    response_model=GlassesOut,
+    response_model_exclude_unset=True,
+    responses=error_responses(400, 409, 413, 415),
+    summary="Upload a glasses product (admin)",
+)
 async def create_product(
     request: Request,
     rt: RuntimeDep,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,76 +9,45 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis
 from sqlalchemy import create_engine, text
 
-from tests.service.tryon_support import ADMIN_KEY, DEMO_KEY, free_port, wait_for
+from service.settings import Settings
+from tests.service.harness import (
+    ADMIN_KEY,
+    DEMO_KEY,
+    ROOT,
+    LiveServer,
+    fresh_database,
+    make_settings,
+    wait_for,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 REC_M = ROOT / "assets" / "models3d" / "frames" / "REC-M.glb"
 REDIS_DB = 15
 
 pytestmark = pytest.mark.postgres
 
 
-class Replica:
-    def __init__(self, name: str, env: dict[str, str], log: Path) -> None:
-        self.name = name
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log = log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        self.log = log
-
-    def ready(self) -> bool:
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"{self.name} exited:\n{self.log.read_text()[-3000:]}")
-        try:
-            return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def client(self, key: str) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"X-API-Key": key}, timeout=60)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._log.close()
-
-
 @contextmanager
-def replicas(envs: list[dict[str, str]], tmp: Path) -> Iterator[list[Replica]]:
+def replicas(settings: list[Settings], tmp: Path) -> Iterator[list[LiveServer]]:
+    """The real service in one subprocess per Settings, all starting at once."""
     with ExitStack() as stack:
         started = []
-        for i, env in enumerate(envs):
-            r = Replica(f"replica{i}", env, tmp / f"replica{i}.log")
+        for i, one in enumerate(settings):
+            r = LiveServer(one, process=True, log_path=tmp / f"replica{i}.log")
             stack.callback(r.stop)
             started.append(r)
+        for r in started:  # launched together so their start-ups (migrations) overlap
+            r.start_process()
         for r in started:
-            assert wait_for(r.ready, timeout_s=120, interval_s=0.25), r.log.read_text()[-3000:]
+            assert wait_for(r.ready, timeout_s=120, interval_s=0.25), r.log()
         yield started
 
 
-def _base_env(pg_url: str) -> dict[str, str]:
-    return {
-        "DATABASE_URL": pg_url,
-        "TRYON_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
-        "TRYON_DEMO_API_KEY": DEMO_KEY,
-        "TRYON_WORKER_THREADS": "1",
-        "TRYON_RETENTION_ON_STARTUP": "false",
-        "TRYON_RATE_LIMIT_PER_MINUTE": "100000",
-        "TRYON_DEMO_RATE_LIMIT_PER_MINUTE": "100000",
-    }
+def _base_settings(pg_url: str, tmp: Path, **over: Any) -> Settings:
+    return make_settings(tmp, database_url=pg_url, worker_threads=1, **over)
 
 
 def away_from_minute_boundary(margin_s: float = 3.0) -> None:
@@ -92,7 +58,7 @@ def away_from_minute_boundary(margin_s: float = 3.0) -> None:
         time.sleep(left + 0.05)
 
 
-def limited_burst(a: Replica, b: Replica, limit: int) -> tuple[str, list[int]]:
+def limited_burst(a: LiveServer, b: LiveServer, limit: int) -> tuple[str, list[int]]:
     with a.client(ADMIN_KEY) as c:
         key = c.post("/v1/keys", json={"name": "fleet", "scopes": ["kiosk"],
                                        "rate_limit_per_minute": limit}).json()["key"]
@@ -105,18 +71,20 @@ def limited_burst(a: Replica, b: Replica, limit: int) -> tuple[str, list[int]]:
 
 
 @pytest.fixture(scope="module")
-def fleet(pg_database_url: str, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[dict[str, object]]:
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Two replicas counting in PostgreSQL and two counting in Redis, started together so
-    their start-ups overlap (all four share one PostgreSQL database)."""
+    their start-ups overlap (all four share one private PostgreSQL database)."""
     tmp = tmp_path_factory.mktemp("fleet")
     prefix = f"tryon-test-{uuid.uuid4().hex[:10]}:"
-    redis_env = {**_base_env(pg_database_url),
-                 "REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}", "TRYON_REDIS_PREFIX": prefix}
     r = redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB)
     try:
-        with replicas([_base_env(pg_database_url)] * 2 + [redis_env] * 2, tmp) as started:
-            yield {"pg": started[:2], "redis": started[2:], "prefix": prefix, "client": r}
+        with fresh_database("postgres", tmp) as url:
+            pg = _base_settings(url, tmp)
+            with_redis = _base_settings(url, tmp, redis_url=f"redis://127.0.0.1:6379/{REDIS_DB}",
+                                        redis_prefix=prefix)
+            with replicas([pg, pg, with_redis, with_redis], tmp) as started:
+                yield {"pg": started[:2], "redis": started[2:], "prefix": prefix, "client": r,
+                       "url": url}
     finally:
         for k in r.scan_iter(f"{prefix}*"):
             r.delete(k)
@@ -125,7 +93,7 @@ def fleet(pg_database_url: str, tmp_path_factory: pytest.TempPathFactory
 
 class TestTwoReplicasOnPostgres:
     def test_upload_on_one_served_by_other_and_limits_shared(
-        self, fleet: dict[str, Any], pg_database_url: str, shared_data: Path
+        self, fleet: dict[str, Any], shared_data: Path
     ) -> None:
         a, b = fleet["pg"]
         glb = REC_M.read_bytes()
@@ -150,7 +118,7 @@ class TestTwoReplicasOnPostgres:
         key, codes = limited_burst(a, b, limit=6)
         assert codes[:6] == [200] * 6 and codes[6:] == [429] * 4, codes
 
-        engine = create_engine(pg_database_url)
+        engine = create_engine(fleet["url"])
         with engine.connect() as conn:  # the counters really are in the shared database
             rows = conn.execute(text(
                 "SELECT c.count FROM rate_counters c JOIN api_keys k "

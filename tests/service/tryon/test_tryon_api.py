@@ -15,14 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.service.tryon_support import (
-    ADMIN_KEY,
-    DEMO_KEY,
-    LiveServer,
-    decode,
-    live_server,
-    make_settings,
-)
+from service.settings import Settings
+from tests.service.harness import ADMIN_KEY, DEMO_KEY, LiveServer, make_settings
+from tests.service.tryon.support import decode
 
 PHOTOS = ["photos/astronaut.png", "photos/obama.jpg", "aflw2000/image00050.jpg"]
 MAX_BODY = 1_000_000
@@ -33,16 +28,14 @@ LIP_POINTS = [61, 291, 0, 17, 37, 267, 84, 314]
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = make_settings(tmp_path_factory.mktemp("tryon"), max_body_bytes=MAX_BODY,
-                             max_frame_pixels=MAX_PIXELS)
-    with live_server(settings) as srv:
-        yield srv
+def server_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(tmp_path_factory.mktemp("tryon"), max_body_bytes=MAX_BODY,
+                         max_frame_pixels=MAX_PIXELS)
 
 
 @pytest.fixture(scope="module")
-def catalog(server: LiveServer) -> dict[str, Any]:
-    with server.client(DEMO_KEY) as c:
+def catalog(live_server: LiveServer) -> dict[str, Any]:
+    with live_server.client(DEMO_KEY) as c:
         products = c.get("/v1/products", params={"type": "glasses"}).json()["items"]
         shades = c.get("/v1/shades").json()["items"]
     assert products, "the bundled catalog must have glasses"
@@ -62,8 +55,8 @@ def _region(landmarks: np.ndarray, ids: list[int], pad: float, shape: tuple[int,
     return ys, xs
 
 
-def _post(server: LiveServer, data: bytes, ctype: str, **params: Any) -> Any:
-    with server.client(DEMO_KEY) as c:
+def _post(live_server: LiveServer, data: bytes, ctype: str, **params: Any) -> Any:
+    with live_server.client(DEMO_KEY) as c:
         return c.post("/v1/tryon/render", content=data, headers={"Content-Type": ctype},
                       params=params)
 
@@ -74,11 +67,11 @@ def _ctype(path: Path) -> str:
 
 class TestRenderOnRealPhotos:
     @pytest.mark.parametrize("name", PHOTOS)
-    def test_glasses_visibly_drawn_with_pose(self, server: LiveServer, catalog: dict[str, Any],
+    def test_glasses_visibly_drawn_with_pose(self, live_server: LiveServer, catalog: dict[str, Any],
                                              shared_data: Path, name: str) -> None:
         path = shared_data / "faces" / name
         data = path.read_bytes()
-        with server.client(DEMO_KEY) as c:
+        with live_server.client(DEMO_KEY) as c:
             analysis = c.post("/v1/tryon/analyze", content=data,
                               headers={"Content-Type": _ctype(path)},
                               params={"landmarks": "true"}).json()
@@ -86,8 +79,8 @@ class TestRenderOnRealPhotos:
         landmarks = np.array(analysis["landmarks"], dtype=np.float32)
         assert landmarks.shape == (478, 3)
 
-        plain = _post(server, data, _ctype(path))
-        framed = _post(server, data, _ctype(path), sku=catalog["sku"])
+        plain = _post(live_server, data, _ctype(path))
+        framed = _post(live_server, data, _ctype(path), sku=catalog["sku"])
         assert framed.status_code == 200, framed.text
         assert framed.headers["content-type"] == "image/jpeg"
         assert framed.headers["x-tryon-applied"] == "true"
@@ -107,17 +100,17 @@ class TestRenderOnRealPhotos:
         # JPEG re-encoding alone changes a few levels; frames and lenses change far more.
         assert drawn > 3 * noise + 4, (drawn, noise)
 
-    def test_lipstick_changes_the_lips(self, server: LiveServer, catalog: dict[str, Any],
+    def test_lipstick_changes_the_lips(self, live_server: LiveServer, catalog: dict[str, Any],
                                        shared_data: Path) -> None:
         assert catalog["shade"], "the bundled shade catalog must not be empty"
         path = shared_data / "faces" / "photos" / "obama.jpg"
         data = path.read_bytes()
-        with server.client(DEMO_KEY) as c:
+        with live_server.client(DEMO_KEY) as c:
             lm = np.array(c.post("/v1/tryon/analyze", content=data,
                                  headers={"Content-Type": "image/jpeg"},
                                  params={"landmarks": "true"}).json()["landmarks"])
-        plain = _post(server, data, "image/jpeg")
-        painted = _post(server, data, "image/jpeg", shade=catalog["shade"], intensity=1.0)
+        plain = _post(live_server, data, "image/jpeg")
+        painted = _post(live_server, data, "image/jpeg", shade=catalog["shade"], intensity=1.0)
         assert painted.status_code == 200, painted.text
         src = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).astype(np.int16)
         ys, xs = _region(lm, LIP_POINTS, 0.0, src.shape)
@@ -125,10 +118,10 @@ class TestRenderOnRealPhotos:
         diff = np.abs(decode(painted.content).astype(np.int16) - src)[ys, xs].mean()
         assert diff > 2 * noise + 3, (diff, noise)
 
-    def test_json_format_and_multipart(self, server: LiveServer, catalog: dict[str, Any],
+    def test_json_format_and_multipart(self, live_server: LiveServer, catalog: dict[str, Any],
                                        shared_data: Path) -> None:
         data = (shared_data / "faces" / "photos" / "astronaut.png").read_bytes()
-        with server.client(DEMO_KEY) as c:
+        with live_server.client(DEMO_KEY) as c:
             r = c.post("/v1/tryon/render", params={"format": "json"},
                        files={"image": ("a.png", data, "image/png")},
                        data={"sku": catalog["sku"]})
@@ -139,18 +132,20 @@ class TestRenderOnRealPhotos:
         assert body["pose"]["fit_rmse_cm"] >= 0
         assert 45 < body["measurements"]["pd_mm"] < 80
 
-    def test_no_face_is_not_an_error(self, server: LiveServer, catalog: dict[str, Any]) -> None:
+    def test_no_face_is_not_an_error(
+        self, live_server: LiveServer, catalog: dict[str, Any]
+    ) -> None:
         blank = cv2.imencode(".png", np.full((240, 320, 3), 128, np.uint8))[1].tobytes()
-        r = _post(server, blank, "image/png", sku=catalog["sku"])
+        r = _post(live_server, blank, "image/png", sku=catalog["sku"])
         assert r.status_code == 200
         assert r.headers["x-tryon-faces"] == "0" and r.headers["x-tryon-applied"] == "false"
 
 
 class TestAnalyze:
-    def test_measurements_without_landmarks_by_default(self, server: LiveServer,
+    def test_measurements_without_landmarks_by_default(self, live_server: LiveServer,
                                                        shared_data: Path) -> None:
         data = (shared_data / "faces" / "photos" / "obama.jpg").read_bytes()
-        with server.client(DEMO_KEY) as c:
+        with live_server.client(DEMO_KEY) as c:
             r = c.post("/v1/tryon/analyze", content=data, headers={"Content-Type": "image/jpeg"})
         body = r.json()
         assert r.status_code == 200 and "landmarks" not in body
@@ -160,7 +155,7 @@ class TestAnalyze:
         assert 100 < lo < hi < 180
         assert all(p["type"] == "glasses" for p in body["fitting_products"])
         assert all(lo <= p["frame_width_mm"] <= hi for p in body["fitting_products"])
-        with server.client(DEMO_KEY) as c:
+        with live_server.client(DEMO_KEY) as c:
             verdict = c.post("/v1/tryon/analyze", content=data, params={"sku": "REC-S"},
                              headers={"Content-Type": "image/jpeg"}).json()["fit"]
             missing = c.post("/v1/tryon/analyze", content=data, params={"sku": "NOPE"},
@@ -181,68 +176,70 @@ class TestBadInput:
             assert err["code"] == code
         return err
 
-    def test_wrong_and_missing_content_type(self, server: LiveServer) -> None:
-        self._error(_post(server, b"hello", "text/plain"), 415, "unsupported_media_type")
-        with server.client(DEMO_KEY) as c:
+    def test_wrong_and_missing_content_type(self, live_server: LiveServer) -> None:
+        self._error(_post(live_server, b"hello", "text/plain"), 415, "unsupported_media_type")
+        with live_server.client(DEMO_KEY) as c:
             r = c.post("/v1/tryon/render", content=b"\xff\xd8\xff")
         assert "Content-Type" in self._error(r, 415)["message"]
 
-    def test_body_over_limit_by_content_length(self, server: LiveServer) -> None:
-        self._error(_post(server, b"\xff" * (MAX_BODY + 1), "image/jpeg"), 413,
+    def test_body_over_limit_by_content_length(self, live_server: LiveServer) -> None:
+        self._error(_post(live_server, b"\xff" * (MAX_BODY + 1), "image/jpeg"), 413,
                     "payload_too_large")
 
-    def test_body_over_limit_while_streaming(self, server: LiveServer) -> None:
+    def test_body_over_limit_while_streaming(self, live_server: LiveServer) -> None:
         def chunks() -> Iterator[bytes]:
             for _ in range(40):
                 yield b"\xff" * 50_000  # 2 MB, chunked: no Content-Length to trust
 
-        with server.client(DEMO_KEY) as c:
+        with live_server.client(DEMO_KEY) as c:
             r = c.post("/v1/tryon/render", content=chunks(),
                        headers={"Content-Type": "image/jpeg"})
         self._error(r, 413, "payload_too_large")
 
-    def test_pixel_count_over_limit(self, server: LiveServer) -> None:
+    def test_pixel_count_over_limit(self, live_server: LiveServer) -> None:
         big = cv2.imencode(".png", np.zeros((1500, 1500, 3), np.uint8))[1].tobytes()
         assert len(big) < MAX_BODY
-        err = self._error(_post(server, big, "image/png"), 413, "frame_too_large")
+        err = self._error(_post(live_server, big, "image/png"), 413, "frame_too_large")
         assert str(MAX_PIXELS) in err["message"]
 
-    def test_corrupt_image(self, server: LiveServer, shared_data: Path) -> None:
+    def test_corrupt_image(self, live_server: LiveServer, shared_data: Path) -> None:
         data = (shared_data / "faces" / "photos" / "obama.jpg").read_bytes()
-        self._error(_post(server, b"\xff\xd8" + b"\x00" * 500, "image/jpeg"), 422, "bad_frame")
-        self._error(_post(server, data[:200], "image/jpeg"), 422, "bad_frame")
+        self._error(_post(live_server, b"\xff\xd8" + b"\x00" * 500, "image/jpeg"), 422, "bad_frame")
+        self._error(_post(live_server, data[:200], "image/jpeg"), 422, "bad_frame")
 
-    def test_unknown_sku_shade_and_variant(self, server: LiveServer, catalog: dict[str, Any],
+    def test_unknown_sku_shade_and_variant(self, live_server: LiveServer, catalog: dict[str, Any],
                                            shared_data: Path) -> None:
         data = (shared_data / "faces" / "photos" / "astronaut.png").read_bytes()
-        assert "no-such" in self._error(_post(server, data, "image/png", sku="no-such"),
+        assert "no-such" in self._error(_post(live_server, data, "image/png", sku="no-such"),
                                         404, "catalog")["message"]
-        self._error(_post(server, data, "image/png", shade="no-such-shade"), 404, "catalog")
-        self._error(_post(server, data, "image/png", sku=catalog["sku"], variant="plaid"), 404)
-        self._error(_post(server, data, "image/png", sku=catalog["sku"],
+        self._error(_post(live_server, data, "image/png", shade="no-such-shade"), 404, "catalog")
+        self._error(_post(live_server, data, "image/png", sku=catalog["sku"], variant="plaid"), 404)
+        self._error(_post(live_server, data, "image/png", sku=catalog["sku"],
                           shade=catalog["shade"]), 400)
-        self._error(_post(server, data, "image/png", shade=catalog["shade"], intensity=2), 422,
+        self._error(_post(live_server, data, "image/png", shade=catalog["shade"], intensity=2), 422,
                     "validation_error")
 
-    def test_multipart_without_image_part(self, server: LiveServer) -> None:
-        with server.client(DEMO_KEY) as c:
+    def test_multipart_without_image_part(self, live_server: LiveServer) -> None:
+        with live_server.client(DEMO_KEY) as c:
             r = c.post("/v1/tryon/render", files={"picture": ("a.png", b"x", "image/png")})
         assert "'image'" in self._error(r, 400)["message"]
 
     @pytest.mark.parametrize("path", ["/v1/tryon/render", "/v1/tryon/analyze"])
-    def test_bad_multipart_fields_are_422_not_500(self, server: LiveServer, shared_data: Path,
+    def test_bad_multipart_fields_are_422_not_500(self, live_server: LiveServer, shared_data: Path,
                                                   path: str) -> None:
         # Form fields carry the selection too; they are validated like the query (was a 500).
         data = (shared_data / "faces" / "photos" / "astronaut.png").read_bytes()
         for fields, field in [({"intensity": "nan"}, "intensity"),
                               ({"shade": "x", "finish": "glitter"}, "finish"),
                               ({"sku": "x" * 100}, "sku")]:
-            with server.client(DEMO_KEY) as c:
+            with live_server.client(DEMO_KEY) as c:
                 r = c.post(path, files={"image": ("a.png", data, "image/png")}, data=fields)
             err = self._error(r, 422, "validation_error")
             assert ["form", field] in [d["loc"] for d in err["detail"]]
 
-    def test_client_hanging_up_mid_body_is_not_a_server_error(self, server: LiveServer) -> None:
+    def test_client_hanging_up_mid_body_is_not_a_server_error(
+        self, live_server: LiveServer
+    ) -> None:
         # Bodies read by hand (frames, Segment) raised ClientDisconnect out of the route:
         # an "Exception in ASGI application" traceback for every client that hung up.
         records: list[logging.LogRecord] = []
@@ -254,7 +251,7 @@ class TestBadInput:
             for path, ctype in [("/v1/tryon/render", "image/jpeg"),
                                 ("/v1/tryon/analyze", "image/png"),
                                 ("/v1/batch", "application/json")]:
-                with socket.create_connection(("127.0.0.1", server.port)) as raw:
+                with socket.create_connection(("127.0.0.1", live_server.port)) as raw:
                     raw.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\n"
                                 f"Authorization: Bearer {DEMO_KEY}\r\n"
                                 f"Content-Type: {ctype}\r\nContent-Length: 5000\r\n\r\n"
@@ -269,25 +266,9 @@ class TestBadInput:
         assert [r.getMessage() for r in records] == []
 
 
-class TestOps:
-    def test_metrics_and_readyz(self, server: LiveServer, shared_data: Path) -> None:
+class TestAdminKey:
+    def test_admin_key_may_render_too(self, live_server: LiveServer, shared_data: Path) -> None:
         data = (shared_data / "faces" / "photos" / "astronaut.png").read_bytes()
-        assert _post(server, data, "image/png", sku="REC-M").status_code == 200
-        with server.client() as c:
-            text = c.get("/metrics").text
-            ready = c.get("/readyz")
-        assert 'tryon_frame_stage_seconds_bucket{le="0.004",path="render",stage="landmarks"}' \
-            in text or 'stage="landmarks"' in text
-        assert "tryon_active_streams" in text and "tryon_dropped_frames_total" in text
-        count = [ln for ln in text.splitlines()
-                 if ln.startswith('tryon_frames_total{path="render"}')]
-        assert count and float(count[0].split()[-1]) >= 1
-        assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
-        # A worker has drawn glasses, so it reports its GL device (llvmpipe on a CPU machine).
-        assert ready.json()["render_devices"]
-
-    def test_admin_key_may_render_too(self, server: LiveServer, shared_data: Path) -> None:
-        data = (shared_data / "faces" / "photos" / "astronaut.png").read_bytes()
-        with server.client(ADMIN_KEY) as c:
+        with live_server.client(ADMIN_KEY) as c:
             r = c.post("/v1/tryon/analyze", content=data, headers={"Content-Type": "image/png"})
         assert r.status_code == 200

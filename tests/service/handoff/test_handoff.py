@@ -13,8 +13,10 @@ from service.db.base import utcnow
 from service.handoff.models import HandoffToken
 from service.handoff.service import hash_token
 from service.identity.service import resolve_shopper_ids
-from tests.service.events_support import *  # noqa: F403
-from tests.service.events_support import Api, new_id
+from tests.service.harness import Api
+from tests.service.touchpoints.support import new_id, server_settings
+
+__all__ = ["server_settings"]  # this module's live server runs on db_url
 
 
 def mint(api: Api, shopper: str) -> dict:

@@ -8,42 +8,20 @@ import numpy as np
 import pytest
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from service.analytics import queries, rollups
 from service.analytics.definitions import Filters
 from service.analytics.models import DailyProduct, DailyShade
 from service.handoff.service import claim, mint
-from service.identity.models import ShopperGroup
-from service.identity.service import rebuild_groups, resolve_shopper_ids
 from service.shoppers.erasure import erase_shopper
 from service.shoppers.retention import purge_older_than
 from service.touchpoints.service import ingest
 from service.wiring import erasers, ingest_hooks, purgers
-from tests.service.analytics_support import BACKENDS, database, empty_engine, ev, store
-from tests.service.test_analytics import fixture_events
+from tests.service.analytics.support import T, ev, fixture_events, identity_events, migrated, store
 
-T = datetime(2026, 4, 6, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 DAY0 = datetime(2026, 5, 1, tzinfo=UTC)
 FA, SA, DW = "Frame Applied", "Shade Applied", "Try-On Dwell"
-
-
-def identity_events() -> list[dict]:
-    """k1 tries RB-7 at the kiosk; the phone p1 claims k1's hand-off, tries it again and
-    orders; p1 then identifies as user u1, who carts it. k2 tries RB-7; p2 (never linked,
-    never tried) orders it."""
-    return [
-        ev(FA, "k1", T, "kiosk", sku="RB-7", store_id="S1"),
-        ev(FA, "k2", T, "kiosk", sku="RB-7", store_id="S1"),
-        ev(FA, "p1", T + H, "app", sku="RB-7"),
-        ev("Order Completed", "p1", T + 2 * H, "app", sku="RB-7", order_id="o-p1"),
-        ev("Product Added", "p1", T + 3 * H, "app", sku="RB-7", user_id="u1"),
-        ev("Order Completed", "p2", T + H, "app", sku="RB-7", order_id="o-p2"),
-        ev(SA, "k1", T, "kiosk", shade="coral"),
-        ev(SA, "p1", T + H, "app", shade="coral"),
-        ev(SA, "k2", T, "kiosk", shade="coral"),
-    ]
 
 
 # Odd skin-tone properties: Python's band (ingest) and SQL's (raw edge days) must agree.
@@ -91,32 +69,30 @@ def synthetic_events(n: int = 1500, seed: int = 5) -> list[dict]:
     return out
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def db(request, tmp_path_factory):
-    gen = database(request.param, tmp_path_factory.mktemp("roll"), request)
-    factory = next(gen)
-    synthetic = synthetic_events()
-    for i in range(0, len(synthetic), 250):
-        store(factory, synthetic[i : i + 250])
-    # A replayed batch and a batch half of repeats: duplicates must not count twice.
-    with factory.begin() as s:
-        replay = ingest(s, synthetic[:250], source="test", hooks=ingest_hooks())
-        mixed = ingest(
-            s,
-            [*synthetic[250:290], *synthetic_events(40, seed=9)],
-            source="test",
-            hooks=ingest_hooks(),
-        )
-    assert (replay.inserted, replay.duplicates) == (0, 250)
-    assert (mixed.inserted, mixed.duplicates) == (40, 40)
-    store(factory, fixture_events())
-    store(factory, identity_events()[:2])
-    with factory.begin() as s:
-        token = mint(s, "k1", ttl_s=600).token
-        claim(s, token, "p1")
-    store(factory, identity_events()[2:])
-    yield factory
-    gen.close()
+@pytest.fixture(scope="module")
+def db(db_url):
+    with migrated(db_url) as factory:
+        synthetic = synthetic_events()
+        for i in range(0, len(synthetic), 250):
+            store(factory, synthetic[i : i + 250])
+        # A replayed batch and a batch half of repeats: duplicates must not count twice.
+        with factory.begin() as s:
+            replay = ingest(s, synthetic[:250], source="test", hooks=ingest_hooks())
+            mixed = ingest(
+                s,
+                [*synthetic[250:290], *synthetic_events(40, seed=9)],
+                source="test",
+                hooks=ingest_hooks(),
+            )
+        assert (replay.inserted, replay.duplicates) == (0, 250)
+        assert (mixed.inserted, mixed.duplicates) == (40, 40)
+        store(factory, fixture_events())
+        store(factory, identity_events()[:2])
+        with factory.begin() as s:
+            token = mint(s, "k1", ttl_s=600).token
+            claim(s, token, "p1")
+        store(factory, identity_events()[2:])
+        yield factory
 
 
 def by(rows, *keys):
@@ -225,10 +201,6 @@ class TestRetentionAndErasure:
 class TestLinkedIdentities:
     RANGE = Filters(start=T - H, end=T + 24 * H)
 
-    def test_group_matches_resolve_shopper_ids(self, db) -> None:
-        with db() as s:
-            assert sorted(resolve_shopper_ids(s, "u1")) == ["k1", "p1", "u1"]
-
     def test_funnel_counts_the_linked_group_once(self, db) -> None:
         """Shoppers {k1, p1, u1} (hand-off + identify) and k2 tried RB-7: tried 2. The group
         carted (u1, T+3h) and ordered (p1, T+2h) within 72 h of its first try-on (k1, T);
@@ -259,15 +231,6 @@ class TestLinkedIdentities:
 
 
 class TestSchemaAndRebuilds:
-    def test_groups_rebuild_equals_incremental(self, db) -> None:
-        with db() as s:
-            before = sorted(s.execute(select(ShopperGroup.__table__)).all())
-            n = rebuild_groups(s)
-            after = sorted(s.execute(select(ShopperGroup.__table__)).all())
-            s.rollback()
-        assert n == len(before) > 0 and after == before
-        assert ("u1", "k1") in before and ("p1", "k1") in before
-
     def test_models_match_the_migration(self, db) -> None:
         from alembic.autogenerate import compare_metadata
         from alembic.migration import MigrationContext
@@ -282,89 +245,3 @@ class TestSchemaAndRebuilds:
             diffs = compare_metadata(ctx, Base.metadata)
         flat = [d for g in diffs for d in (g if isinstance(g, list) else [g])]
         assert not [d for d in flat if any(t in repr(d) for t in ours)]
-
-
-def test_endpoint_metrics_counts(tmp_path) -> None:
-    from fastapi.testclient import TestClient
-
-    from service.access.keys import create_key
-    from service.app import create_app
-    from service.settings import Settings
-
-    app = create_app(
-        Settings(
-            database_url=f"sqlite:///{tmp_path / 'api.sqlite'}",
-            bootstrap_admin_key=None,
-            retention_on_startup=False,
-        )
-    )
-    with TestClient(app) as c:
-        with app.state.runtime.sessions.begin() as session:
-            _, key = create_key(session, "analyst", ["analyst"])
-        store(app.state.runtime.sessions, fixture_events())
-        h = {"X-API-Key": key}
-        params = {"group_by": "", "start": "2026-03-02T06:00:00Z"}
-        full = c.get("/v1/analytics/products", headers=h, params=params).json()["rows"]
-        fast = c.get(
-            "/v1/analytics/products", headers=h, params={**params, "metrics": "counts"}
-        ).json()["rows"]
-        assert [(r["sku"], r["try_ons"]) for r in fast] == [(r["sku"], r["try_ons"]) for r in full]
-        assert "unique_shoppers" not in fast[0] and fast[0]["dwell_mean_ms"] > 0
-        shades = c.get("/v1/analytics/shades", headers=h, params={"metrics": "counts"}).json()[
-            "rows"
-        ]
-        assert {r["shade"]: r["applications"] for r in shades} == {"ruby": 3, "nude": 1}
-        bad = c.get("/v1/analytics/products", headers=h, params={"metrics": "fast"})
-        assert bad.status_code == 422
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_start_up_backfills_existing_rows(backend, tmp_path, request) -> None:
-    """A database with events and links from before 0004_rollups gets them rolled up by the
-    start-up back-fill (service.wiring.backfill; the migration itself imports no app code)."""
-    from sqlalchemy import insert
-
-    from service.db.migrate import upgrade
-    from service.identity.models import ShopperAlias
-    from service.touchpoints.models import Event
-    from service.touchpoints.service import _prepare
-    from service.wiring import backfill
-
-    engine = empty_engine(backend, tmp_path, request)
-    try:
-        upgrade(engine, "0003_analytics")
-        now = datetime.now(UTC)
-        rows = [
-            _prepare(e, source="test", now=now, max_future=timedelta(minutes=5))[0]
-            for e in [*fixture_events(), *identity_events()]
-        ]
-        with engine.begin() as conn:
-            conn.execute(insert(Event), rows)
-            conn.execute(
-                insert(ShopperAlias),
-                [
-                    {"shopper_id": a, "alias_id": b, "source": "test", "created_at": now}
-                    for a, b in (("k1", "p1"), ("p1", "u1"))
-                ],
-            )
-        upgrade(engine)
-        with Session(engine) as s:  # the migration alone leaves them empty
-            assert s.execute(select(ShopperGroup.__table__)).all() == []
-        backfill(engine)
-        assert backfill(engine) == {}  # and only once: the second start finds them filled
-        with Session(engine) as s:
-            assert sorted(s.execute(select(ShopperGroup.__table__)).all()) == [
-                ("k1", "k1"),
-                ("p1", "k1"),
-                ("u1", "k1"),
-            ]
-            fast = {r["sku"]: r for r in queries.product_summary(s, Filters(), (), "counts")}
-            raw = {r["sku"]: r for r in queries.product_summary(s, Filters(), ())}
-            shades = queries.shade_popularity(s, Filters(), True, "counts")
-        assert {k: r["try_ons"] for k, r in fast.items()} == {"RB-1": 4, "RB-2": 3, "RB-7": 3}
-        assert {k: r["try_ons"] for k, r in raw.items()} == {
-            k: r["try_ons"] for k, r in fast.items()
-        }
-        assert sum(r["applications"] for r in shades) == 7
-    finally:
-        engine.dispose()

@@ -18,7 +18,7 @@ from service.shoppers.erasure import erase_shopper
 from service.touchpoints.models import Event
 from service.touchpoints.service import Ingestor
 from service.wiring import erasers, ingest_hooks
-from tests.service.analytics_support import BACKENDS, database, ev, store
+from tests.service.analytics.support import ev, migrated, store
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 H = timedelta(hours=1)
@@ -38,25 +38,23 @@ SETTINGS = Settings(
 )
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def db(request, tmp_path_factory):
-    gen = database(request.param, tmp_path_factory.mktemp("of"), request)
-    factory = next(gen)
-    # Other shoppers: two tried Round One and then bought the Cat Eye.
-    store(
-        factory,
-        [
-            e
-            for o in ("o1", "o2")
-            for e in (
-                ev("Frame Applied", o, NOW - 50 * H, sku="F1"),
-                ev("Frame Applied", o, NOW - 49 * H, sku="F4"),
-                ev("Order Completed", o, NOW - 48 * H, sku="F4", order_id=f"ord-{o}"),
-            )
-        ],
-    )
-    yield factory
-    gen.close()
+@pytest.fixture(scope="module")
+def db(db_url):
+    with migrated(db_url) as factory:
+        # Other shoppers: two tried Round One and then bought the Cat Eye.
+        store(
+            factory,
+            [
+                e
+                for o in ("o1", "o2")
+                for e in (
+                    ev("Frame Applied", o, NOW - 50 * H, sku="F1"),
+                    ev("Frame Applied", o, NOW - 49 * H, sku="F4"),
+                    ev("Order Completed", o, NOW - 48 * H, sku="F4", order_id=f"ord-{o}"),
+                )
+            ],
+        )
+        yield factory
 
 
 INGEST = Ingestor(ingest_hooks())

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
+from tests.service.harness import ROOT
 
-CLIENT_DEMO = Path(__file__).resolve().parents[2] / "client_demo"
+CLIENT_DEMO = ROOT / "client_demo"
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
-import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -15,59 +13,46 @@ from service.access.keys import SATISFIED_BY, authenticate_key, create_key, hash
 from service.access.limits import RateLimiter
 from service.db.engine import make_engine, make_sessionmaker
 from service.db.migrate import upgrade
-from tests.service.tryon_support import (
-    ADMIN_KEY,
-    DEMO_KEY,
-    LiveServer,
-    free_port,
-    live_server,
-    make_settings,
-)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with live_server(make_settings(tmp_path_factory.mktemp("auth"))) as srv:
-        yield srv
+from tests.service.harness import ADMIN_KEY, DEMO_KEY, LiveServer, free_port
 
 
 class TestKeys:
-    def test_missing_key_is_401_json(self, server: LiveServer) -> None:
-        with server.client() as c:
+    def test_missing_key_is_401_json(self, live_server: LiveServer) -> None:
+        with live_server.client() as c:
             r = c.get("/v1/products")
         assert r.status_code == 401
         assert r.json()["error"]["code"] == "unauthorized"
         assert "Bearer" in r.json()["error"]["message"]
 
-    def test_wrong_key_is_401(self, server: LiveServer) -> None:
-        with server.client("not-a-real-key") as c:
+    def test_wrong_key_is_401(self, live_server: LiveServer) -> None:
+        with live_server.client("not-a-real-key") as c:
             r = c.get("/v1/products")
         assert r.status_code == 401
         assert r.json()["error"]["message"] == "unknown or revoked API key"
 
-    def test_x_api_key_header_works_like_bearer(self, server: LiveServer) -> None:
-        with server.client() as c:
+    def test_x_api_key_header_works_like_bearer(self, live_server: LiveServer) -> None:
+        with live_server.client() as c:
             assert c.get("/v1/shades", headers={"X-API-Key": DEMO_KEY}).status_code == 200
             assert c.get("/v1/shades", headers={"Authorization": f"Bearer {DEMO_KEY}"}
                          ).status_code == 200
 
-    def test_wrong_scope_is_403(self, server: LiveServer) -> None:
-        analyst = server.create_key(["analyst"])["key"]
-        with server.client(analyst) as c:
+    def test_wrong_scope_is_403(self, live_server: LiveServer) -> None:
+        analyst = live_server.create_key(["analyst"])["key"]
+        with live_server.client(analyst) as c:
             r = c.get("/v1/products")
         assert r.status_code == 403
         assert r.json()["error"]["detail"] == {"scopes": ["analyst"]}
-        with server.client(DEMO_KEY) as c:  # the public demo key cannot manage keys
+        with live_server.client(DEMO_KEY) as c:  # the public demo key cannot manage keys
             assert c.get("/v1/keys").status_code == 403
             assert c.post("/v1/keys", json={"name": "x", "scopes": ["admin"]}).status_code == 403
 
-    def test_create_list_revoke(self, server: LiveServer) -> None:
-        created = server.create_key(["kiosk"], name="kiosk-7")
+    def test_create_list_revoke(self, live_server: LiveServer) -> None:
+        created = live_server.create_key(["kiosk"], name="kiosk-7")
         raw = created["key"]
         assert created["scopes"] == ["kiosk"] and created["prefix"] == raw[:8]
-        with server.client(raw) as c:
+        with live_server.client(raw) as c:
             assert c.get("/v1/shades").status_code == 200
-        with server.client(ADMIN_KEY) as c:
+        with live_server.client(ADMIN_KEY) as c:
             listed = {k["id"]: k for k in c.get("/v1/keys").json()}
             assert "key" not in listed[created["id"]]  # the raw key is shown once only
             assert c.delete(f"/v1/keys/{created['id']}").json()["revoked_at"] is not None
@@ -75,17 +60,17 @@ class TestKeys:
             for huge in ("99999999999999999999", "9223372036854775808", "-9223372036854775809"):
                 r = c.delete(f"/v1/keys/{huge}")  # past 64 bits: was an OverflowError, 500
                 assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
-        with server.client(raw) as c:
+        with live_server.client(raw) as c:
             assert c.get("/v1/shades").status_code == 401
 
-    def test_bad_scope_in_create_is_422(self, server: LiveServer) -> None:
-        with server.client(ADMIN_KEY) as c:
+    def test_bad_scope_in_create_is_422(self, live_server: LiveServer) -> None:
+        with live_server.client(ADMIN_KEY) as c:
             r = c.post("/v1/keys", json={"name": "x", "scopes": ["root"]})
         assert r.status_code == 422
 
-    def test_keys_are_stored_hashed(self, server: LiveServer) -> None:
-        raw = server.create_key(["kiosk"], name="hash-check")["key"]
-        engine = create_engine(server.settings.database_url)
+    def test_keys_are_stored_hashed(self, live_server: LiveServer) -> None:
+        raw = live_server.create_key(["kiosk"], name="hash-check")["key"]
+        engine = create_engine(live_server.settings.database_url)
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT * FROM api_keys")).mappings().all()
         engine.dispose()
@@ -94,16 +79,18 @@ class TestKeys:
 
 
 class TestRateLimit:
-    def test_per_key_limit_gives_429_then_other_keys_unaffected(self, server: LiveServer) -> None:
-        limited = server.create_key(["kiosk"], rate_limit=3)["key"]
-        with server.client(limited) as c:
+    def test_per_key_limit_gives_429_then_other_keys_unaffected(
+        self, live_server: LiveServer
+    ) -> None:
+        limited = live_server.create_key(["kiosk"], rate_limit=3)["key"]
+        with live_server.client(limited) as c:
             codes = [c.get("/v1/shades").status_code for _ in range(5)]
             r = c.get("/v1/shades")
         assert codes[:3] == [200, 200, 200]
         assert codes[3:] == [429, 429]
         assert r.json()["error"]["code"] == "rate_limited"
         assert int(r.headers["Retry-After"]) > 0
-        with server.client(DEMO_KEY) as c:
+        with live_server.client(DEMO_KEY) as c:
             assert c.get("/v1/shades").status_code == 200
 
 

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.service.tryon_support import ADMIN_KEY, DEMO_KEY, LiveServer, live_server, make_settings
+from service.settings import Settings
+from tests.service.harness import (
+    ADMIN_KEY,
+    DEMO_KEY,
+    ROOT,
+    LiveServer,
+    fresh_database,
+    make_settings,
+)
 from vision.catalog import validate_glb
 from vision.measure import frame_fits
 
-ROOT = Path(__file__).resolve().parents[2]
 MAX_GLB = 160_000  # above the bundled rectangle frames (~134 kB), below the wayfarer (~182 kB)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = make_settings(tmp_path_factory.mktemp("products"), max_glb_bytes=MAX_GLB)
-    with live_server(settings) as srv:
-        yield srv
+def server_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(tmp_path_factory.mktemp("products"), max_glb_bytes=MAX_GLB)
 
 
 def upload_meta(sku: str, **over: Any) -> dict[str, Any]:
@@ -36,8 +40,8 @@ def upload_meta(sku: str, **over: Any) -> dict[str, Any]:
     return meta
 
 
-def upload(server: LiveServer, key: str, meta: dict[str, Any], glb: bytes) -> Any:
-    with server.client(key) as c:
+def upload(live_server: LiveServer, key: str, meta: dict[str, Any], glb: bytes) -> Any:
+    with live_server.client(key) as c:
         return c.post("/v1/products", data={"metadata": json.dumps(meta)},
                       files={"model": ("frame.glb", glb, "model/gltf-binary")})
 
@@ -46,8 +50,8 @@ REC_M = ROOT / "assets" / "models3d" / "frames" / "REC-M.glb"
 
 
 class TestListing:
-    def test_all_products_and_type_filter(self, server: LiveServer) -> None:
-        with server.client(DEMO_KEY) as c:
+    def test_all_products_and_type_filter(self, live_server: LiveServer) -> None:
+        with live_server.client(DEMO_KEY) as c:
             everything = c.get("/v1/products").json()
             glasses = c.get("/v1/products", params={"type": "glasses"}).json()["items"]
             lipstick = c.get("/v1/products", params={"type": "lipstick"}).json()["items"]
@@ -58,28 +62,28 @@ class TestListing:
         assert all("glb" not in p for p in glasses)  # no server file names leak
         assert all(p["sku"] == p["id"] for p in lipstick)
 
-    def test_style_and_face_width_filters(self, server: LiveServer) -> None:
-        with server.client(DEMO_KEY) as c:
+    def test_style_and_face_width_filters(self, live_server: LiveServer) -> None:
+        with live_server.client(DEMO_KEY) as c:
             rect = c.get("/v1/products", params={"style": "Rectangular"}).json()["items"]
             fit = c.get("/v1/products", params={"face_width_mm": 150}).json()["items"]
             bad = c.get("/v1/products", params={"face_width_mm": 5})
         assert rect and {p["style"] for p in rect} == {"rectangular"}
         assert fit, "a 150 mm face should fit some bundled frames"
         assert all(frame_fits(p["frame_width_mm"], 150) for p in fit)
-        with server.client(DEMO_KEY) as c:
+        with live_server.client(DEMO_KEY) as c:
             all_glasses = c.get("/v1/products", params={"type": "glasses"}).json()["items"]
         assert len(fit) < len(all_glasses)  # the filter filters
         assert bad.status_code == 422
 
-    def test_get_one_and_unknown(self, server: LiveServer) -> None:
-        with server.client(DEMO_KEY) as c:
+    def test_get_one_and_unknown(self, live_server: LiveServer) -> None:
+        with live_server.client(DEMO_KEY) as c:
             one = c.get("/v1/products/REC-M").json()
             missing = c.get("/v1/products/NOPE-1")
         assert one["sku"] == "REC-M" and one["size"] == "53-18-140"
         assert missing.status_code == 404 and "NOPE-1" in missing.json()["error"]["message"]
 
-    def test_model_glb_is_a_valid_mm_model(self, server: LiveServer) -> None:
-        with server.client(DEMO_KEY) as c:
+    def test_model_glb_is_a_valid_mm_model(self, live_server: LiveServer) -> None:
+        with live_server.client(DEMO_KEY) as c:
             r = c.get("/v1/products/REC-M/model.glb")
             assert c.get("/v1/products/NOPE-1/model.glb").status_code == 404
         assert r.headers["content-type"] == "model/gltf-binary"
@@ -87,8 +91,8 @@ class TestListing:
         assert r.content == REC_M.read_bytes()
         validate_glb(r.content)
 
-    def test_shades(self, server: LiveServer) -> None:
-        with server.client(DEMO_KEY) as c:
+    def test_shades(self, live_server: LiveServer) -> None:
+        with live_server.client(DEMO_KEY) as c:
             shades = c.get("/v1/shades").json()["items"]
         assert len(shades) >= 12
         assert {s["finish"] for s in shades} == {"matte", "satin", "gloss", "shimmer"}
@@ -96,13 +100,13 @@ class TestListing:
 
 
 class TestUpload:
-    def test_admin_upload_is_served_and_rendered(self, server: LiveServer,
+    def test_admin_upload_is_served_and_rendered(self, live_server: LiveServer,
                                                  shared_data: Path) -> None:
         glb = REC_M.read_bytes()
-        r = upload(server, ADMIN_KEY, upload_meta("UP-TEAL-1"), glb)
+        r = upload(live_server, ADMIN_KEY, upload_meta("UP-TEAL-1"), glb)
         assert r.status_code == 201, r.text
         assert r.json()["size_band"] == "M" and r.json()["source"] == "uploaded"
-        with server.client(DEMO_KEY) as c:
+        with live_server.client(DEMO_KEY) as c:
             listed = {p["sku"] for p in c.get("/v1/products").json()["items"]}
             one = c.get("/v1/products/UP-TEAL-1").json()
             model = c.get("/v1/products/UP-TEAL-1/model.glb").content
@@ -113,14 +117,14 @@ class TestUpload:
         assert "UP-TEAL-1" in listed and one["variants"][0]["name"] == "teal"
         assert model == glb
         assert rendered.status_code == 200 and rendered.headers["x-tryon-applied"] == "true"
-        assert upload(server, ADMIN_KEY, upload_meta("UP-TEAL-1"), glb).status_code == 409
-        assert upload(server, ADMIN_KEY, upload_meta("REC-M"), glb).status_code == 409
+        assert upload(live_server, ADMIN_KEY, upload_meta("UP-TEAL-1"), glb).status_code == 409
+        assert upload(live_server, ADMIN_KEY, upload_meta("REC-M"), glb).status_code == 409
 
-    def test_only_admin_may_upload(self, server: LiveServer) -> None:
-        kiosk = server.create_key(["kiosk"])["key"]
-        r = upload(server, kiosk, upload_meta("UP-KIOSK"), REC_M.read_bytes())
+    def test_only_admin_may_upload(self, live_server: LiveServer) -> None:
+        kiosk = live_server.create_key(["kiosk"])["key"]
+        r = upload(live_server, kiosk, upload_meta("UP-KIOSK"), REC_M.read_bytes())
         assert r.status_code == 403
-        assert upload(server, DEMO_KEY, upload_meta("UP-DEMO"), b"glTF").status_code == 403
+        assert upload(live_server, DEMO_KEY, upload_meta("UP-DEMO"), b"glTF").status_code == 403
 
     @pytest.mark.parametrize(
         ("glb", "meta", "status", "words"),
@@ -133,31 +137,31 @@ class TestUpload:
         ],
         ids=["truncated", "garbage", "width-mismatch", "bad-metadata", "too-big"],
     )
-    def test_bad_uploads_say_why(self, server: LiveServer, glb: bytes | str,
+    def test_bad_uploads_say_why(self, live_server: LiveServer, glb: bytes | str,
                                  meta: dict[str, Any], status: int, words: str) -> None:
         data = glb if isinstance(glb, bytes) else (
             ROOT / "assets" / "models3d" / "frames" / f"{glb}.glb").read_bytes()
-        r = upload(server, ADMIN_KEY, upload_meta("UP-BAD", **meta), data)
+        r = upload(live_server, ADMIN_KEY, upload_meta("UP-BAD", **meta), data)
         assert r.status_code == status, r.text
         assert words in r.json()["error"]["message"]
-        with server.client(DEMO_KEY) as c:
+        with live_server.client(DEMO_KEY) as c:
             assert c.get("/v1/products/UP-BAD").status_code == 404
 
     def test_metadata_json_that_python_parses_but_json_cannot_carry(
-        self, server: LiveServer
+        self, live_server: LiveServer
     ) -> None:
         # NaN (echoed in the error detail, which JSON cannot hold) and nesting past the
         # parser's recursion limit were both 500s.
         nan = json.dumps(upload_meta("UP-NAN", price=float("nan")))
         for raw in (nan, "[" * 5000 + "]" * 5000):
-            with server.client(ADMIN_KEY) as c:
+            with live_server.client(ADMIN_KEY) as c:
                 r = c.post("/v1/products", data={"metadata": raw},
                            files={"model": ("frame.glb", REC_M.read_bytes(), "model/gltf-binary")})
             assert r.status_code == 400, r.text
             assert "metadata is invalid" in r.json()["error"]["message"]
 
-    def test_upload_needs_multipart(self, server: LiveServer) -> None:
-        with server.client(ADMIN_KEY) as c:
+    def test_upload_needs_multipart(self, live_server: LiveServer) -> None:
+        with live_server.client(ADMIN_KEY) as c:
             r = c.post("/v1/products", json=upload_meta("UP-JSON"))
         assert r.status_code == 415
 
@@ -170,10 +174,8 @@ def test_skus_no_upload_could_have_are_unknown_on_postgresql(
     # a stream control, an exception that killed the stream.
     from websockets.sync.client import connect
 
-    from tests.service.events_support import fresh_database
-
     tmp = tmp_path_factory.mktemp("products-pg")
-    with fresh_database("postgres", tmp) as url, live_server(
+    with fresh_database("postgres", tmp) as url, LiveServer(
         make_settings(tmp, database_url=url)
     ) as srv:
         with srv.client(DEMO_KEY) as c:

@@ -16,8 +16,10 @@ from sqlalchemy import select
 
 from service.identity.service import resolve_shopper_ids
 from service.touchpoints.models import Event
-from tests.service.events_support import *  # noqa: F403
-from tests.service.events_support import Api, new_id
+from tests.service.harness import Api, LiveServer
+from tests.service.touchpoints.support import new_id, server_settings
+
+__all__ = ["server_settings"]  # this module's live server runs on db_url
 
 
 def rows_for(api: Api, shopper: str) -> list[Event]:
@@ -32,10 +34,10 @@ def errors() -> list[Exception]:
 
 
 @pytest.fixture
-def sdk(api: Api, live_server: str, errors: list[Exception]) -> Iterator[analytics.Client]:
+def sdk(api: Api, live_server: LiveServer, errors: list[Exception]) -> Iterator[analytics.Client]:
     """The real SDK, write key = a kiosk-scope API key, pointed at uvicorn on loopback."""
     client = analytics.Client(
-        write_key=api.keys["kiosk"], host=live_server, sync_mode=True, max_retries=0,
+        write_key=api.keys["kiosk"], host=live_server.url, sync_mode=True, max_retries=0,
         on_error=lambda e, batch: errors.append(e),
     )
     yield client  # sync mode has no consumer thread to shut down (shutdown() would raise)
@@ -59,10 +61,10 @@ class TestSegmentSdk:
         assert row.context["library"]["name"] == "analytics-python"
         assert len(row.message_id) >= 32  # the SDK's UUID
 
-    def test_batched_queue_with_flush_and_gzip(self, api: Api, live_server: str) -> None:
+    def test_batched_queue_with_flush_and_gzip(self, api: Api, live_server: LiveServer) -> None:
         errs: list = []
         client = analytics.Client(
-            write_key=api.keys["kiosk"], host=live_server, gzip=True, upload_size=10,
+            write_key=api.keys["kiosk"], host=live_server.url, gzip=True, upload_size=10,
             max_retries=0, on_error=lambda e, b: errs.append(e),
         )
         shopper = new_id("seg-")
@@ -98,8 +100,8 @@ class TestSegmentSdk:
         assert errors == []  # Segment answers 200 and drops invalid messages
         assert [r.properties["nps"] for r in rows_for(api, shopper)] == [8]
 
-    def test_bad_write_key_is_rejected(self, api: Api, live_server: str) -> None:
-        client = analytics.Client(write_key="not-a-key", host=live_server, sync_mode=True,
+    def test_bad_write_key_is_rejected(self, api: Api, live_server: LiveServer) -> None:
+        client = analytics.Client(write_key="not-a-key", host=live_server.url, sync_mode=True,
                                   max_retries=0)
         shopper = new_id("seg-")
         # sync mode raises the SDK's APIError, parsed from our Segment-shaped error body
@@ -108,8 +110,8 @@ class TestSegmentSdk:
         assert (exc.value.status, exc.value.code) == (401, "unauthorized")
         assert rows_for(api, shopper) == []
 
-    def test_analyst_key_is_not_a_write_key(self, api: Api, live_server: str) -> None:
-        client = analytics.Client(write_key=api.keys["analyst"], host=live_server,
+    def test_analyst_key_is_not_a_write_key(self, api: Api, live_server: LiveServer) -> None:
+        client = analytics.Client(write_key=api.keys["analyst"], host=live_server.url,
                                   sync_mode=True, max_retries=0)
         with pytest.raises(APIError) as exc:
             client.track(anonymous_id="x", event="Try-On Started")
@@ -123,7 +125,7 @@ class TestSegmentWire:
         token = base64.b64encode(f"{api.keys['kiosk']}:".encode()).decode()
         return {"Authorization": f"Basic {token}"}
 
-    def test_track_endpoint_and_replayed_messages(self, api: Api, live_server: str) -> None:
+    def test_track_endpoint_and_replayed_messages(self, api: Api, live_server: LiveServer) -> None:
         shopper = new_id("wire-")
         msg = {"messageId": new_id(), "event": "Order Completed", "anonymousId": shopper,
                "timestamp": "2026-11-01T10:00:00.000Z",
@@ -131,30 +133,32 @@ class TestSegmentWire:
                                                               {"sku": "G-2"}],
                               "currency": "EUR"}}
         for _ in range(2):  # a client retry
-            r = httpx.post(f"{live_server}/v1/track", json=msg, headers=self.basic(api))
+            r = httpx.post(f"{live_server.url}/v1/track", json=msg, headers=self.basic(api))
             assert r.status_code == 200 and r.json() == {"success": True}
         (row,) = rows_for(api, shopper)
         assert row.sku is None and [p["sku"] for p in row.properties["products"]] == [
             "G-1", "G-2"]
 
-    def test_missing_message_id_gets_a_stable_one(self, api: Api, live_server: str) -> None:
+    def test_missing_message_id_gets_a_stable_one(self, api: Api, live_server: LiveServer) -> None:
         shopper = new_id("wire-")
         msg = {"type": "track", "event": "Try-On Started", "anonymousId": shopper,
                "timestamp": "2026-11-01T10:00:00Z"}
         body = gzip.compress(json.dumps({"batch": [msg, msg]}).encode())
         headers = {**self.basic(api), "Content-Encoding": "gzip",
                    "Content-Type": "application/json"}
-        assert httpx.post(f"{live_server}/v1/batch", content=body, headers=headers).json() == {
+        assert httpx.post(f"{live_server.url}/v1/batch", content=body, headers=headers).json() == {
             "success": True}
         assert len(rows_for(api, shopper)) == 1
 
-    def test_sender_clock_skew_is_corrected_from_sent_at(self, api: Api, live_server: str) -> None:
+    def test_sender_clock_skew_is_corrected_from_sent_at(
+        self, api: Api, live_server: LiveServer
+    ) -> None:
         now = datetime.now(UTC)
         fast = now + timedelta(days=1)  # a kiosk whose clock runs a day fast
         shopper = new_id("skew-")
         msgs = [{"type": "track", "messageId": new_id(), "event": "Try-On Started",
                  "anonymousId": shopper, "timestamp": (fast - timedelta(seconds=10)).isoformat()}]
-        r = httpx.post(f"{live_server}/v1/batch", headers=self.basic(api),
+        r = httpx.post(f"{live_server.url}/v1/batch", headers=self.basic(api),
                        json={"batch": msgs, "sentAt": fast.isoformat()})
         assert r.status_code == 200
         (row,) = rows_for(api, shopper)
@@ -162,34 +166,34 @@ class TestSegmentWire:
         assert row.context["clock_skew_corrected_s"] < -86_000
         # a right clock with a far-future timestamp is still rejected
         bad = [{**msgs[0], "messageId": new_id(), "timestamp": fast.isoformat()}]
-        httpx.post(f"{live_server}/v1/batch", headers=self.basic(api),
+        httpx.post(f"{live_server.url}/v1/batch", headers=self.basic(api),
                    json={"batch": bad, "sentAt": now.isoformat()})
         assert len(rows_for(api, shopper)) == 1
 
-    def test_write_key_in_body_and_limits(self, api: Api, live_server: str) -> None:
+    def test_write_key_in_body_and_limits(self, api: Api, live_server: LiveServer) -> None:
         shopper = new_id("wire-")
         msgs = [{"type": "track", "messageId": new_id(), "event": "Try-On Started",
                  "anonymousId": shopper}]
-        r = httpx.post(f"{live_server}/v1/batch",
+        r = httpx.post(f"{live_server.url}/v1/batch",
                        json={"batch": msgs, "writeKey": api.keys["kiosk"]})
         assert r.status_code == 200
-        r = httpx.post(f"{live_server}/v1/batch", json={"batch": msgs * 501},
+        r = httpx.post(f"{live_server.url}/v1/batch", json={"batch": msgs * 501},
                        headers=self.basic(api))
         assert r.status_code == 413 and r.json()["success"] is False
-        r = httpx.post(f"{live_server}/v1/batch", content=b"{not json",
+        r = httpx.post(f"{live_server.url}/v1/batch", content=b"{not json",
                        headers=self.basic(api))
         assert r.status_code == 400 and r.json()["code"] == "invalid_request"
-        r = httpx.post(f"{live_server}/v1/batch", json={"batch": msgs})
+        r = httpx.post(f"{live_server.url}/v1/batch", json={"batch": msgs})
         assert r.status_code == 401 and r.json()["success"] is False
 
     def test_hostile_bodies_get_4xx_or_are_dropped_never_500(
-        self, api: Api, live_server: str
+        self, api: Api, live_server: LiveServer
     ) -> None:
         # Each of these was a 500: JSON nested past the parser's recursion limit; a skew
         # correction past year 9999 (sentAt from year 1); identify ids no column can hold.
         headers = {**self.basic(api), "Content-Type": "application/json"}
         for path in ("/v1/batch", "/v1/track", "/v1/identify"):
-            r = httpx.post(f"{live_server}{path}", content="[" * 5000 + "]" * 5000,
+            r = httpx.post(f"{live_server.url}{path}", content="[" * 5000 + "]" * 5000,
                            headers=headers)
             assert r.status_code == 400 and r.json()["code"] == "invalid_request"
         shopper = new_id("skew-")
@@ -198,13 +202,13 @@ class TestSegmentWire:
         far = [{**ok, "messageId": new_id(), "timestamp": "9999-12-31T00:00:00Z"},
                {**ok, "messageId": new_id(), "sentAt": "9999-12-31T23:59:59Z",
                 "timestamp": "0001-01-02T00:00:00Z"}, ok]
-        r = httpx.post(f"{live_server}/v1/batch", headers=self.basic(api),
+        r = httpx.post(f"{live_server.url}/v1/batch", headers=self.basic(api),
                        json={"batch": far, "sentAt": "0001-01-01T00:00:00Z"})
         assert r.status_code == 200 and r.json() == {"success": True}
         assert [row.message_id for row in rows_for(api, shopper)] == [ok["messageId"]]
         user = new_id("user-")
         for anon in ("a" * 129, "nul\x00id", {"an": "object"}):
-            r = httpx.post(f"{live_server}/v1/identify", headers=self.basic(api),
+            r = httpx.post(f"{live_server.url}/v1/identify", headers=self.basic(api),
                            json={"anonymousId": anon, "userId": user})
             assert r.status_code == 200 and r.json() == {"success": True}
         with api.sessionmaker() as s:

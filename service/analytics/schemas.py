@@ -1,0 +1,145 @@
+"""Response models of the analytics reports (their JSON form; csv/jsonl/parquet hold the rows)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class FiltersOut(BaseModel):
+    start: str | None = Field(description="ISO 8601, inclusive")
+    end: str | None = Field(description="ISO 8601, exclusive")
+    channel: str | None
+    store_id: str | None
+
+
+class GroupedRow(BaseModel):
+    """One report row; it also carries one key per group_by dimension (variant, channel,
+    store_id, day)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    variant: str | None = None
+    channel: str | None = None
+    store_id: str | None = None
+    day: str | None = Field(default=None, description="UTC day, YYYY-MM-DD")
+
+
+class ProductRow(GroupedRow):
+    sku: str
+    try_ons: int
+    unique_shoppers: int | None = Field(default=None, description='metrics="all" only')
+    dwell_events: int
+    dwell_median_ms: float | None = Field(default=None, description='metrics="all" only')
+    dwell_p90_ms: float | None = Field(default=None, description='metrics="all" only')
+    dwell_mean_ms: float | None = Field(default=None, description='metrics="counts" only')
+
+
+class FunnelRow(GroupedRow):
+    sku: str | None = None
+    tried: int
+    carted: int
+    ordered: int
+    cart_rate: float
+    order_rate: float
+    cart_to_order_rate: float | None
+    window_hours: float
+
+
+class ShadeRow(BaseModel):
+    shade: str
+    skin_tone_band: str | None = Field(default=None, description="with by_skin_tone only")
+    applications: int
+    unique_shoppers: int | None = Field(default=None, description='metrics="all" only')
+    share: float = Field(description="of the applications in the same skin-tone band")
+
+
+class NpsRow(BaseModel):
+    channel: str = Field(description='a channel, or "all"')
+    responses: int
+    promoters: int
+    passives: int
+    detractors: int
+    nps: float
+
+
+class Report(BaseModel):
+    report: str
+    filters: FiltersOut
+
+
+class ProductReport(Report):
+    report: Literal["products"]
+    rows: list[ProductRow]
+
+
+class FunnelReport(Report):
+    report: Literal["funnel"]
+    window_hours: float
+    rows: list[FunnelRow]
+
+
+class ShadeReport(Report):
+    report: Literal["shades"]
+    rows: list[ShadeRow]
+
+
+class NpsReport(Report):
+    report: Literal["nps"]
+    rows: list[NpsRow]
+
+
+class FitFrame(BaseModel):
+    sku: str
+    frame_width_mm: float
+    suits_face_width_mm: float = Field(description="the face width this frame is ideal for")
+
+
+class FitBin(BaseModel):
+    lo_mm: float
+    hi_mm: float
+    shoppers: int
+    shoppers_without_fit: int
+    fitting_frames: int
+    fitting_skus: list[str]
+    gap: bool
+
+
+class FitGapRange(BaseModel):
+    from_mm: float
+    to_mm: float
+    shoppers: int
+    suggested_frame_width_mm: float
+
+
+class FitGapReport(Report):
+    report: Literal["fit-gap"]
+    tolerance_mm: float
+    bin_mm: float
+    shoppers: int
+    frames: list[FitFrame]
+    fit_definition: str
+    bins: list[FitBin] = Field(description="csv/jsonl/parquet exports hold these rows")
+    gaps: list[FitGapRange]
+    shoppers_without_fit: int
+    share_without_fit: float | None
+
+
+# The non-JSON forms of every report (?format=csv|jsonl|parquet): the rows as a download.
+EXPORT_CONTENT: dict[str, dict[str, Any]] = {
+    "text/csv": {},
+    "application/x-ndjson": {},
+    "application/vnd.apache.parquet": {},
+}
+
+
+def report_responses(model: type[Report]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of a report route: `model` as JSON, or the rows in an export format."""
+    return {
+        200: {
+            "model": model,
+            "description": "The report (JSON), or its rows as csv/jsonl/parquet (?format=)",
+            "content": EXPORT_CONTENT,
+        }
+    }

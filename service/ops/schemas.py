@@ -1,0 +1,21 @@
+"""Response models of the probes: /healthz and /readyz."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, str] = Field(
+        description='"ok" or "error: <exception type>" per dependency (database, redis)'
+    )
+    render_devices: list[str] = Field(
+        description="GL renderers the workers have drawn on (empty until a frame was drawn)"
+    )
