@@ -9,6 +9,7 @@ import anyio
 from fastapi import FastAPI
 
 from service.access import endpoints as key_endpoints
+from service.access import session_endpoints
 from service.analytics import endpoints as analytics_endpoints
 from service.body_limit import BodySizeLimit
 from service.db.engine import make_engine
@@ -19,7 +20,8 @@ from service.handoff import endpoints as handoff_endpoints
 from service.offers import endpoints as offers_endpoints
 from service.offers.ranking import Item
 from service.openapi import install_openapi
-from service.ops import health, metrics
+from service.ops import docs, headers, health, metrics
+from service.ops.log_redaction import install_redaction
 from service.settings import Settings
 from service.shoppers import endpoints as shopper_endpoints
 from service.shoppers.retention import run_retention
@@ -34,6 +36,7 @@ ROUTERS = (
     health,
     metrics,
     key_endpoints,
+    session_endpoints,
     tryon_endpoints,
     stream,
     products,
@@ -54,6 +57,7 @@ def create_app(
 ) -> FastAPI:
     """The app; settings are read once, here. event_sink/offer_items: see build_runtime."""
     settings = settings or Settings()
+    install_redaction()  # no credential in uvicorn's access/error logs (idempotent)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,11 +84,19 @@ def create_app(
         finally:
             engine.dispose()
 
-    app = FastAPI(title="Try-on and personalization service", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Try-on and personalization service",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,  # served from local assets by service.ops.docs (no CDN)
+        redoc_url=None,
+    )
     add_exception_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    headers.install(app)  # outermost: on every response, the last-resort 500s included
     for module in ROUTERS:
         app.include_router(module.router)
     demo_endpoints.install(app, settings)
     install_openapi(app)
+    docs.install(app)
     return app

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, JsonValue
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.websockets import WebSocket
 
 from vision.errors import (
     CatalogError,
@@ -136,7 +140,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     415: "Unsupported media type",
     422: "Validation error",
     429: "Rate limit exceeded (see Retry-After)",
-    503: "Busy: too many requests waiting; retry",
+    503: "Busy (too many requests waiting) or the database is unreachable; retry after"
+    " Retry-After seconds",
 }
 # Raised by require_scope (service.access.deps) on every protected route.
 AUTH_ERRORS = (401, 403, 429)
@@ -155,6 +160,84 @@ def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
     if detail is not None:
         body["error"]["detail"] = detail
     return body
+
+
+# -- the database is unreachable: 503 + Retry-After, whatever the route ------------------------
+# How long a client should wait before retrying while the database does not answer.
+DB_RETRY_AFTER_S = 5
+DB_UNAVAILABLE = "database_unavailable"
+# SQLite errors that mean "not now" (a missing/unwritable file, a lock held beyond the busy
+# timeout, an I/O error), unlike "no such table" and the like, which are bugs.
+_SQLITE_UNAVAILABLE = ("unable to open", "database is locked", "disk i/o error")
+
+try:  # PostgreSQL's driver is optional (a SQLite-only install)
+    import psycopg
+
+    _PG_UNAVAILABLE: tuple[type[BaseException], ...] = (
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+    )
+except ImportError:  # pragma: no cover
+    _PG_UNAVAILABLE = ()
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when exc (or what caused it) says the database cannot be reached right now.
+
+    SQLAlchemy's invalidated connections and pool timeouts; psycopg's OperationalError and
+    InterfaceError (refused, reset, shutting down, starting up, closed connection); SQLite's
+    "unable to open", "database is locked" (beyond the busy timeout) and I/O errors.
+    """
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, DBAPIError):
+            if e.connection_invalidated:
+                return True
+            stack.append(e.orig)
+        if isinstance(e, PoolTimeout) or (_PG_UNAVAILABLE and isinstance(e, _PG_UNAVAILABLE)):
+            return True
+        if isinstance(e, sqlite3.OperationalError) and any(
+            m in str(e).lower() for m in _SQLITE_UNAVAILABLE
+        ):
+            return True
+        stack.extend((e.__cause__, e.__context__))
+    return False
+
+
+def unavailable_body(**extra: Any) -> dict[str, Any]:
+    """The 503 body (`extra` adds keys beside `error`, e.g. Segment's success/code/message)."""
+    message = f"the database is unavailable; retry in {DB_RETRY_AFTER_S} s"
+    return {
+        **extra,
+        **error_body(DB_UNAVAILABLE, message, {"retry_after_s": DB_RETRY_AFTER_S}),
+    }
+
+
+def unavailable_response(**extra: Any) -> JSONResponse:
+    return JSONResponse(
+        unavailable_body(**extra),
+        status_code=503,
+        headers={"Retry-After": str(DB_RETRY_AFTER_S)},
+    )
+
+
+async def _close_websocket(ws: WebSocket, exc: BaseException) -> None:
+    """A WebSocket route raised: tell the client why, then close (1013: try again later)."""
+    code, reason = (1013, DB_UNAVAILABLE) if database_unavailable(exc) else (1011, "internal")
+    try:
+        text = reason.replace("_", " ")
+        message: dict[str, Any] = {"type": "error", "code": reason, "message": text}
+        if reason == DB_UNAVAILABLE:
+            message["retry_after_s"] = DB_RETRY_AFTER_S
+        await ws.send_text(json.dumps(message))
+        await ws.close(code, reason)
+    except Exception:  # not accepted yet, or the client is gone: nothing more to say
+        log.debug("websocket could not be told of %s", type(exc).__name__)
 
 
 def add_exception_handlers(app: FastAPI) -> None:
@@ -186,6 +269,31 @@ def add_exception_handlers(app: FastAPI) -> None:
         log.warning("database rejected a request value: %s", exc.orig)
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
         return JSONResponse(error_body("invalid_value", f"a value cannot be stored: {reason}"), 422)
+
+    async def _database(conn: Request, exc: Exception) -> JSONResponse | None:
+        # One handler for every database failure a route lets escape (a request's session,
+        # authentication and rate limiting in a thread, an ingest): an outage is a 503 the
+        # client retries, never a plain-text 500; anything else a JSON 500.
+        if isinstance(conn, WebSocket):
+            log.warning("websocket ended by a database error: %s", exc)
+            await _close_websocket(conn, exc)
+            return None
+        if database_unavailable(exc):
+            log.warning("database unavailable (%s): answered 503", type(exc).__name__)
+            return unavailable_response()
+        log.error("database error", exc_info=exc)
+        return JSONResponse(error_body("internal_error", "internal server error"), 500)
+
+    for cls in (SQLAlchemyError, *_PG_UNAVAILABLE, sqlite3.Error):
+        app.add_exception_handler(cls, _database)  # type: ignore[arg-type]
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Last resort (Starlette still logs the traceback): JSON, and a 503 when the cause
+        # down the chain is an unreachable database (an error wrapped by another).
+        if database_unavailable(exc):
+            return unavailable_response()
+        return JSONResponse(error_body("internal_error", "internal server error"), 500)
 
     @app.exception_handler(ClientDisconnect)
     async def _gone(_: Request, exc: ClientDisconnect) -> JSONResponse:

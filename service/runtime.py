@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # the types only: this module sits below the features it name
 
     from service.access.keys import Authenticator
     from service.access.limits import RateLimiter
+    from service.analytics.engines import AnalyticsRuntime
     from service.offers.service import OffersRuntime
     from service.ops.metrics import TryOnMetrics
     from service.settings import Settings
@@ -51,3 +52,4 @@ class Runtime:
     streams: StreamRegistry
     event_batcher: EventBatcher
     offers: OffersRuntime
+    analytics: AnalyticsRuntime  # the event lake and the DuckDB engine of the reports

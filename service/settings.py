@@ -45,19 +45,44 @@ class Settings(BaseSettings):
     render_device: Literal["auto", "gpu", "cpu"] = "auto"
 
     # Concurrency and limits
+    # Worker processes `python -m service` runs under uvicorn's supervisor, which restarts one
+    # that dies: a native crash (an abort in OpenCV or MediaPipe) costs that worker's
+    # connections only. 1 = a single process, no supervisor. Each worker has its own
+    # worker_threads and max_streams.
+    workers: int = 2
     worker_threads: int = 2
     max_streams: int = 8
     max_body_bytes: int = 8 * 1024 * 1024
     # Requests per key per fixed one-minute window (a key's own limit overrides it); 0 = none.
     rate_limit_per_minute: int = 600
-    # The public demo key gets its own (lower) budget; 0 = same as rate_limit_per_minute.
-    demo_rate_limit_per_minute: int = 120
+    # The public demo key may only mint sessions (POST /v1/sessions); this is its ceiling for
+    # the whole service, every client together; 0 = same as rate_limit_per_minute. Each
+    # client has its own budgets below, so one client cannot spend it for the others.
+    demo_rate_limit_per_minute: int = 3000
+    # Sessions: short-lived anonymous tokens minted with the demo (or a kiosk) key, each bound
+    # to one pseudonymous shopper id; HMAC-SHA256 signed with a secret every replica shares
+    # (this one when set, else a random one stored once in the database's app_secrets).
+    session_secret: str = ""
+    session_ttl_s: int = 1800
+    # Requests per session token per minute (its own budget, whatever the client).
+    session_rate_limit_per_minute: int = 300
+    # Requests per client address per minute carrying the demo key or a session token.
+    client_rate_limit_per_minute: int = 600
+    # Sessions the demo key may mint per client address per minute.
+    session_mint_per_minute_per_client: int = 20
+    # Proxies (CIDRs) whose X-Forwarded-For is believed; empty: the socket peer is the client.
+    trusted_proxies: list[str] = []
+    # A stream ticket (POST /v1/tryon/stream-tickets) is single use and lives this long.
+    stream_ticket_ttl_s: int = 30
     # Single-frame requests waiting for a worker beyond this many get 503 (bounded backlog).
     max_pending_renders: int = 16
     # Per-stream WebSocket message size cap (a 1280x720 JPEG is ~100-300 kB).
     max_stream_frame_bytes: int = 2 * 1024 * 1024
-    # A stream with no message for this long is closed (seconds).
-    stream_idle_timeout_s: float = 60.0
+    # A stream with no FRAME for this long is closed with an "idle" error and code 1000
+    # (pings and controls do not count), so an idle client cannot hold a slot (seconds).
+    stream_idle_timeout_s: float = 20.0
+    # Concurrent streams one key or one session token may hold (counted per replica).
+    max_streams_per_principal: int = 2
     jpeg_quality: int = 85
     # GLB uploads through POST /v1/products.
     max_glb_bytes: int = 4 * 1024 * 1024
@@ -67,6 +92,14 @@ class Settings(BaseSettings):
     event_batch_size: int = 50
     event_flush_interval_s: float = 1.0
     max_event_buffer: int = 10_000
+    # A batch the database could not take (an outage) goes to a local spool instead of being
+    # dropped: JSON lines, one file per process in this directory (empty = no spool), replayed
+    # with backoff once the database answers, and at the next start if the process ended
+    # first. Beyond max_bytes the oldest spooled events are dropped (tryon_events_dropped).
+    event_spool_dir: str = "./tryon-spool"
+    event_spool_max_bytes: int = 64 * 1024 * 1024
+    # Replays back off from 0.5 s, doubling up to this (seconds).
+    event_replay_max_backoff_s: float = 15.0
     # Prefix for every Redis key this service writes (several deployments can share one Redis).
     redis_prefix: str = "tryon:"
 
@@ -94,3 +127,18 @@ class Settings(BaseSettings):
     event_max_batch: int = 500
     # Base URL the hand-off QR code points at (the phone opens it); empty = the request's own.
     public_base_url: str = ""
+
+    # Analytics engine and the event lake (docs/analytics_offers.md, "The event lake").
+    # duckdb: reports run on DuckDB over day-partitioned Parquet exported from the events
+    # table; sql: on the SQL store itself (the fallback and the parity reference).
+    analytics_engine: Literal["duckdb", "sql"] = "duckdb"
+    # A local folder (relative: beside the SQLite file, else the working directory) or any
+    # pyarrow filesystem URI (s3://bucket/lake, gs://..., hdfs://...).
+    lake_dir: str = "./tryon-lake"
+    # A report brings the lake up to date first when its data is older than this.
+    lake_max_staleness_s: float = 60.0
+    # An export merges a day's files once it has this many.
+    lake_compact_min_files: int = 8
+    lake_export_chunk_rows: int = 200_000
+    duckdb_memory_limit: str = "1GB"
+    duckdb_threads: int = 2

@@ -9,6 +9,9 @@ from sqlalchemy import Engine, select
 
 from service.access.keys import Authenticator, bootstrap_keys
 from service.access.limits import RateLimiter
+from service.access.tickets import erase_tickets, purge_tickets
+from service.access.tokens import SessionTokens, shared_secret
+from service.analytics.engines import build_analytics, lake_for
 from service.analytics.models import DailyProduct
 from service.analytics.rollups import apply_inserted
 from service.analytics.rollups import rebuild as rebuild_rollups
@@ -34,7 +37,7 @@ from service.shoppers.retention import Purger
 from service.touchpoints.models import Event
 from service.touchpoints.repository import erase_events, purge_events
 from service.touchpoints.service import AfterInsertHook, Ingestor
-from service.touchpoints.sink import DatabaseEventSink, EventBatcher, EventSink
+from service.touchpoints.sink import DatabaseEventSink, EventBatcher, EventSink, EventSpool
 from service.tryon.catalog import CatalogService, glb_limits
 from service.tryon.pipelines import ImagePipelines, PipelineFactory, render_options
 from service.tryon.workers import StreamRegistry, WorkerPool
@@ -49,22 +52,29 @@ def ingest_hooks() -> tuple[AfterInsertHook, ...]:
     return (apply_inserted, link_from_events)
 
 
-def erasers() -> tuple[Eraser, ...]:
-    """Every feature's erasure. Identity goes last: the others need the links resolved."""
+def erasers(settings: Settings | None = None) -> tuple[Eraser, ...]:
+    """Every feature's erasure. Identity goes last: the others need the links resolved.
+    The event lake's files are rewritten after the events (settings name the lake)."""
+    lake = lake_for(settings or Settings())
     return (
         Eraser("events", ("events",), erase_events),
         Eraser("handoff", ("handoff_tokens",), erase_tokens),
         Eraser("offers", ("offers", "offer_impressions", "coupons"), erase_shopper_offers),
+        Eraser("lake", ("lake",), lake.erase),
+        Eraser("stream_tickets", ("stream_tickets",), erase_tickets),
         Eraser("identity", ("shopper_aliases", "analytics_shopper_groups"), erase_identity),
     )
 
 
-def purgers() -> tuple[Purger, ...]:
+def purgers(settings: Settings | None = None) -> tuple[Purger, ...]:
     """Every feature's retention purge (rollups hold no shopper id and stay)."""
+    lake = lake_for(settings or Settings())
     return (
         Purger("events", ("events",), purge_events),
         Purger("handoff", ("handoff_tokens",), purge_tokens),
         Purger("offers", ("offers", "offer_impressions", "coupons"), purge_offers),
+        Purger("lake", ("lake",), lake.purge),
+        Purger("stream_tickets", ("stream_tickets",), purge_tickets),
         Purger("identity", ("shopper_aliases", "analytics_shopper_groups"), purge_identity),
     )
 
@@ -125,6 +135,26 @@ def build_runtime(
     factory = PipelineFactory(settings, catalog, renderers)
     offer_catalog = OfferCatalog(catalog.list_products, catalog.shade_list)
     fixed_items = dict(offer_items) if offer_items is not None else None
+    spool = (
+        EventSpool(
+            settings.event_spool_dir,
+            settings.event_spool_max_bytes,
+            on_drop=metrics.events_dropped.inc,
+        )
+        if settings.event_spool_dir
+        else None
+    )
+    batcher = EventBatcher(
+        event_sink or DatabaseEventSink(sessions, ingestor, source="stream"),
+        batch_size=settings.event_batch_size,
+        interval_s=settings.event_flush_interval_s,
+        max_buffer=settings.max_event_buffer,
+        on_drop=metrics.events_dropped.inc,
+        spool=spool,
+        on_replay=metrics.events_replayed.inc,
+        retry_max_s=settings.event_replay_max_backoff_s,
+    )
+    metrics.events_spooled.set_function(lambda: batcher.spooled)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -136,24 +166,24 @@ def build_runtime(
             limiter,
             default_limit=settings.rate_limit_per_minute,
             demo_limit=settings.demo_rate_limit_per_minute,
+            tokens=SessionTokens(
+                shared_secret(engine, settings.session_secret), settings.session_ttl_s
+            ),
+            session_limit=settings.session_rate_limit_per_minute,
+            client_limit=settings.client_rate_limit_per_minute,
+            trusted_proxies=settings.trusted_proxies,
         ),
         metrics=metrics,
         ingest=ingestor,
-        erasers=erasers(),
-        purgers=purgers(),
+        erasers=erasers(settings),
+        purgers=purgers(settings),
         catalog=catalog,
         pool=WorkerPool(settings.worker_threads, settings.max_pending_renders),
         renderers=renderers,
         pipelines=factory,
         image_pipelines=ImagePipelines(factory),
-        streams=StreamRegistry(settings.max_streams),
-        event_batcher=EventBatcher(
-            event_sink or DatabaseEventSink(sessions, ingestor, source="stream"),
-            batch_size=settings.event_batch_size,
-            interval_s=settings.event_flush_interval_s,
-            max_buffer=settings.max_event_buffer,
-            on_drop=metrics.events_dropped.inc,
-        ),
+        streams=StreamRegistry(settings.max_streams, settings.max_streams_per_principal),
+        event_batcher=batcher,
         offers=OffersRuntime(
             policy=OfferPolicy(
                 frequency_cap=settings.offer_frequency_cap,
@@ -165,6 +195,7 @@ def build_runtime(
             stats=StatsCache(settings.offers_stats_ttl_s),
             items=(lambda: fixed_items) if fixed_items is not None else offer_catalog.items,
         ),
+        analytics=build_analytics(settings, engine),
     )
 
 
@@ -172,5 +203,6 @@ def close_runtime(rt: Runtime) -> None:
     """Stop workers, flush the last events, close Redis (blocking)."""
     rt.pool.shutdown()
     rt.event_batcher.close()
+    rt.analytics.close()
     if rt.redis is not None:
         rt.redis.close()

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vision import jpeg_codec
 from vision.errors import FrameError, FrameTooLargeError
-from vision.frame_header import JPEG, cross_check, read_header
+from vision.frame_header import JPEG, ImageHeader, cross_check, read_header
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
 DEFAULT_MAX_SIDE = 8192
@@ -68,8 +69,14 @@ def to_bgr(frame: np.ndarray, limits: FrameLimits = FrameLimits()) -> np.ndarray
     return np.ascontiguousarray(frame)
 
 
-def decode(data: bytes, limits: FrameLimits = FrameLimits()) -> np.ndarray:
+def decode(data: bytes, limits: FrameLimits = FrameLimits(), *, max_side: int | None = None
+           ) -> np.ndarray:
     """Decode JPEG/PNG/WebP bytes to a BGR frame; nothing is decoded before its header passes.
+
+    max_side: the processing size; a larger frame comes back with its long side scaled to it
+    (a JPEG by libjpeg-turbo inside the inverse DCT first, at 1/2, 1/4 or 1/8, then by area
+    resampling for the rest). JPEGs decode with libjpeg-turbo (simplejpeg), applying the EXIF
+    orientation as OpenCV does; PNG, WebP and any JPEG it refuses decode with OpenCV.
 
     Raises UnsupportedFormatError (any other format, by magic bytes), FrameTooLargeError (over
     a side or pixel limit), FrameError (no readable size, corrupt or truncated). An animated
@@ -85,27 +92,57 @@ def decode(data: bytes, limits: FrameLimits = FrameLimits()) -> np.ndarray:
     if header.inner_size not in (None, (header.width, header.height)):
         raise FrameError("WebP canvas and bitstream declare different sizes")
     cross_check(data, header)
+    img, factor = _decode_pixels(data, header, max_side)
+    # The decoder, not the header, has the last word: an EXIF turn may swap the sides.
+    want = sorted((-(-header.height // factor), -(-header.width // factor)))
+    if sorted(img.shape[:2]) != want:
+        raise FrameError(f"decoded {img.shape[1]}x{img.shape[0]} but the header declared "
+                         f"{header.width}x{header.height}")
+    if factor == 1:
+        _check_size(img.shape[0], img.shape[1], limits)
+    if img.dtype == np.uint16:
+        img = np.right_shift(img, 8).astype(np.uint8)
+    return _fit(to_bgr(img, limits), max_side)
+
+
+def _fit(img: np.ndarray, max_side: int | None) -> np.ndarray:
+    h, w = img.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return img
+    s = max_side / max(h, w)
+    size = (max(round(w * s), 1), max(round(h * s), 1))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
+def _decode_pixels(data: bytes, header: ImageHeader, max_side: int | None
+                   ) -> tuple[np.ndarray, int]:
+    """(pixels, DCT factor): libjpeg-turbo for JPEG, OpenCV for the rest and as the fallback."""
+    factor = 1
+    if header.format == JPEG:
+        factor = jpeg_codec.dct_factor(header.width, header.height, max_side)
+        img = jpeg_codec.decode_bgr(data, header.width, header.height, factor)
+        if img is not None:
+            return jpeg_codec.apply_orientation(img, jpeg_codec.exif_orientation(data)), factor
     # JPEGs from phones store pixels as the sensor saw them plus an EXIF orientation; only
     # IMREAD_COLOR applies it (IMREAD_UNCHANGED, kept for PNG alpha and 16 bits, ignores it).
     flags = cv2.IMREAD_COLOR if header.format == JPEG else cv2.IMREAD_UNCHANGED
+    # OpenCV's reduced modes are the same DCT scaling (and still apply EXIF).
+    flags = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+             8: cv2.IMREAD_REDUCED_COLOR_8}.get(factor, flags)
     try:
         img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     except cv2.error as exc:
         raise FrameError("image could not be decoded (corrupt or truncated)") from exc
     if img is None:
         raise FrameError("image could not be decoded (corrupt or truncated)")
-    # The decoder, not the header, has the last word: an EXIF turn may swap the sides.
-    if sorted(img.shape[:2]) != sorted((header.height, header.width)):
-        raise FrameError(f"decoded {img.shape[1]}x{img.shape[0]} but the header declared "
-                         f"{header.width}x{header.height}")
-    _check_size(img.shape[0], img.shape[1], limits)
-    if img.dtype == np.uint16:
-        img = np.right_shift(img, 8).astype(np.uint8)
-    return to_bgr(img, limits)
+    return img, factor
 
 
 def encode_jpeg(frame: np.ndarray, quality: int = 85) -> bytes:
-    """Encode a BGR frame as JPEG bytes."""
+    """Encode a BGR frame as JPEG bytes (libjpeg-turbo via simplejpeg, else OpenCV)."""
+    out = jpeg_codec.encode_bgr(frame, quality)
+    if out is not None:
+        return out
     ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise FrameError("JPEG encoding failed")

@@ -48,6 +48,9 @@ class PipelineOptions:
     smoothing: SmoothingOptions = field(default_factory=SmoothingOptions)
     limits: FrameLimits = field(default_factory=FrameLimits)
     jpeg_quality: int = 85
+    # Processing size: a larger frame is decoded smaller (JPEG: inside the DCT) to this long
+    # side; None keeps every frame at its own size.
+    max_side: int | None = None
 
 
 RendererProvider = Callable[[], "GlassesRenderer"]
@@ -241,7 +244,7 @@ class TryOnPipeline:
     ) -> TryOnResult:
         """Decode JPEG/PNG bytes, process, and (when encode) JPEG-encode the composited frame."""
         t = time.perf_counter()
-        frame = decode(data, self.options.limits)
+        frame = decode(data, self.options.limits, max_side=self.options.max_side)
         decode_ms = (time.perf_counter() - t) * 1000.0
         result = self.process(frame, t_s, _owned=True)
         result.timings_ms["decode"] = decode_ms
@@ -344,7 +347,12 @@ class TryOnPipeline:
         return self._frames
 
     def close(self) -> None:
+        """Release the tracker (its MediaPipe graph) and what the stream held; idempotent."""
         self._tracker.close()
+        self._filter = None
+        self._painter = None
+        self._glasses = self._shade = None
+        self.selection = Selection()
 
     def __enter__(self) -> TryOnPipeline:
         return self

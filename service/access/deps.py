@@ -1,4 +1,5 @@
-"""Scope checks as FastAPI dependencies: KioskDep, AnalystDep, AdminDep."""
+"""Scope checks as FastAPI dependencies: KioskDep (kiosk keys, session tokens, admin),
+DemoDep (what may mint sessions), AnalystDep, AdminDep."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from service.deps import RuntimeDep
 
 # Declared for the OpenAPI document (security schemes); the key itself is read by
 # api_key_from, the one parser, so both spellings work on every route.
-_BEARER = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+_BEARER = HTTPBearer(
+    auto_error=False, description="Authorization: Bearer <API key or session token st_...>"
+)
 _HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
 
 
@@ -31,7 +34,8 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
         _header: Annotated[object, Depends(_HEADER)] = None,
     ) -> Principal:
         raw = api_key_from(request.headers)
-        principal = await run_in_threadpool(rt.auth.authenticate, raw, scope)
+        client = rt.auth.client_of(request.client.host if request.client else None, request.headers)
+        principal = await run_in_threadpool(rt.auth.authenticate, raw, scope, client)
         request.state.principal = principal
         return principal
 
@@ -40,5 +44,6 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
 
 
 KioskDep = Annotated[Principal, Depends(require_scope("kiosk"))]
+DemoDep = Annotated[Principal, Depends(require_scope("demo"))]
 AnalystDep = Annotated[Principal, Depends(require_scope("analyst"))]
 AdminDep = Annotated[Principal, Depends(require_scope("admin"))]

@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.access.clients import client_address, parse_networks
 from service.access.limits import RateLimiter
 from service.access.models import ApiKey
+from service.access.tokens import SessionTokens, is_session_token
 from service.db.base import utcnow
 from service.errors import Forbidden, ServiceError, Unauthorized
 
@@ -23,10 +25,11 @@ REDIS_RETRY_S = 10.0
 Scope = Literal["kiosk", "analyst", "admin", "demo"]
 SCOPES: tuple[str, ...] = ("kiosk", "analyst", "admin", "demo")
 
-# Which held scopes satisfy a required one. admin can do everything; the public demo key
-# may try on and post its own events (what "kiosk" guards) but nothing else.
+# Which held scopes satisfy a required one. admin can do everything. "session" is held by
+# session tokens only (never by a key): they try on and post their own shopper's events
+# (what "kiosk" guards). The public demo key can only mint sessions (what "demo" guards).
 SATISFIED_BY: dict[str, frozenset[str]] = {
-    "kiosk": frozenset({"kiosk", "demo", "admin"}),
+    "kiosk": frozenset({"kiosk", "session", "admin"}),
     "demo": frozenset({"demo", "kiosk", "admin"}),
     "analyst": frozenset({"analyst", "admin"}),
     "admin": frozenset({"admin"}),
@@ -45,14 +48,27 @@ def generate_key() -> str:
 class Principal:
     """The authenticated caller, detached from any DB session."""
 
-    key_id: int
+    key_id: int  # a session token: the key that minted it
     name: str
     scopes: frozenset[str]
     rate_limit_per_minute: int
+    # A session token's shopper (the only shopper it may act for) and its id (nonce).
+    shopper_id: str | None = None
+    token_id: str | None = None
+    client: str | None = None  # the client address it came from, when known
 
     @property
     def is_demo(self) -> bool:
         return self.scopes == frozenset({"demo"})
+
+    @property
+    def is_session(self) -> bool:
+        return "session" in self.scopes
+
+    @property
+    def subject(self) -> str:
+        """What its own budget and stream cap count: the key, or the one session token."""
+        return f"session:{self.token_id}" if self.token_id else f"key:{self.key_id}"
 
     def has(self, scope: str) -> bool:
         return bool(self.scopes & SATISFIED_BY.get(scope, frozenset({scope})))
@@ -130,7 +146,8 @@ def bootstrap_keys(session: Session, demo_key: str | None, admin_key: str | None
 
 # -- authentication -------------------------------------------------------------------------
 class Authenticator:
-    """Raw key -> Principal: look the key up, check the scope, count it against its limit.
+    """Raw key or session token -> Principal: verify it, check the scope, count it against
+    its budgets (its own; and the client address's, for the demo key and session tokens).
 
     Blocking (DB/Redis): call from a thread. Raises Unauthorized, Forbidden or RateLimited.
     """
@@ -142,11 +159,36 @@ class Authenticator:
         *,
         default_limit: int,
         demo_limit: int,
+        tokens: SessionTokens | None = None,
+        session_limit: int = 0,
+        client_limit: int = 0,
+        trusted_proxies: Sequence[str] = (),
     ) -> None:
         self._sessions = sessions
         self._limiter = limiter
         self._default_limit = default_limit
         self._demo_limit = demo_limit
+        self.tokens = tokens
+        self._session_limit = session_limit
+        self._client_limit = client_limit
+        self.trusted_proxies = parse_networks(trusted_proxies)
+
+    def client_of(self, peer: str | None, headers: Mapping[str, str]) -> str:
+        """The client address of a request (X-Forwarded-For only from a trusted proxy)."""
+        return client_address(peer, headers, self.trusted_proxies)
+
+    def _session_principal(self, raw: str) -> Principal:
+        if self.tokens is None:
+            raise Unauthorized("session tokens are not enabled")
+        claims = self.tokens.verify(raw)
+        return Principal(
+            key_id=claims.key_id,
+            name="session",
+            scopes=frozenset({"session"}),
+            rate_limit_per_minute=self._session_limit,
+            shopper_id=claims.shopper_id,
+            token_id=claims.token_id,
+        )
 
     def _principal(self, row: ApiKey) -> Principal:
         scopes = row.scope_set
@@ -156,17 +198,35 @@ class Authenticator:
         limit = row.rate_limit_per_minute if row.rate_limit_per_minute is not None else default
         return Principal(key_id=row.id, name=row.name, scopes=scopes, rate_limit_per_minute=limit)
 
-    def authenticate(self, raw_key: str | None, scope: str) -> Principal:
+    def authenticate(self, raw_key: str | None, scope: str, client: str | None = None) -> Principal:
         if not raw_key:
             raise Unauthorized("missing API key: send 'Authorization: Bearer KEY' or 'X-API-Key'")
-        with self._sessions() as session:
-            row = authenticate_key(session, raw_key)
-            if row is None:
-                raise Unauthorized("unknown or revoked API key")
-            principal = self._principal(row)
+        if is_session_token(raw_key):
+            principal = self._session_principal(raw_key)
+        else:
+            with self._sessions() as session:
+                row = authenticate_key(session, raw_key)
+                if row is None:
+                    raise Unauthorized("unknown or revoked API key")
+                principal = self._principal(row)
+        if client is not None:
+            principal = replace(principal, client=client)
         if not principal.has(scope):
+            what = "a session token" if principal.is_session else "this key"
+            hint = ""
+            if principal.is_demo:
+                hint = " (the demo key only mints sessions: POST /v1/sessions)"
             raise Forbidden(
-                f"this key lacks the {scope!r} scope", detail={"scopes": sorted(principal.scopes)}
+                f"{what} lacks the {scope!r} scope{hint}",
+                detail={"scopes": sorted(principal.scopes)},
             )
-        self._limiter.check(principal)
+        self.check_budgets(principal)
         return principal
+
+    def check_budgets(self, principal: Principal) -> None:
+        """Its own budget, then its client's (the public key and its sessions only)."""
+        self._limiter.check(principal)
+        if (principal.is_demo or principal.is_session) and principal.client is not None:
+            self._limiter.check_bucket(
+                f"client:{principal.client}", self._client_limit, "this client address"
+            )

@@ -78,12 +78,17 @@ class RateLimiter:
         return int(count)
 
     def check(self, principal: Principal) -> None:
-        limit = principal.rate_limit_per_minute
+        """The principal's own budget: its key's, or its session token's."""
+        what = "this session" if principal.token_id else "this key"
+        self.check_bucket(principal.subject, principal.rate_limit_per_minute, what)
+
+    def check_bucket(self, bucket: str, limit: int, what: str) -> None:
+        """Count one request in `bucket`; RateLimited past `limit` per window (0 = none)."""
         if limit <= 0:
             return
-        count, reset = self.hit(f"key:{principal.key_id}")
+        count, reset = self.hit(bucket)
         if count > limit:
             raise RateLimited(
-                f"rate limit of {limit} requests per minute exceeded for this key",
+                f"rate limit of {limit} requests per minute exceeded for {what}",
                 detail={"limit": limit, "retry_after_s": reset},
             )

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
+from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
 from service.access.deps import AnalystDep
@@ -16,8 +17,9 @@ from service.analytics.definitions import (
     FIT_TOLERANCE_MM,
     Filters,
 )
+from service.analytics.engines import ReportSource
 from service.analytics.exports import export
-from service.analytics.fitgap import Frame, consented_face_widths, fit_gap
+from service.analytics.fitgap import Frame, fit_gap
 from service.analytics.schemas import (
     FitGapReport,
     FunnelReport,
@@ -30,12 +32,26 @@ from service.deps import RuntimeDep, SessionDep, SettingsDep
 from service.errors import AUTH_ERRORS, Unprocessable, error_responses
 from service.runtime import Runtime
 from service.settings import Settings
+from service.touchpoints.schemas import Channel
 
 router = APIRouter(
     prefix="/v1/analytics", tags=["analytics"], responses=error_responses(422, *AUTH_ERRORS)
 )
 Format = Literal["json", "csv", "jsonl", "parquet"]
-GroupBy = Annotated[str, Query(description="comma-separated: variant, channel, store, day")]
+Dim = Literal["variant", "channel", "store", "day"]
+_DIM = "(variant|channel|store|day)"
+# Comma-separated dimensions, checked at the edge (a bad one is a 422 before any query runs).
+GROUP_BY_PATTERN = rf"^\s*({_DIM}\s*(,\s*{_DIM}\s*)*)?$"
+GroupBy = Annotated[
+    str,
+    Query(
+        max_length=64,
+        pattern=GROUP_BY_PATTERN,
+        description="comma-separated: variant, channel, store, day",
+    ),
+]
+# Store ids as events carry them: 1-64 characters, no control characters.
+StoreId = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 LATEST_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 Metrics = Annotated[
     Literal["all", "counts"],
@@ -46,8 +62,8 @@ Metrics = Annotated[
 def get_filters(
     start: Annotated[datetime | None, Query(description="inclusive, ISO 8601")] = None,
     end: Annotated[datetime | None, Query(description="exclusive, ISO 8601")] = None,
-    channel: Annotated[str | None, Query(max_length=32)] = None,
-    store_id: Annotated[str | None, Query(max_length=64)] = None,
+    channel: Annotated[Channel | None, Query()] = None,
+    store_id: StoreId | None = None,
 ) -> Filters:
     start = start.replace(tzinfo=UTC) if start and start.tzinfo is None else start
     end = end.replace(tzinfo=UTC) if end and end.tzinfo is None else end
@@ -66,8 +82,12 @@ def get_filters(
 FiltersDep = Annotated[Filters, Depends(get_filters)]
 
 
-def _dims(group_by: str) -> list[str]:
-    return [d.strip() for d in group_by.split(",") if d.strip()]
+_DIMS: TypeAdapter[list[Dim]] = TypeAdapter(list[Dim])
+
+
+def _dims(group_by: str) -> list[Dim]:
+    """The dimensions of a group_by that matched GROUP_BY_PATTERN."""
+    return _DIMS.validate_python([d.strip() for d in group_by.split(",") if d.strip()])
 
 
 def _respond(
@@ -103,8 +123,20 @@ def _window(settings: Settings, window_hours: float | None) -> float:
     return window_hours or settings.conversion_window_hours
 
 
+def _source(rt: Runtime, session: Session, metrics: str = "all") -> ReportSource:
+    """The report's engine: the setting's (DuckDB over the lake by default); the
+    rollup-backed metrics=counts always reads the SQL store."""
+    return rt.analytics.source(session, "sql" if metrics == "counts" else None)
+
+
+def _meta(src: ReportSource) -> dict[str, Any]:
+    """Which engine answered, and as of when its data is complete."""
+    return {"engine": src.engine, "as_of": src.as_of.isoformat()}
+
+
 @router.get("/products", responses=report_responses(ProductReport))
 def products(
+    rt: RuntimeDep,
     session: SessionDep,
     _: AnalystDep,
     f: FiltersDep,
@@ -113,12 +145,17 @@ def products(
     metrics: Metrics = "all",
 ) -> Response:
     """Per product (and variant/channel/store/day): try-ons, unique shoppers, dwell median/p90."""
-    rows = _run(queries.product_summary, session, f, _dims(group_by), metrics)
-    return _respond(rows, format, "products", f)
+    src = _source(rt, session, metrics)
+    if metrics == "counts":
+        rows = _run(queries.product_summary, session, f, _dims(group_by), metrics)
+    else:
+        rows = _run(src.product_summary, f, _dims(group_by))
+    return _respond(rows, format, "products", f, **_meta(src))
 
 
 @router.get("/funnel", responses=report_responses(FunnelReport))
 def funnel(
+    rt: RuntimeDep,
     settings: SettingsDep,
     session: SessionDep,
     _: AnalystDep,
@@ -129,12 +166,14 @@ def funnel(
 ) -> Response:
     """Try-on -> cart -> order per product within the conversion window after the first try-on."""
     w = _window(settings, window_hours)
-    rows = _run(queries.funnel, session, f, w, _dims(group_by))
-    return _respond(rows, format, "funnel", f, window_hours=w)
+    src = _source(rt, session)
+    rows = _run(src.funnel, f, w, _dims(group_by))
+    return _respond(rows, format, "funnel", f, window_hours=w, **_meta(src))
 
 
 @router.get("/shades", responses=report_responses(ShadeReport))
 def shades(
+    rt: RuntimeDep,
     session: SessionDep,
     _: AnalystDep,
     f: FiltersDep,
@@ -143,14 +182,21 @@ def shades(
     metrics: Metrics = "all",
 ) -> Response:
     """Shade popularity, optionally per skin-tone band."""
-    rows = queries.shade_popularity(session, f, by_skin_tone, metrics)
-    return _respond(rows, format, "shades", f)
+    src = _source(rt, session, metrics)
+    if metrics == "counts":
+        rows = queries.shade_popularity(session, f, by_skin_tone, metrics)
+    else:
+        rows = src.shade_popularity(f, by_skin_tone)
+    return _respond(rows, format, "shades", f, **_meta(src))
 
 
 @router.get("/nps", responses=report_responses(NpsReport))
-def nps(session: SessionDep, _: AnalystDep, f: FiltersDep, format: Format = "json") -> Response:
+def nps(
+    rt: RuntimeDep, session: SessionDep, _: AnalystDep, f: FiltersDep, format: Format = "json"
+) -> Response:
     """NPS by channel (promoters 9-10, detractors 0-6) plus an "all" row."""
-    return _respond(queries.nps(session, f), format, "nps", f)
+    src = _source(rt, session)
+    return _respond(src.nps(f), format, "nps", f, **_meta(src))
 
 
 def _fit_gap_report(
@@ -161,9 +207,9 @@ def _fit_gap_report(
         for p in rt.catalog.list_products()
         if p.get("frame_width_mm")
     ]
-    return fit_gap(
-        consented_face_widths(session, f), frames, tolerance_mm=tolerance_mm, bin_mm=bin_mm
-    )
+    src = _source(rt, session)
+    report = fit_gap(src.consented_face_widths(f), frames, tolerance_mm=tolerance_mm, bin_mm=bin_mm)
+    return {**_meta(src), **report}
 
 
 @router.get("/fit-gap", responses=report_responses(FitGapReport))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +61,13 @@ def consented_face_widths(session: Session, f: Filters) -> np.ndarray:
         conds.append(Event.store_id == f.store_id)
     mean_width: ColumnElement[float | None] = func.avg(width)
     stmt = select(mean_width).select_from(Event).where(and_(*conds)).group_by(Event.shopper_id)
-    vals = [float(v) for v in session.scalars(stmt) if v is not None]
-    # Implausible values (unit mistakes, broken measurements) would only add noise bins.
+    return plausible_widths(session.scalars(stmt))
+
+
+def plausible_widths(means: Iterable[Any]) -> np.ndarray:
+    """Per-shopper mean widths without implausible values (unit mistakes, broken
+    measurements), which would only add noise bins."""
+    vals = [float(v) for v in means if v is not None]
     return np.array([v for v in vals if 80.0 <= v <= 200.0], dtype=float)
 
 

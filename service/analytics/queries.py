@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select, union_all
 from sqlalchemy.orm import Session
 
-from service.analytics import rollups
+from service.analytics import rollups, shaping
 from service.analytics.definitions import (
     CART_EVENT,
     DWELL_EVENT,
@@ -41,15 +41,8 @@ Row = dict[str, Any]
 METRICS = ("all", "counts")
 
 
-def _check_dims(dims: Sequence[str], allowed: Sequence[str]) -> list[str]:
-    bad = [d for d in dims if d not in allowed]
-    if bad:
-        raise ValueError(f"unknown group_by {bad}; choose from {list(allowed)}")
-    return list(dict.fromkeys(dims))
-
-
-def _key_names(dims: Sequence[str]) -> list[str]:
-    return ["store_id" if d == "store" else d for d in dims]
+_check_dims = shaping.check_dims
+_key_names = shaping.key_names
 
 
 def _check_metrics(metrics: str) -> None:
@@ -104,7 +97,7 @@ def product_summary(
             k, {**dict(zip(names, k, strict=True)), "try_ons": 0, "unique_shoppers": 0}
         )
         row.update(dwell_events=d["n"], dwell_median_ms=d["p50"], dwell_p90_ms=d["p90"])
-    return sorted(rows.values(), key=lambda r: (-r["try_ons"], *(str(r[n]) for n in names)))
+    return shaping.sort_products(list(rows.values()), names)
 
 
 def _product_counts(session: Session, f: Filters, names: list[str]) -> list[Row]:
@@ -206,21 +199,17 @@ def funnel(
     out = []
     for r in session.execute(stmt):
         m = r._mapping
-        tried, carted, ordered = int(m["tried"]), int(m["carted"] or 0), int(m["ordered"] or 0)
         out.append(
-            {
-                **{n: iso_day(m[n]) for n in names},
-                "tried": tried,
-                "carted": carted,
-                "ordered": ordered,
-                "cart_rate": carted / tried,
-                "order_rate": ordered / tried,
-                "cart_to_order_rate": ordered / carted if carted else None,
-                "window_hours": window_hours,
-            }
+            shaping.funnel_row(
+                names,
+                [iso_day(m[n]) for n in names],
+                int(m["tried"]),
+                int(m["carted"] or 0),
+                int(m["ordered"] or 0),
+                window_hours,
+            )
         )
-    out.sort(key=lambda r: (-r["tried"], *(str(r[n]) for n in names)))
-    return out
+    return shaping.sort_funnel(out, names)
 
 
 def shade_popularity(
@@ -256,13 +245,7 @@ def shade_popularity(
             .group_by(*keys)
         )
         out = [dict(r._mapping) for r in session.execute(stmt)]
-    totals: dict[Any, int] = {}
-    for r in out:
-        totals[r.get("skin_tone_band")] = totals.get(r.get("skin_tone_band"), 0) + r["applications"]
-    for r in out:
-        r["share"] = r["applications"] / totals[r.get("skin_tone_band")]
-    out.sort(key=lambda r: (str(r.get("skin_tone_band", "")), -r["applications"], r["shade"]))
-    return out
+    return shaping.shade_shares(out)
 
 
 def nps(session: Session, f: Filters) -> list[Row]:
@@ -285,33 +268,8 @@ def nps(session: Session, f: Filters) -> list[Row]:
         .where(valid)
         .group_by(inner.c.channel)
     )
-    out = []
-    for r in session.execute(stmt):
-        m = r._mapping
-        n, p, d = int(m["responses"]), int(m["promoters"] or 0), int(m["detractors"] or 0)
-        out.append(
-            {
-                "channel": m["channel"],
-                "responses": n,
-                "promoters": p,
-                "passives": n - p - d,
-                "detractors": d,
-                "nps": 100.0 * (p - d) / n,
-            }
-        )
-    out.sort(key=lambda r: r["channel"])
-    if out:
-        n = sum(r["responses"] for r in out)
-        p = sum(r["promoters"] for r in out)
-        d = sum(r["detractors"] for r in out)
-        out.append(
-            {
-                "channel": "all",
-                "responses": n,
-                "promoters": p,
-                "passives": n - p - d,
-                "detractors": d,
-                "nps": 100.0 * (p - d) / n,
-            }
-        )
-    return out
+    counts = [
+        (r.channel, int(r.responses), int(r.promoters or 0), int(r.detractors or 0))
+        for r in session.execute(stmt)
+    ]
+    return shaping.nps_rows(counts)

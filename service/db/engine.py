@@ -25,7 +25,25 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    # Deleted content is overwritten with zeros, not left in free pages: an erasure is
+    # physical once the WAL is checkpointed (see checkpoint_wal).
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
+
+
+def checkpoint_wal(engine: Engine) -> tuple[int, int, int] | None:
+    """SQLite: copy the WAL into the database file and truncate the WAL to zero bytes.
+
+    Run after an erasure commits, so no frame of the WAL keeps the erased rows' old pages.
+    Returns SQLite's (busy, wal frames, checkpointed frames); busy=1 means a reader held an
+    older snapshot past the busy timeout and the WAL could not be emptied. PostgreSQL: None
+    (deleted tuples stay on disk until VACUUM reclaims them; see docs/events.md).
+    """
+    if engine.dialect.name != "sqlite":
+        return None
+    with engine.connect() as conn:
+        row = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from service.access.deps import require_scope
+from service.access.deps import KioskDep
 from service.deps import SessionDep, SettingsDep
 from service.errors import AUTH_ERRORS, error_responses
 from service.handoff import service
 from service.handoff.schemas import ClaimIn, ClaimOut, MintIn, MintOut
 from service.settings import Settings
+from service.touchpoints.ownership import require_shopper_access
 
 router = APIRouter(prefix="/v1/handoff", tags=["handoff"], responses=error_responses(422))
 TokenPath = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -32,13 +33,18 @@ def handoff_url(request: Request, settings: Settings, token: str) -> str:
     "",
     response_model=MintOut,
     status_code=201,
-    dependencies=[Depends(require_scope("kiosk"))],
     responses=error_responses(*AUTH_ERRORS),
 )
 def mint_token(
-    request: Request, settings: SettingsDep, session: SessionDep, body: MintIn
+    request: Request,
+    settings: SettingsDep,
+    session: SessionDep,
+    body: MintIn,
+    principal: KioskDep,
 ) -> MintOut:
-    """A short-lived single-use token for the kiosk's anonymous shopper."""
+    """A short-lived single-use token for the kiosk's anonymous shopper (a session token:
+    its own shopper only; a kiosk key: a shopper it served)."""
+    require_shopper_access(session, principal, body.anonymous_id)
     minted = service.mint(
         session,
         body.anonymous_id,
@@ -71,10 +77,14 @@ def token_qr(
 @router.post(
     "/{token}/claim",
     response_model=ClaimOut,
-    dependencies=[Depends(require_scope("kiosk"))],
     responses=error_responses(404, 409, 410, *AUTH_ERRORS),
 )
-def claim_token(session: SessionDep, token: TokenPath, body: ClaimIn) -> ClaimOut:
-    """Link the phone's anonymous id to the kiosk's shopper; 404 unknown, 409 used, 410 expired."""
+def claim_token(
+    session: SessionDep, token: TokenPath, body: ClaimIn, principal: KioskDep
+) -> ClaimOut:
+    """Link the phone's anonymous id to the kiosk's shopper; 404 unknown, 409 used, 410 expired.
+
+    The claimant is the caller's own shopper (a session token claims only as itself)."""
+    require_shopper_access(session, principal, body.anonymous_id)
     c = service.claim(session, token, body.anonymous_id)
     return ClaimOut(shopper_id=c.shopper_id, claimed_by=c.claimed_by, linked_ids=c.linked_ids)

@@ -1,4 +1,8 @@
-"""GET /v1/shoppers/{id}/offers and POST .../offers/{offer_id}/feedback (kiosk scope)."""
+"""GET /v1/shoppers/{id}/offers and POST .../offers/{offer_id}/feedback.
+
+Kiosk scope (kiosk keys, session tokens, admin), and only for a shopper the caller may act
+for (service.touchpoints.ownership): a session its own, a kiosk key the shoppers it served.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from service.access.deps import KioskDep
 from service.deps import RuntimeDep, SessionDep
 from service.errors import AUTH_ERRORS, error_responses
 from service.offers.schemas import FeedbackIn, FeedbackOut, OffersOut
 from service.offers.service import get_offers, record_feedback
+from service.touchpoints.ownership import ShopperAccessDep
 from service.touchpoints.schemas import Channel
 
 router = APIRouter(
@@ -29,7 +33,7 @@ def list_offers(
     shopper_id: ShopperId,
     rt: RuntimeDep,
     session: SessionDep,
-    _: KioskDep,
+    _: ShopperAccessDep,
     channel: Annotated[
         Channel | None,
         Query(
@@ -63,7 +67,7 @@ def offer_feedback(
     body: FeedbackIn,
     rt: RuntimeDep,
     session: SessionDep,
-    _: KioskDep,
+    _: ShopperAccessDep,
 ) -> dict[str, Any]:
     """Accepted/rejected: logged as an Offer Accepted/Rejected event; later ranking uses it."""
     return record_feedback(session, rt.offers.ingest, shopper_id, offer_id, body.action)

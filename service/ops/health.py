@@ -1,5 +1,7 @@
 """Liveness and readiness probes: /healthz, /readyz."""
 
+import os
+
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -46,6 +48,11 @@ async def readyz(rt: RuntimeDep) -> JSONResponse:
     # Informational: which GL device the workers render on (empty until a frame was drawn).
     devices = rt.renderers.devices()
     return JSONResponse(
-        {"status": "ready" if ok else "unavailable", "checks": checks, "render_devices": devices},
+        {
+            "status": "ready" if ok else "unavailable",
+            "checks": checks,
+            "render_devices": devices,
+            "pid": os.getpid(),  # which worker process answered (several under the supervisor)
+        },
         status_code=200 if ok else 503,
     )

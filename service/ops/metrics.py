@@ -53,7 +53,18 @@ class TryOnMetrics:
         self.errors = Counter("tryon_errors", "Try-on errors by code", ["code"], registry=r)
         self.events_dropped = Counter(
             "tryon_events_dropped",
-            "Stream events dropped (buffer full or sink failed)",
+            "Stream events dropped (buffer full, spool full, or failing alone)",
+            registry=r,
+        )
+        # Set to read the batcher's spool (service.wiring): events waiting for the database.
+        self.events_spooled = Gauge(
+            "tryon_events_spooled",
+            "Stream events spooled on disk while the database is unavailable",
+            registry=r,
+        )
+        self.events_replayed = Counter(
+            "tryon_events_replayed",
+            "Spooled stream events written once the database answered again",
             registry=r,
         )
 

@@ -19,3 +19,7 @@ class ReadyOut(BaseModel):
     render_devices: list[str] = Field(
         description="GL renderers the workers have drawn on (empty until a frame was drawn)"
     )
+    pid: int = Field(
+        description="The answering worker process (python -m service runs several; see "
+        "docs/service_api.md)"
+    )

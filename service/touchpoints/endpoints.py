@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body
 from pydantic import AliasChoices, BaseModel, Field
 
-from service.access.deps import require_scope
+from service.access.deps import KioskDep
 from service.deps import RuntimeDep, SessionDep
 from service.errors import AUTH_ERRORS, PayloadTooLarge, error_responses
 from service.touchpoints.schemas import EVENT_NAMES, event_json_schemas
@@ -59,15 +59,22 @@ def event_schemas() -> dict[str, Any]:
 @router.post(
     "",
     response_model=IngestOut,
-    dependencies=[Depends(require_scope("kiosk"))],
     responses=error_responses(400, 413, 422, *AUTH_ERRORS),
 )
 def post_events(
     rt: RuntimeDep,
     session: SessionDep,
+    principal: KioskDep,
     body: Annotated[EventBatchIn | list[Any], Body()],
 ) -> dict[str, Any]:
-    """Store a batch idempotently; answers per-event acceptance or the reason for rejection."""
+    """Store a batch idempotently; answers per-event acceptance or the reason for rejection.
+
+    A session token stores only its own shopper's events (others: rejected per event with
+    code "forbidden_shopper"); every stored event records the key that stored it.
+    """
     events = body.events if isinstance(body, EventBatchIn) else body
     check_batch_size(len(events), rt.settings.event_max_batch)
-    return rt.ingest(session, events, source="api").to_dict()
+    only = principal.shopper_id if principal.is_session else None
+    return rt.ingest(
+        session, events, source="api", key_id=principal.key_id, shopper_id=only
+    ).to_dict()

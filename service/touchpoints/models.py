@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Index, Integer, Numeric, String
+from sqlalchemy import BigInteger, Index, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base, BigIntPK, JSONType, UTCDateTime, utcnow
@@ -41,6 +41,10 @@ class Event(Base):
     source: Mapped[str] = mapped_column(String(32), default="api")
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # The API key that stored it (a session token: the key that minted the session); set by
+    # the server from the caller, never from the event. Kiosk keys read only shoppers whose
+    # events they stored (service.touchpoints.ownership). None: internal or older events.
+    key_id: Mapped[int | None] = mapped_column(BigInteger)
 
     # The composite indexes cover lookups on their leading column too (event, sku, shopper_id),
     # so no single-column index is kept for those: fewer indexes, faster ingest.

@@ -7,7 +7,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from service.touchpoints.names import EventName
@@ -17,6 +28,10 @@ Id = Annotated[str, Field(min_length=1, max_length=128)]
 ShortStr = Annotated[str, Field(min_length=1, max_length=64)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+# A JSON scalar kept with its own type (a number stays a number, "4" stays a string): the
+# allow-listed keys whose values clients send in more than one form (analytics reads them
+# leniently, e.g. analytics.definitions.skin_tone_band).
+Scalar = StrictStr | StrictInt | StrictFloat | StrictBool
 
 # Face measurements (vision.measure.FaceMeasurements fields, skin tone): kept only with consent.
 MEASUREMENT_KEYS = frozenset(
@@ -64,9 +79,10 @@ def _normalize_channel(value: Any) -> Any:
 
 
 class Properties(BaseModel):
-    """Fields every event may carry; unknown extra keys are kept (Segment-style)."""
+    """Fields every event may carry: an allow-list. Each event's model adds its own keys;
+    ingest removes any other key before storage (with a warning), never the event."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     sku: ShortStr | None = None
     variant: ShortStr | None = None
@@ -77,9 +93,37 @@ class Properties(BaseModel):
     consent: bool = Field(
         default=False, description="Face measurements are kept only when this is true."
     )
+    # Product and origin descriptors (the demo page sends source "photo" and a category).
+    name: Scalar | None = None
+    category: Scalar | None = None
+    source: Scalar | None = None
+    # Face measurements (MEASUREMENT_KEYS): removed unless consent is true.
+    pd_mm: Scalar | None = None
+    pd_uncertainty_mm: Scalar | None = None
+    face_width_mm: Scalar | None = None
+    face_width_uncertainty_mm: Scalar | None = None
+    recommended_frame_width_mm: Scalar | None = None
+    size_band: Scalar | None = None
+    skin_tone: Scalar | None = None
+    monk_index: Scalar | None = None
+    measurements: dict[str, Scalar | None] | None = None
+    face_measurements: dict[str, Scalar | None] | None = None
+    # A skin-tone band chosen by the shopper (analytics' shade report groups by it).
+    skin_tone_band: Scalar | None = None
 
 
-class TryOnStartedProps(Properties):
+Intensity = Annotated[float, Field(ge=0, le=1)]
+Finish = Literal["matte", "satin", "gloss", "shimmer"]
+
+
+class _SelectionProps(Properties):
+    """What a stream session's selection carries (glasses: sku/variant; shade: these)."""
+
+    intensity: Intensity | None = None
+    finish: Finish | None = None
+
+
+class TryOnStartedProps(_SelectionProps):
     product_type: Literal["glasses", "lipstick"] | None = None
 
 
@@ -87,18 +131,22 @@ class FrameAppliedProps(Properties):
     sku: ShortStr
 
 
-class ShadeAppliedProps(Properties):
+class ShadeAppliedProps(_SelectionProps):
     shade: ShortStr
-    intensity: Annotated[float, Field(ge=0, le=1)] | None = None
-    finish: Literal["matte", "satin", "gloss", "shimmer"] | None = None
 
 
-class TryOnDwellProps(Properties):
+class TryOnDwellProps(_SelectionProps):
     dwell_ms: Annotated[int, Field(ge=0, le=24 * 3600 * 1000)]
+    reason: Scalar | None = Field(default=None, description="switch | end")
+    # The stream's session summary, on its last dwell.
+    session_end: Scalar | None = None
+    frames: Scalar | None = None
+    dropped_frames: Scalar | None = None
+    session_ms: Scalar | None = None
 
 
-class SnapshotCapturedProps(Properties):
-    pass
+class SnapshotCapturedProps(_SelectionProps):
+    frame_id: Scalar | None = None
 
 
 class ProductAddedProps(Properties):
@@ -107,11 +155,15 @@ class ProductAddedProps(Properties):
 
 
 class OrderLine(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     sku: ShortStr
     variant: ShortStr | None = None
+    shade: ShortStr | None = None
+    name: Scalar | None = None
+    category: Scalar | None = None
     price: Money | None = None
+    currency: Currency | None = None
     quantity: Annotated[int, Field(ge=1, le=1000)] = 1
 
 
@@ -145,6 +197,8 @@ class SupportIssueResolvedProps(Properties):
 class OfferProps(Properties):
     offer_id: ShortStr
     coupon: ShortStr | None = None
+    rank: Scalar | None = None
+    reason: Scalar | None = None
 
 
 PROPERTIES_BY_EVENT: dict[EventName, type[Properties]] = {
@@ -163,6 +217,13 @@ PROPERTIES_BY_EVENT: dict[EventName, type[Properties]] = {
     EventName.OFFER_REJECTED: OfferProps,
 }
 EVENT_NAMES: tuple[str, ...] = tuple(str(n) for n in EventName)
+# Nested lists of objects with their own allow-list: {properties key: line model}.
+NESTED_PROPERTIES: dict[str, type[BaseModel]] = {"products": OrderLine}
+
+
+def allowed_keys(model: type[BaseModel]) -> frozenset[str]:
+    """The keys a properties (or order line) model accepts."""
+    return frozenset(model.model_fields)
 
 
 class EventEnvelope(BaseModel):

@@ -21,9 +21,10 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from service.access.credentials import api_key_from
+from service.access.keys import Principal
 from service.body_limit import read_limited_body
 from service.deps import RuntimeDep
-from service.errors import ServiceError
+from service.errors import ServiceError, database_unavailable, unavailable_response
 from service.identity.service import link_shoppers
 from service.runtime import Runtime
 from service.touchpoints.service import Ingestor, IngestResult, log_rejections
@@ -52,7 +53,12 @@ SEGMENT_ROUTE: dict[str, Any] = {
         200: {"model": SegmentAck, "description": "Stored (or ignored: page, screen, group)"},
         **{
             c: {"model": SegmentErrorOut, "description": d}
-            for c, d in {**_SEGMENT_ERRORS, 413: "Body too large", 429: "Rate limited"}.items()
+            for c, d in {
+                **_SEGMENT_ERRORS,
+                413: "Body too large",
+                429: "Rate limited",
+                503: "Database unavailable: retry after Retry-After seconds",
+            }.items()
         },
     },
     "openapi_extra": {
@@ -109,12 +115,16 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
     return body
 
 
-async def _authenticate(rt: Runtime, request: Request, body: dict[str, Any]) -> None:
+async def _authenticate(rt: Runtime, request: Request, body: dict[str, Any]) -> Principal:
     raw = api_key_from(request.headers, allow_basic=True, fallback=body.get("writeKey"))
+    client = rt.auth.client_of(request.client.host if request.client else None, request.headers)
     try:
-        await run_in_threadpool(rt.auth.authenticate, raw, "kiosk")
+        principal = await run_in_threadpool(rt.auth.authenticate, raw, "kiosk", client)
     except ServiceError as exc:
         raise _SegmentError(exc.status_code, exc.code, exc.message) from exc
+    if principal.is_session:  # identify/alias link any ids: server-to-server keys only
+        raise _SegmentError(403, "forbidden", "Segment routes take a kiosk key, not a session")
+    return principal
 
 
 def _message_id(msg: dict[str, Any]) -> str:
@@ -189,7 +199,11 @@ def _link_id(msg: dict[str, Any], key: str) -> str:
 
 
 def _apply(
-    session: Session, ingest: Ingestor, messages: list[Any], sent_at: Any = None
+    session: Session,
+    ingest: Ingestor,
+    messages: list[Any],
+    sent_at: Any = None,
+    key_id: int | None = None,
 ) -> IngestResult:
     """Track messages go through ingest(); identify/alias link ids; page/screen/group no-op."""
     tracks: list[Any] = []
@@ -207,7 +221,7 @@ def _apply(
             links.add((_link_id(msg, "anonymousId"), _link_id(msg, "userId")))
         elif kind == "alias" and _link_id(msg, "userId") and _link_id(msg, "previousId"):
             links.add((_link_id(msg, "previousId"), _link_id(msg, "userId")))
-    result = ingest(session, tracks, source="segment", now=now)
+    result = ingest(session, tracks, source="segment", now=now, key_id=key_id)
     if links:
         link_shoppers(session, links, source="segment")
     log_rejections(result, len(tracks), "segment")
@@ -217,7 +231,7 @@ def _apply(
 async def _handle(rt: Runtime, request: Request, single_type: str | None) -> JSONResponse:
     try:
         body = await _read_json(request, rt.settings.max_body_bytes)
-        await _authenticate(rt, request, body)
+        principal = await _authenticate(rt, request, body)
         if single_type is None:
             batch = body.get("batch")
             if not isinstance(batch, list):
@@ -235,45 +249,65 @@ async def _handle(rt: Runtime, request: Request, single_type: str | None) -> JSO
 
     def work() -> None:
         with rt.sessions.begin() as session:
-            _apply(session, rt.ingest, messages, body.get("sentAt"))
+            _apply(session, rt.ingest, messages, body.get("sentAt"), principal.key_id)
 
     await run_in_threadpool(work)
     return JSONResponse({"success": True})
 
 
+def _unavailable() -> JSONResponse:
+    """503 + Retry-After in both shapes: Segment's (success/code/message, its SDKs retry any
+    5xx) and the service's {"error": ...}."""
+    message = "the database is unavailable; retry later"
+    return unavailable_response(success=False, code="database_unavailable", message=message)
+
+
+async def _handle_or_unavailable(
+    rt: Runtime, request: Request, single_type: str | None
+) -> JSONResponse:
+    # Authentication (in a thread) and the ingest both reach the database: an outage in
+    # either is a 503 the SDK retries, never a 500 (the batch is then stored on the retry).
+    try:
+        return await _handle(rt, request, single_type)
+    except Exception as exc:
+        if database_unavailable(exc):
+            return _unavailable()
+        raise
+
+
 @router.post("/batch", **SEGMENT_ROUTE)
 async def segment_batch(request: Request, rt: RuntimeDep) -> JSONResponse:
     """Segment `POST /v1/batch` ({"batch": [messages], "sentAt", ...})."""
-    return await _handle(rt, request, None)
+    return await _handle_or_unavailable(rt, request, None)
 
 
 @router.post("/track", **SEGMENT_ROUTE)
 async def segment_track(request: Request, rt: RuntimeDep) -> JSONResponse:
-    return await _handle(rt, request, "track")
+    return await _handle_or_unavailable(rt, request, "track")
 
 
 @router.post("/identify", **SEGMENT_ROUTE)
 async def segment_identify(request: Request, rt: RuntimeDep) -> JSONResponse:
     """Links anonymousId to userId, so both resolve to one shopper."""
-    return await _handle(rt, request, "identify")
+    return await _handle_or_unavailable(rt, request, "identify")
 
 
 @router.post("/alias", **SEGMENT_ROUTE)
 async def segment_alias(request: Request, rt: RuntimeDep) -> JSONResponse:
-    return await _handle(rt, request, "alias")
+    return await _handle_or_unavailable(rt, request, "alias")
 
 
 @router.post("/page", **SEGMENT_ROUTE)
 async def segment_page(request: Request, rt: RuntimeDep) -> JSONResponse:
     """Accepted for SDK compatibility; page views are not touchpoints here."""
-    return await _handle(rt, request, "page")
+    return await _handle_or_unavailable(rt, request, "page")
 
 
 @router.post("/screen", **SEGMENT_ROUTE)
 async def segment_screen(request: Request, rt: RuntimeDep) -> JSONResponse:
-    return await _handle(rt, request, "screen")
+    return await _handle_or_unavailable(rt, request, "screen")
 
 
 @router.post("/group", **SEGMENT_ROUTE)
 async def segment_group(request: Request, rt: RuntimeDep) -> JSONResponse:
-    return await _handle(rt, request, "group")
+    return await _handle_or_unavailable(rt, request, "group")

@@ -16,10 +16,12 @@ from service.touchpoints.repository import insert_new
 from service.touchpoints.schemas import (
     EVENT_MODELS,
     EVENT_NAMES,
-    LANDMARK_KEYS,
     MEASUREMENT_KEYS,
+    NESTED_PROPERTIES,
     Properties,
+    allowed_keys,
 )
+from service.touchpoints.scrub import scrub, warnings_for
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,6 @@ EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 # Serialized size caps: properties/context are metadata, never frames or meshes.
 MAX_PROPERTIES_BYTES = 16 * 1024
 MAX_CONTEXT_BYTES = 8 * 1024
-# A list of at least this many numbers/points anywhere in an event is treated as a mesh.
-MESH_MIN_POINTS = 32
 
 Status = Literal["accepted", "duplicate", "rejected"]
 # Runs in the ingest transaction on the rows really inserted (never on duplicates), e.g. the
@@ -74,29 +74,22 @@ class _Reject(Exception):
             self.error["detail"] = detail
 
 
-def _looks_like_mesh(value: Any) -> bool:
-    if not isinstance(value, list) or len(value) < MESH_MIN_POINTS:
-        return False
-    head = value[:MESH_MIN_POINTS]
-    return all(isinstance(v, int | float) for v in head) or all(
-        isinstance(v, list | tuple | dict) and len(v) in (2, 3) for v in head
-    )
-
-
-def _strip_meshes(obj: Any, path: str, stripped: list[str]) -> Any:
-    """Drop landmark arrays (by key, or anything shaped like a point cloud) at any depth."""
-    if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            p = f"{path}.{k}"
-            if (isinstance(k, str) and k.lower() in LANDMARK_KEYS) or _looks_like_mesh(v):
-                stripped.append(p)
-                continue
-            out[k] = _strip_meshes(v, p, stripped)
-        return out
-    if isinstance(obj, list):
-        return [_strip_meshes(v, f"{path}[{i}]", stripped) for i, v in enumerate(obj)]
-    return obj
+def _allow_listed(props: dict[str, Any], model: type[Properties]) -> list[str]:
+    """Drop (in place) the keys the event's schema does not declare; returns their paths."""
+    allowed = allowed_keys(model)
+    dropped = [f"properties.{k}" for k in props if k not in allowed]
+    for key in [k for k in props if k not in allowed]:
+        del props[key]
+    for key, line_model in NESTED_PROPERTIES.items():
+        lines = props.get(key)
+        if key not in allowed or not isinstance(lines, list):
+            continue
+        line_keys = allowed_keys(line_model)
+        for i, line in enumerate(lines):
+            if isinstance(line, dict) and not line_keys.issuperset(line):
+                dropped += [f"properties.{key}[{i}].{k}" for k in line if k not in line_keys]
+                lines[i] = {k: v for k, v in line.items() if k in line_keys}
+    return dropped
 
 
 def _has_nul(obj: Any) -> bool:
@@ -139,15 +132,19 @@ def _prepare(
             "unknown_event", f"unknown event {name!r}", detail={"known": list(EVENT_NAMES)}
         )
 
-    warnings: list[str] = []
-    # Meshes go before validation so a stray landmark array never reaches a log or an error.
+    # Face data and blobs go before validation, so they never reach a log or an error; then
+    # the keys the event's schema does not declare (the event itself is kept).
     raw = dict(raw)
-    stripped: list[str] = []
+    scrubbed: dict[str, list[str]] = {}
     for key in ("properties", "context"):
         if isinstance(raw.get(key), Mapping):
-            raw[key] = _strip_meshes(dict(raw[key]), key, stripped)
-    if stripped:
-        warnings.append(f"removed landmark data (never stored): {', '.join(stripped)}")
+            raw[key] = scrub(dict(raw[key]), key, scrubbed)
+    warnings = warnings_for(scrubbed)
+    props_schema = model.model_fields["properties"].annotation
+    if isinstance(raw.get("properties"), dict) and isinstance(props_schema, type):
+        unknown = _allow_listed(raw["properties"], cast(type[Properties], props_schema))
+        if unknown:
+            warnings.append(f"removed properties not in the {name} schema: {', '.join(unknown)}")
     try:
         ev = model.model_validate(raw)
     except ValidationError as exc:
@@ -213,6 +210,19 @@ def _prepare(
     return row, warnings
 
 
+# Never taken from a client's event: the server sets key_id from the caller.
+CLIENT_KEY_FIELDS = frozenset({"key_id", "keyId", "_key_id"})
+
+
+def _check_shopper(row: Mapping[str, Any], shopper_id: str) -> None:
+    if row["anonymous_id"] != shopper_id or row["user_id"] not in (None, shopper_id):
+        raise _Reject(
+            "forbidden_shopper",
+            "this session token may only send events of its own shopper"
+            f" (anonymous_id {shopper_id!r}, no other user_id)",
+        )
+
+
 def ingest(
     session: Session,
     events: Sequence[Any],
@@ -221,8 +231,14 @@ def ingest(
     hooks: Sequence[AfterInsertHook] = (),
     max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S,
     now: datetime | None = None,
+    key_id: int | None = None,
+    shopper_id: str | None = None,
 ) -> IngestResult:
     """Validate each event on its own, store the valid ones once, report every one.
+
+    key_id: the API key storing them (the caller's, never the event's: a `key_id` sent in an
+    event is dropped), kept in `events.key_id`. shopper_id: a session token's shopper; events
+    of any other shopper are rejected ("forbidden_shopper"), the others stored.
 
     Idempotent on message_id (INSERT .. ON CONFLICT DO NOTHING): replays and repeats within
     the batch come back as "duplicate"; an invalid event never costs its siblings. The caller
@@ -238,7 +254,12 @@ def ingest(
         mid = raw.get("message_id", raw.get("messageId")) if isinstance(raw, Mapping) else None
         mid = mid if isinstance(mid, str) else None
         try:
+            if isinstance(raw, Mapping) and not CLIENT_KEY_FIELDS.isdisjoint(raw):
+                raw = {k: v for k, v in raw.items() if k not in CLIENT_KEY_FIELDS}
             row, warnings = _prepare(raw, source=source, now=now, max_future=max_future)
+            if shopper_id is not None:
+                _check_shopper(row, shopper_id)
+            row["key_id"] = key_id
         except _Reject as rej:
             result.results.append(EventResult(index, mid, "rejected", rej.error))
             result.rejected += 1
@@ -293,6 +314,8 @@ class Ingestor:
         *,
         source: str,
         now: datetime | None = None,
+        key_id: int | None = None,
+        shopper_id: str | None = None,
     ) -> IngestResult:
         return ingest(
             session,
@@ -301,6 +324,8 @@ class Ingestor:
             hooks=self.hooks,
             max_future_skew_s=self.max_future_skew_s,
             now=now,
+            key_id=key_id,
+            shopper_id=shopper_id,
         )
 
 

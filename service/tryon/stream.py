@@ -6,19 +6,24 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.websockets import WebSocketDisconnected
 
 from service.access.credentials import api_key_from
+from service.access.deps import KioskDep
 from service.access.keys import Principal
-from service.deps import RuntimeDep
-from service.errors import ServiceError
+from service.access.tickets import issue_ticket, redeem_ticket
+from service.deps import RuntimeDep, SessionDep
+from service.errors import AUTH_ERRORS, ServiceError, Unauthorized, error_responses
 from service.runtime import Runtime
 from service.touchpoints.events import Who
+from service.touchpoints.sink import KEY_ID_FIELD
 from service.tryon.stream_events import TryOnSession
 from service.tryon.stream_frames import Outcome, StreamFrames
 from service.tryon.stream_protocol import (
@@ -49,35 +54,86 @@ async def _refuse(ws: WebSocket, code: str, message: str, close_code: int, **ext
         await ws.close(close_code, message[:120])
 
 
+class TicketOut(BaseModel):
+    ticket: str = Field(description="Open the stream with ?ticket=<ticket>; single use.")
+    expires_in: int = Field(description="Seconds it stays valid.")
+
+
+@router.post(
+    "/v1/tryon/stream-tickets",
+    status_code=201,
+    response_model=TicketOut,
+    responses=error_responses(*AUTH_ERRORS),
+    summary="A single-use ticket to open the stream (no key or token in the URL)",
+)
+def stream_ticket(rt: RuntimeDep, session: SessionDep, principal: KioskDep) -> TicketOut:
+    ttl = rt.settings.stream_ticket_ttl_s
+    return TicketOut(ticket=issue_ticket(session, principal, ttl), expires_in=ttl)
+
+
+def _redeem(rt: Runtime, ticket: str) -> Principal:
+    """The ticket's principal, spent (blocking); Unauthorized when unknown, used or expired."""
+    with rt.sessions.begin() as session:
+        principal = redeem_ticket(session, ticket)
+    if principal is None or not principal.has("kiosk"):
+        raise Unauthorized("unknown, used or expired stream ticket; get a new one")
+    rt.auth.check_budgets(principal)
+    return principal
+
+
 async def _authenticate(ws: WebSocket, rt: Runtime) -> Principal | None:
-    """Key from the X-API-Key / Authorization header, ?key=, or a first {"type":"auth"}."""
-    raw = api_key_from(ws.headers, fallback=ws.query_params.get("key"))
-    if not raw:
-        try:
-            msg = CONTROL.validate_json(await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT_S))
-        except (TimeoutError, ValidationError, KeyError, WebSocketDisconnect):
-            msg = None
-        if not isinstance(msg, Auth):
-            hint = 'send ?key=KEY or a first message {"type":"auth","key":"KEY"}'
-            await _refuse(ws, "unauthorized", hint, CLOSE_POLICY)
-            return None
-        raw = msg.key
+    """A ?ticket= (browsers), else the X-API-Key / Authorization header or a first
+    {"type":"auth","key"} message (other clients). Never a key in the URL: URLs get logged."""
+    q = ws.query_params
+    if "key" in q or "token" in q:
+        hint = (
+            "credentials in the URL are not accepted: get a ticket (POST "
+            "/v1/tryon/stream-tickets) and open the stream with ?ticket=TICKET"
+        )
+        await _refuse(ws, "unauthorized", hint, CLOSE_POLICY)
+        return None
     try:
-        return await run_in_threadpool(rt.auth.authenticate, raw, "kiosk")
+        if q.get("ticket"):
+            return await run_in_threadpool(_redeem, rt, q["ticket"])
+        raw = api_key_from(ws.headers)
+        if not raw:
+            try:
+                text = await asyncio.wait_for(ws.receive_text(), AUTH_TIMEOUT_S)
+                msg = CONTROL.validate_json(text)
+            except (TimeoutError, ValidationError, KeyError, WebSocketDisconnect):
+                msg = None
+            if not isinstance(msg, Auth):
+                hint = 'send ?ticket=TICKET or a first message {"type":"auth","key":"KEY"}'
+                await _refuse(ws, "unauthorized", hint, CLOSE_POLICY)
+                return None
+            raw = msg.key
+        client = rt.auth.client_of(ws.client.host if ws.client else None, ws.headers)
+        return await run_in_threadpool(rt.auth.authenticate, raw, "kiosk", client)
     except ServiceError as exc:
         await _refuse(ws, exc.code, exc.message, CLOSE_POLICY)
         return None
 
 
-async def _identity(ws: WebSocket) -> StreamIdentity | None:
-    """The session's ids from the query; a bad one is refused before any event is lost."""
+async def _identity(ws: WebSocket, principal: Principal) -> StreamIdentity | None:
+    """The session's ids from the query; a bad one is refused before any event is lost.
+
+    A session token's stream is its shopper's: anonymous_id is the token's shopper id, and
+    another anonymous_id or any user_id is refused."""
     fields = {k: ws.query_params.get(k) or None for k in StreamIdentity.model_fields}
     try:
-        return StreamIdentity.model_validate(fields)
+        ids = StreamIdentity.model_validate(fields)
     except ValidationError as exc:
         errs = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()][:5]
         await _refuse(ws, "bad_identity", "invalid session ids", CLOSE_POLICY, detail=errs)
         return None
+    if principal.is_session:
+        own = principal.shopper_id
+        if ids.user_id is not None or ids.anonymous_id not in (None, own):
+            msg = "a session token streams only as its own shopper (anonymous_id, no user_id)"
+            await _refuse(ws, "forbidden_shopper", msg, CLOSE_POLICY)
+            return None
+        ids = ids.model_copy(update={"anonymous_id": own})
+    return ids
 
 
 @router.websocket("/v1/tryon/stream")
@@ -86,20 +142,30 @@ async def stream(ws: WebSocket, rt: RuntimeDep) -> None:
     principal = await _authenticate(ws, rt)
     if principal is None:
         return
-    ids = await _identity(ws)
+    ids = await _identity(ws, principal)
     if ids is None:
         return
-    if not rt.streams.acquire():
+    subject = principal.subject
+    if not rt.streams.acquire(subject):
         rt.metrics.rejected_streams.inc()
-        limit = rt.streams.limit
-        await ws_busy(ws, limit)
+        if rt.streams.principal_full(subject):
+            await ws_too_many(ws, rt.streams.per_principal)
+        else:
+            await ws_busy(ws, rt.streams.limit)
         return
     rt.metrics.active_streams.inc()
     try:
         await StreamConnection(ws, rt, principal, ids).run()
     finally:
         rt.metrics.active_streams.dec()
-        rt.streams.release()
+        rt.streams.release(subject)
+
+
+async def ws_too_many(ws: WebSocket, limit: int) -> None:
+    msg = f"this key or session already has {limit} streams open; close one first"
+    with contextlib.suppress(Exception):
+        await ws.send_text(error_message("too_many_streams", msg))
+        await ws.close(CLOSE_TRY_AGAIN, msg[:120])
 
 
 async def ws_busy(ws: WebSocket, limit: int) -> None:
@@ -116,10 +182,11 @@ class StreamConnection:
     ) -> None:
         self.ws = ws
         self.rt = rt
+        self.key_id = principal.key_id
         q = ws.query_params
         channel = q.get("channel") or ""
         if channel not in CHANNELS:  # an unknown channel would get every event rejected
-            channel = "web" if principal.is_demo else "kiosk"
+            channel = "web" if principal.is_session else "kiosk"
         self.session_id = ids.session_id or uuid.uuid4().hex
         self.events = TryOnSession(
             Who(
@@ -130,10 +197,14 @@ class StreamConnection:
                 store_id=ids.store_id,
                 kiosk_id=ids.kiosk_id,
             ),
-            emit=rt.event_batcher.emit,
+            emit=self._emit,
             consent=q.get("consent", "").lower() in ("1", "true", "yes"),
         )
         self.frames = StreamFrames(rt, self.events)
+
+    def _emit(self, events: list[dict[str, Any]]) -> None:
+        """The batcher's emit, each event marked with the stream's key (events.key_id)."""
+        self.rt.event_batcher.emit([{**ev, KEY_ID_FIELD: self.key_id} for ev in events])
 
     async def _sender(self) -> None:
         while True:
@@ -227,13 +298,24 @@ class StreamConnection:
         return True
 
     async def _receive_loop(self) -> bool:
-        """Frames and controls until the client leaves or idles; True when it sent "end"."""
+        """Frames and controls until the client leaves or idles; True when it sent "end".
+
+        Idle means no FRAME for stream_idle_timeout_s: pings and controls do not keep a
+        stream (and its slot) alive."""
         settings = self.rt.settings
+        loop = asyncio.get_running_loop()
+        idle_s = settings.stream_idle_timeout_s
+        last_frame = loop.time()
         while True:
+            left = last_frame + idle_s - loop.time()
             try:
-                msg = await asyncio.wait_for(self.ws.receive(), settings.stream_idle_timeout_s)
+                if left <= 0:
+                    raise TimeoutError
+                msg = await asyncio.wait_for(self.ws.receive(), left)
             except TimeoutError:
-                await self.ws.send_text(error_message("idle", "no message for too long; closing"))
+                await self.ws.send_text(
+                    error_message("idle", f"no frame for {idle_s:g} s; closing")
+                )
                 await self.ws.close(1000, "idle")
                 return False
             if msg["type"] == "websocket.disconnect":
@@ -248,6 +330,7 @@ class StreamConnection:
                         )
                     )
                     continue
+                last_frame = loop.time()
                 self.frames.offer(data)
             elif msg.get("text") is not None and not await self._control(msg["text"]):
                 return True
@@ -256,7 +339,9 @@ class StreamConnection:
         await self.frames.open()
         sender = asyncio.create_task(self._sender())
         try:
-            await self.ws.send_text(json.dumps({"type": "ready", "session_id": self.session_id}))
+            # pid: the worker process serving this stream (python -m service runs several).
+            ready = {"type": "ready", "session_id": self.session_id, "pid": os.getpid()}
+            await self.ws.send_text(json.dumps(ready))
             await self._initial_selection()
             ended_by_client = await self._receive_loop()
             await self.frames.slot.close()

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from service.runtime import Runtime
+from service.tryon.memory import release_free_memory
 from service.tryon.stream_events import TryOnSession
 from service.tryon.stream_protocol import SelectGlasses, Selecting, SelectShade, SetIntensity
 from service.tryon.workers import LatestFrameSlot
@@ -15,6 +16,12 @@ from vision.landmarks import RunningMode
 from vision.pipeline import TryOnPipeline, TryOnResult
 
 Outcome = TryOnResult | BaseException
+
+
+def _release(pipe: TryOnPipeline) -> None:
+    """On a worker: close a stream's pipeline, then return freed heap pages to the OS."""
+    pipe.close()
+    release_free_memory()
 
 
 class StreamFrames:
@@ -39,14 +46,29 @@ class StreamFrames:
         self.results_dropped = 0  # processed, but the client read too slowly to get them
 
     async def open(self) -> None:
-        self.pipe = await self.rt.pool.submit_async(self.rt.pipelines.make, RunningMode.VIDEO)
+        made = self.rt.pool.submit_async(self.rt.pipelines.make, RunningMode.VIDEO)
+        try:
+            self.pipe = await asyncio.shield(made)
+        except asyncio.CancelledError:
+            # The connection went away while its tracker was being built on a worker: close
+            # that tracker when it is ready, instead of leaving its graph to the GC.
+            made.add_done_callback(self._close_late)
+            raise
+
+    def _close_late(self, made: asyncio.Future[TryOnPipeline]) -> None:
+        if not made.cancelled() and made.exception() is None:
+            self.rt.pool.submit_async(_release, made.result())
 
     async def close(self) -> None:
-        """Stop taking frames, wait for the one in flight, release the pipeline on a worker."""
+        """Stop taking frames, wait for the one in flight, release the pipeline on a worker
+        (its MediaPipe graph and buffers) and give the freed memory back to the OS."""
         await self.slot.close()
         pipe, self.pipe = self.pipe, None
+        while not self.results.empty():  # results never sent hold whole frames
+            self.results.get_nowait()
+            self.results.task_done()
         if pipe is not None:
-            await self.rt.pool.submit_async(pipe.close)
+            await self.rt.pool.submit_async(_release, pipe)
 
     def offer(self, data: bytes) -> None:
         self.frame_id += 1

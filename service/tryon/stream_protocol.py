@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-CLOSE_POLICY = 1008  # bad or missing key, bad ids
-CLOSE_TRY_AGAIN = 1013  # at max_streams
+CLOSE_POLICY = 1008  # bad or missing key/ticket, a key in the URL, bad or foreign ids
+CLOSE_TRY_AGAIN = 1013  # at max_streams, or the key/session at max_streams_per_principal
 CHANNELS = ("web", "kiosk", "app", "store_staff", "call_centre")
 
 
@@ -36,7 +36,7 @@ class Simple(BaseModel):
 
 class Auth(BaseModel):
     type: Literal["auth"]
-    key: str = Field(max_length=256)
+    key: str = Field(max_length=1024)  # an API key or a session token
 
 
 Selecting = SelectGlasses | SelectShade | SetIntensity | Simple

@@ -61,6 +61,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "worker_threads": 2,
         "retention_on_startup": False,
         "event_flush_interval_s": 0.2,
+        "event_spool_dir": str(tmp_path / "event-spool"),
         "rate_limit_per_minute": 100_000,
         "demo_rate_limit_per_minute": 100_000,
     }
@@ -139,6 +140,7 @@ class LiveServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = log_path
         self._app_kwargs = app_kwargs
+        self._kiosk_key: str | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -168,7 +170,9 @@ class LiveServer:
         from service.app import create_app
 
         self.app = create_app(self.settings, **self._app_kwargs)
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="on",
+        # proxy_headers off as in `python -m service`: the app trusts X-Forwarded-For only
+        # from settings.trusted_proxies (uvicorn would believe any loopback peer's).
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="on", proxy_headers=False,
                                 ws_max_size=8 * 1024 * 1024)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run,
@@ -187,7 +191,8 @@ class LiveServer:
         log = (self.log_path or Path(os.devnull)).open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+             "--no-proxy-headers"],
             cwd=ROOT, env=settings_env(self.settings), stdout=log, stderr=subprocess.STDOUT,
         )
         log.close()
@@ -238,6 +243,29 @@ class LiveServer:
         if key:
             headers = {header: f"Bearer {key}" if header == "Authorization" else key}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60.0, **kw)
+
+    @property
+    def kiosk_key(self) -> str:
+        """An unlimited kiosk key on this server, made once (what tests try on with: the
+        public demo key can only mint sessions)."""
+        if self._kiosk_key is None:
+            self._kiosk_key = str(self.create_key(["kiosk"], rate_limit=0, name="kiosk")["key"])
+        return self._kiosk_key
+
+    def session(self, key: str = DEMO_KEY) -> dict[str, Any]:
+        """A new session (token, shopper_id) minted with `key` (default: the demo key)."""
+        with self.client(key) as c:
+            r = c.post("/v1/sessions")
+            r.raise_for_status()
+            return dict(r.json())
+
+    def ticket(self, key: str | None = None) -> str:
+        """`ticket=...`: a single-use stream ticket for `key` (default: kiosk_key), as the
+        query parameter the WebSocket URL takes."""
+        with self.client(key or self.kiosk_key) as c:
+            r = c.post("/v1/tryon/stream-tickets")
+            r.raise_for_status()
+            return f"ticket={r.json()['ticket']}"
 
     def create_key(self, scopes: list[str], rate_limit: int | None = None,
                    name: str = "test") -> dict[str, Any]:

@@ -18,6 +18,7 @@ from vision.render.composite import composite_premultiplied
 from vision.render.device import ContextChoice, RenderDevice, create_context
 from vision.render.materials import LENS, mesh_parts, part_color, shading
 from vision.render.placement import CANONICAL_BRIDGE_ID, anchored_glasses_to_camera, head_proxy
+from vision.render.targets import AAChoice, Antialias, BoxTargets, choose_aa, crop_projection
 
 BBOX_PAD_PX = 2  # anti-aliased edges spill a pixel past the projected vertices
 MAX_CACHED_PRODUCTS = 64  # GPU meshes kept per renderer (a few hundred KB each)
@@ -25,9 +26,13 @@ MAX_CACHED_PRODUCTS = 64  # GPU meshes kept per renderer (a few hundred KB each)
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """msaa_samples: 0 = off (clamped to what the GL allows); occluder: the head proxy pass."""
+    """antialias: auto = MSAA on a GPU, the box supersampled ssaa_factor x on llvmpipe (see
+    targets.choose_aa); msaa_samples: 0 = off under auto (clamped to what the GL allows);
+    occluder: the head proxy pass."""
 
     msaa_samples: int = 4
+    antialias: Antialias = "auto"
+    ssaa_factor: int = 2
     occluder: bool = True
     occluder_push_cm: float = 0.3
     anchor_bridge: bool = True  # put the bridge on the detected landmark 168 (see placement)
@@ -108,8 +113,8 @@ class GlassesRenderer:
         self._ctx: Any = None
         self.device: ContextChoice | None = None  # which EGL device the context runs on
         self._thread: int | None = None
-        self._size: tuple[int, int] | None = None
-        self._fbos: list[Any] = []
+        self._targets: BoxTargets | None = None
+        self.aa = AAChoice("none")  # resolved per device when the context is made
         self._products: dict[str, _GpuProduct] = {}
 
     # -- GL resources ---------------------------------------------------------------------
@@ -126,7 +131,10 @@ class GlassesRenderer:
         self.device = create_context(self.options.device, self.options.backend)
         ctx = self.device.ctx
         self._ctx, self._thread = ctx, me
-        self.samples = min(max(self.options.msaa_samples, 0), ctx.max_samples)
+        opts = self.options
+        self.aa = choose_aa(opts.antialias, opts.msaa_samples, opts.ssaa_factor,
+                            software=self.device.software, max_samples=ctx.max_samples)
+        self.samples = self.aa.samples
         self._prog = ctx.program(vertex_shader=shaders.GLASSES_VS,
                                  fragment_shader=shaders.GLASSES_FS)
         self._occ_prog = ctx.program(vertex_shader=shaders.OCCLUDER_VS,
@@ -140,34 +148,13 @@ class GlassesRenderer:
         self._occ_bufs = (ctx.buffer(verts.tobytes()), ctx.buffer(tris.astype("u4").tobytes()))
         self._occ_vao = ctx.vertex_array(self._occ_prog, [(self._occ_bufs[0], "3f", "in_pos")],
                                          index_buffer=self._occ_bufs[1], index_element_size=4)
+        self._targets = BoxTargets(ctx, self._resolve_prog, self._quad_vao)
 
     @property
     def gl_renderer(self) -> str:
         self._ensure_context()
         with self._ctx:
             return str(self._ctx.info["GL_RENDERER"])
-
-    def _ensure_fbos(self, width: int, height: int) -> None:
-        if self._size == (width, height):
-            return
-        for f in self._fbos:
-            f.release()
-        ctx, size = self._ctx, (width, height)
-        if self.samples:
-            color = ctx.texture(size, 4, samples=self.samples)  # read by the resolve shader
-        else:
-            color = ctx.renderbuffer(size, 4)
-        depth = ctx.depth_renderbuffer(size, samples=self.samples)
-        self._draw_fbo = ctx.framebuffer(color_attachments=[color], depth_attachment=depth)
-        self._fbos = [self._draw_fbo, color, depth]
-        self._ms_color = color
-        if self.samples:
-            resolve = ctx.renderbuffer(size, 4)
-            self._read_fbo = ctx.framebuffer(color_attachments=[resolve])
-            self._fbos += [self._read_fbo, resolve]
-        else:
-            self._read_fbo = self._draw_fbo
-        self._size = size
 
     def _gpu_product(self, product: GlassesProduct) -> _GpuProduct:
         # Keyed by the loaded scene too, so a product re-uploaded under the same SKU is redrawn.
@@ -219,25 +206,29 @@ class GlassesRenderer:
         box_gl = (x0, h - y1, x1 - x0, y1 - y0)  # GL's origin is the bottom-left corner
         # Make this renderer's context current for the frame (and restore the previous one), so
         # several renderers in one thread (tests, tools) never draw into each other's context.
+        targets = self._targets
+        assert targets is not None  # made with the context
+        proj = crop_projection(camera.projection_matrix(self.options.near_cm,
+                                                        self.options.far_cm), box_gl, w, h)
         with self._ctx:
-            self._ensure_fbos(w, h)
-            self._draw(gp, var, product, model_view, pose.matrix, camera, box_gl,
+            viewport = targets.prepare(x1 - x0, y1 - y0, self.aa)
+            self._draw(gp, var, product, model_view, pose.matrix, proj, viewport,
                        self.options.occluder if occluder is None else occluder)
-            raw = self._read_fbo.read(viewport=box_gl, components=4, alignment=1)
-        rgba = np.frombuffer(raw, dtype=np.uint8).reshape(y1 - y0, x1 - x0, 4)[::-1]
-        return Overlay(np.ascontiguousarray(rgba[..., [2, 1, 0, 3]]), x0, y0)
+            premul = targets.read(x1 - x0, y1 - y0)
+        return Overlay(premul, x0, y0)
 
     def _draw(self, gp: _GpuProduct, var: Variant, product: GlassesProduct,
-              model_view: np.ndarray, face_to_cam: np.ndarray, camera: Camera,
-              box_gl: tuple[int, int, int, int], occluder: bool) -> None:
-        mgl, ctx, fbo = self._mgl, self._ctx, self._draw_fbo
+              model_view: np.ndarray, face_to_cam: np.ndarray, proj: np.ndarray,
+              viewport: tuple[int, int, int, int], occluder: bool) -> None:
+        """Draw into the box-sized target; proj is already narrowed to the box."""
+        assert self._targets is not None
+        mgl, ctx, fbo = self._mgl, self._ctx, self._targets.draw_fbo
         fbo.use()
-        fbo.viewport = (0, 0, camera.width, camera.height)
-        fbo.scissor = box_gl  # clear and rasterise only the glasses' box
+        fbo.viewport = viewport
+        fbo.scissor = viewport  # the target may be larger than this frame's box
         fbo.depth_mask = True
         fbo.color_mask = (True, True, True, True)
-        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0, viewport=box_gl)
-        proj = camera.projection_matrix(self.options.near_cm, self.options.far_cm)
+        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0, viewport=viewport)
         ctx.enable(mgl.DEPTH_TEST)
         ctx.disable(mgl.CULL_FACE | mgl.BLEND)
         if occluder:
@@ -269,21 +260,6 @@ class GlassesRenderer:
         ctx.disable(mgl.BLEND)
         fbo.depth_mask = True
         fbo.scissor = None
-        if self.samples:
-            self._resolve(box_gl, camera)
-
-    def _resolve(self, box_gl: tuple[int, int, int, int], camera: Camera) -> None:
-        """Average the MSAA samples into the read buffer, inside the box only."""
-        mgl, ctx, out = self._mgl, self._ctx, self._read_fbo
-        out.use()
-        out.viewport = (0, 0, camera.width, camera.height)
-        out.scissor = box_gl
-        ctx.disable(mgl.DEPTH_TEST | mgl.BLEND)
-        self._ms_color.use(0)
-        self._resolve_prog["u_tex"].value = 0
-        self._resolve_prog["u_samples"].value = self.samples
-        self._quad_vao.render(mgl.TRIANGLE_STRIP)
-        out.scissor = None
 
     def render(self, frame_bgr: np.ndarray, face: Face | None, pose: HeadPose | None,
                camera: Camera, product: GlassesProduct, variant: str | None = None
@@ -336,10 +312,10 @@ class GlassesRenderer:
         with self._ctx:
             for gp in self._products.values():
                 gp.release()
-            for f in self._fbos:
-                f.release()
+            if self._targets is not None:
+                self._targets.release()
         self._ctx.release()
-        self._ctx, self._products, self._fbos, self._size = None, {}, [], None
+        self._ctx, self._products, self._targets = None, {}, None
 
     def __enter__(self) -> GlassesRenderer:
         return self

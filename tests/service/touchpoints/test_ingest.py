@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import jsonschema
+import pytest
 from sqlalchemy import func, select
 
 from service.touchpoints.models import Event
@@ -218,9 +219,10 @@ class TestOversizeBatch:
         # NaN and NUL would fail the whole batch's INSERT on PostgreSQL; here they cost only
         # their own event, on both databases alike.
         nan = {**track("Try-On Started", "s"), "context": {"score": float("nan")}}
-        nul_prop = track("Try-On Started", "s", note="a\x00b")
+        # `source`: an allow-listed key (an unknown one would just be removed)
+        nul_prop = track("Try-On Started", "s", source="a\x00b")
         nul_id = track("Try-On Started", "s\x00")
-        literal = track("Try-On Started", "s", note="C:\\u0000dir")  # not a NUL
+        literal = track("Try-On Started", "s", source="C:\\u0000dir")  # not a NUL
         good = track("Try-On Started", "s")
         # the TestClient's JSON encoder refuses NaN; send the body as raw text
         import json as _json
@@ -235,7 +237,11 @@ class TestOversizeBatch:
         assert "NaN" in res[0]["error"]["message"] and "NUL" in res[1]["error"]["message"]
 
     def test_huge_properties_are_rejected_per_event(self, api: Api) -> None:
-        huge = track("Try-On Started", "s", note="x" * 20_000)
+        # Allow-listed keys only (an unknown key, or any string over 2000 characters, would be
+        # removed with a warning instead): 200 order lines are over the 16 KiB cap.
+        lines = [{"sku": f"{i:03d}" + "S" * 60, "variant": "V" * 60, "price": 1}
+                 for i in range(200)]
+        huge = track("Order Completed", "s", order_id="o-huge", products=lines)
         body = api.post_events([huge, track("Try-On Started", "s")]).json()
         assert [x["status"] for x in body["results"]] == ["rejected", "accepted"]
         assert body["results"][0]["error"]["code"] == "too_large"
@@ -274,7 +280,9 @@ class TestConsentAndLandmarks:
         assert "landmark" in body["results"][0]["warnings"][0]
         (row,) = stored(api, ev["message_id"])
         assert "landmarks" not in row.properties
-        assert row.properties["debug"] == {"ok": 1}
+        # `debug` is no key of Frame Applied's schema: removed whole (allow-list), warned.
+        assert "debug" not in row.properties
+        assert "properties.debug" in body["results"][0]["warnings"][-1]
         assert row.context == {"vision": {}}
         assert row.properties["pd_mm"] == 62.0
 
@@ -297,10 +305,13 @@ class TestSink:
         # a replay (a retried flush) stores nothing new
         assert sink.emit(batches[0]).duplicates == 25
 
-    def test_sink_never_raises_when_the_database_is_gone(self, tmp_path) -> None:
+    def test_sink_tells_the_batcher_to_retry_when_the_database_is_gone(self, tmp_path) -> None:
         from service.db.engine import make_engine, make_sessionmaker
+        from service.touchpoints.sink import SinkUnavailable
 
         engine = make_engine(f"sqlite:///{tmp_path}/missing-dir/x.sqlite")
         sink = DatabaseEventSink(make_sessionmaker(engine), Ingestor())
-        assert sink.emit([track("Try-On Started", "s")]) is None  # logged, dropped
+        # Not dropped any more: the batcher spools the batch and replays it (test_spool.py).
+        with pytest.raises(SinkUnavailable):
+            sink.emit([track("Try-On Started", "s")])
         engine.dispose()

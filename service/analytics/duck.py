@@ -1,0 +1,330 @@
+"""The reports on DuckDB over the event lake: every DuckDB query of the analytics in one place.
+
+The same definitions as the SQL reports (service.analytics.queries / fitgap, the parity
+reference), written once more for a columnar engine; a Spark, Trino or ClickHouse port
+starts from this file. Only DuckDB's core and its built-in Parquet reader are used:
+extension auto-install and auto-load are off, nothing is downloaded at run time, and no
+JSON or time-zone function is called (the lake carries the JSON-derived columns).
+
+Small tables join in from the SQL store per query, as Arrow: the canonical id of each
+linked shopper (analytics_shopper_groups). The catalog's frame widths stay in Python
+(fitgap.fit_gap), as on the SQL path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.analytics import shaping
+from service.analytics.definitions import (
+    CART_EVENT,
+    DWELL_EVENT,
+    FEEDBACK_EVENT,
+    NPS_DETRACTOR_MAX,
+    NPS_PROMOTER_MIN,
+    ORDER_EVENT,
+    SHADE_EVENT,
+    TRY_ON_EVENTS,
+    Filters,
+)
+from service.analytics.fitgap import plausible_widths
+from service.analytics.lake import SCHEMA, EventLake, LakeState
+from service.identity.models import ShopperGroup
+
+Row = dict[str, Any]
+DIM_SQL = {
+    "variant": "e.variant AS variant",
+    "channel": "e.channel AS channel",
+    "store": "e.store_id AS store_id",
+    "day": "CAST(e.timestamp AS DATE) AS day",
+}
+EMPTY = pa.Table.from_batches([], schema=SCHEMA)
+
+
+def _lit(value: str) -> str:
+    """A constant of definitions.py as a SQL string literal (never request input)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _in(values: Sequence[str]) -> str:
+    return "(" + ", ".join(_lit(v) for v in values) + ")"
+
+
+def _naive(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(tzinfo=None)
+
+
+def _where(f: Filters, params: list[Any], alias: str = "e") -> str:
+    """The Filters as SQL (half-open time range, channel, store), values bound as params."""
+    conds = []
+    if f.start is not None:
+        conds.append(f"{alias}.timestamp >= ?")
+        params.append(_naive(f.start))
+    if f.end is not None:
+        conds.append(f"{alias}.timestamp < ?")
+        params.append(_naive(f.end))
+    if f.channel:
+        conds.append(f"{alias}.channel = ?")
+        params.append(f.channel)
+    if f.store_id:
+        conds.append(f"{alias}.store_id = ?")
+        params.append(f.store_id)
+    return " AND ".join(conds) if conds else "TRUE"
+
+
+class DuckEngine:
+    """One in-process DuckDB database (in memory) per process; a cursor per report."""
+
+    def __init__(self, lake: EventLake, *, memory_limit: str = "1GB", threads: int = 2) -> None:
+        self.lake = lake
+        self._con = duckdb.connect(
+            ":memory:",
+            config={
+                "memory_limit": memory_limit,
+                "threads": threads,
+                # Nothing may be fetched at run time: core and the built-in Parquet reader.
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                "preserve_insertion_order": False,
+            },
+        )
+        # Parquet footers are read once per file, not once per report (files never change:
+        # a rewrite is a new file).
+        self._con.execute("SET parquet_metadata_cache = true")
+        self._lock = threading.Lock()
+        self._version = ""
+
+    def close(self) -> None:
+        self._con.close()
+
+    @contextlib.contextmanager
+    def _cursor(self, session: Session, state: LakeState) -> Iterator[Any]:
+        with self._lock:  # cursor() and the views on the shared connection
+            self._bind(session, state)
+            cur = self._con.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def _bind(self, session: Session, state: LakeState) -> None:
+        """`events` and `canon` for this manifest version, made once per version: a view
+        over the manifest's files (footers cached by DuckDB) and the linked ids copied from
+        the SQL store. Reports read them through every cursor; a version lives until the
+        lake changes (an export, a compaction, an erasure: at most lake_max_staleness_s)."""
+        files = self.lake.live_files(state)
+        version = hashlib.sha256("\n".join([state.as_of or "", *files]).encode()).hexdigest()
+        if version == self._version:
+            return
+        con = self._con
+        if not files:
+            con.register("lake_empty", EMPTY)
+            con.execute("CREATE OR REPLACE VIEW events AS SELECT * FROM lake_empty")
+        elif self.lake.local:
+            listed = ", ".join(_lit(p) for p in files)
+            con.execute(f"CREATE OR REPLACE VIEW events AS SELECT * FROM read_parquet([{listed}])")
+        else:  # an object store through pyarrow's filesystems (no DuckDB extension)
+            dataset = ds.dataset(files, filesystem=self.lake.fs, format="parquet", schema=SCHEMA)
+            con.register("lake_remote", dataset)
+            con.execute("CREATE OR REPLACE VIEW events AS SELECT * FROM lake_remote")
+        groups = session.execute(select(ShopperGroup.shopper_id, ShopperGroup.canonical_id)).all()
+        canon = pa.table(
+            {
+                "id": pa.array([g[0] for g in groups], pa.string()),
+                "canonical": pa.array([g[1] for g in groups], pa.string()),
+            }
+        )
+        con.register("canon_arrow", canon)
+        con.execute("CREATE OR REPLACE TABLE canon AS SELECT * FROM canon_arrow")
+        con.unregister("canon_arrow")
+        self._version = version
+
+    def query(
+        self, session: Session, state: LakeState, sql: str, params: Sequence[Any]
+    ) -> list[tuple[Any, ...]]:
+        """Run one report query; a file deleted under it by a compaction or an erasure (the
+        manifest moved on) is retried once with the current manifest."""
+        for attempt in (0, 1):
+            try:
+                with self._cursor(session, state) as cur:
+                    return list(cur.execute(sql, list(params)).fetchall())
+            except duckdb.IOException:
+                if attempt:
+                    raise
+                state = self.lake.read_state()
+        raise AssertionError("unreachable")
+
+
+class DuckReports:
+    """The report functions of service.analytics.queries, on DuckDB over one lake state."""
+
+    engine = "duckdb"
+
+    def __init__(self, duck: DuckEngine, session: Session, state: LakeState) -> None:
+        self.duck = duck
+        self.session = session
+        self.state = state
+        self.as_of = state.as_of_dt() or datetime.now(UTC)
+
+    def _q(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return self.duck.query(self.session, self.state, sql, params)
+
+    def product_summary(self, f: Filters, group_by: Sequence[str] = ("variant",)) -> list[Row]:
+        dims = shaping.check_dims(group_by)
+        names = ["sku", *shaping.key_names(dims)]
+        params: list[Any] = []
+        where = _where(f, params)
+        tryon = f"e.event IN {_in(TRY_ON_EVENTS)}"
+        dwell = f"e.event = {_lit(DWELL_EVENT)}"
+        keys = ", ".join(["e.sku AS sku", *[DIM_SQL[d] for d in dims]])
+        sql = f"""
+            SELECT {keys},
+                count(*) FILTER (WHERE {tryon}) AS try_ons,
+                count(DISTINCT coalesce(c.canonical, e.shopper_id)) FILTER (WHERE {tryon}),
+                count(*) FILTER (WHERE {dwell}) AS dwell_events,
+                quantile_cont(e.dwell_ms, [0.5, 0.9]) FILTER (WHERE {dwell})
+            FROM events e LEFT JOIN canon c ON c.id = e.shopper_id
+            WHERE e.sku IS NOT NULL AND ({tryon} OR ({dwell} AND e.dwell_ms IS NOT NULL))
+              AND {where}
+            GROUP BY ALL
+        """
+        rows = []
+        n = len(names)
+        for r in self._q(sql, params):
+            key = [shaping.iso_day(v) for v in r[:n]]
+            try_ons, uniq, dwell_n, qs = r[n:]
+            rows.append(
+                {
+                    **dict(zip(names, key, strict=True)),
+                    "try_ons": int(try_ons),
+                    "unique_shoppers": int(uniq),
+                    "dwell_events": int(dwell_n),
+                    "dwell_median_ms": float(qs[0]) if dwell_n else None,
+                    "dwell_p90_ms": float(qs[1]) if dwell_n else None,
+                }
+            )
+        return shaping.sort_products(rows, names)
+
+    def funnel(self, f: Filters, window_hours: float, group_by: Sequence[str] = ()) -> list[Row]:
+        dims = shaping.check_dims(group_by)
+        names = ["sku", *shaping.key_names(dims)]
+        window_us = round(window_hours * 3600.0 * 1e6)
+        params: list[Any] = []
+        where = _where(f, params)
+        rng: list[str] = []
+        rng_params: list[Any] = []
+        if f.start is not None:
+            rng.append("e.timestamp >= ?")
+            rng_params.append(_naive(f.start))
+        if f.end is not None:
+            # the window after the end, in microseconds (the SQL path adds it in seconds)
+            rng.append("epoch_us(e.timestamp) < epoch_us(?) + ?")
+            rng_params += [_naive(f.end), window_us]
+        in_range = " AND ".join(rng) if rng else "TRUE"
+        keys = ", ".join(["e.sku AS sku", *[DIM_SQL[d] for d in dims]])
+        cnames = ", ".join(f"c.{n}" for n in names)
+        gnames = ", ".join(names)
+        conv_events = _in((CART_EVENT, ORDER_EVENT))
+        sql = f"""
+            WITH who AS (
+                SELECT e.*, coalesce(c.canonical, e.shopper_id) AS shopper
+                FROM events e LEFT JOIN canon c ON c.id = e.shopper_id
+            ),
+            cohorts AS (
+                SELECT e.shopper, {keys}, min(e.timestamp) AS t0
+                FROM who e
+                WHERE e.event IN {_in(TRY_ON_EVENTS)} AND e.sku IS NOT NULL AND {where}
+                GROUP BY ALL
+            ),
+            conv AS (
+                SELECT e.shopper, e.sku, e.event, e.timestamp FROM who e
+                WHERE e.event IN {conv_events} AND e.sku IS NOT NULL AND {in_range}
+                UNION ALL
+                SELECT e.shopper, unnest(e.order_skus) AS sku, e.event, e.timestamp FROM who e
+                WHERE e.event = {_lit(ORDER_EVENT)} AND e.sku IS NULL
+                  AND e.order_skus IS NOT NULL AND {in_range}
+            ),
+            joined AS (
+                SELECT c.shopper, {cnames},
+                    max(CASE WHEN v.event = {_lit(CART_EVENT)} THEN 1 ELSE 0 END) AS carted,
+                    max(CASE WHEN v.event = {_lit(ORDER_EVENT)} THEN 1 ELSE 0 END) AS ordered
+                FROM cohorts c LEFT JOIN conv v
+                  ON v.shopper = c.shopper AND v.sku = c.sku AND v.timestamp >= c.t0
+                 AND epoch_us(v.timestamp) <= epoch_us(c.t0) + {int(window_us)}
+                GROUP BY c.shopper, {cnames}
+            )
+            SELECT {gnames}, count(*), sum(carted), sum(ordered) FROM joined GROUP BY {gnames}
+        """
+        out = []
+        n = len(names)
+        for r in self._q(sql, [*params, *rng_params, *rng_params]):
+            out.append(
+                shaping.funnel_row(
+                    names,
+                    [shaping.iso_day(v) for v in r[:n]],
+                    int(r[n]),
+                    int(r[n + 1] or 0),
+                    int(r[n + 2] or 0),
+                    window_hours,
+                )
+            )
+        return shaping.sort_funnel(out, names)
+
+    def shade_popularity(self, f: Filters, by_skin_tone: bool = False) -> list[Row]:
+        params: list[Any] = []
+        where = _where(f, params)
+        keys = ["e.shade AS shade"] + (
+            ["e.skin_tone_band AS skin_tone_band"] if by_skin_tone else []
+        )
+        sql = f"""
+            SELECT {", ".join(keys)}, count(*),
+                count(DISTINCT coalesce(c.canonical, e.shopper_id))
+            FROM events e LEFT JOIN canon c ON c.id = e.shopper_id
+            WHERE e.event = {_lit(SHADE_EVENT)} AND e.shade IS NOT NULL AND {where}
+            GROUP BY ALL
+        """
+        out: list[Row] = []
+        for r in self._q(sql, params):
+            row: Row = {"shade": r[0]}
+            if by_skin_tone:
+                row["skin_tone_band"] = r[1]
+            row["applications"] = int(r[-2])
+            row["unique_shoppers"] = int(r[-1])
+            out.append(row)
+        return shaping.shade_shares(out)
+
+    def nps(self, f: Filters) -> list[Row]:
+        params: list[Any] = []
+        where = _where(f, params)
+        sql = f"""
+            SELECT e.channel, count(*),
+                count(*) FILTER (WHERE e.nps_score >= {NPS_PROMOTER_MIN}),
+                count(*) FILTER (WHERE e.nps_score <= {NPS_DETRACTOR_MAX})
+            FROM events e
+            WHERE e.event = {_lit(FEEDBACK_EVENT)} AND e.nps_score BETWEEN 0 AND 10 AND {where}
+            GROUP BY e.channel
+        """
+        counts = [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in self._q(sql, params)]
+        return shaping.nps_rows(counts)
+
+    def consented_face_widths(self, f: Filters) -> np.ndarray:
+        params: list[Any] = []
+        where = _where(f, params)
+        sql = f"""
+            SELECT avg(e.face_width_mm) FROM events e
+            WHERE e.face_width_mm IS NOT NULL AND {where}
+            GROUP BY e.shopper_id
+        """
+        return plausible_widths(r[0] for r in self._q(sql, params))

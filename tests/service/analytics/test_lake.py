@@ -1,0 +1,310 @@
+"""The event lake and DuckDB: every report equals the SQL store's, on SQLite and PostgreSQL;
+export is incremental and idempotent; erasure and retention reach the Parquet files."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import func, select
+
+from service.analytics import queries
+from service.analytics.definitions import Filters
+from service.analytics.duck import DuckEngine, DuckReports
+from service.analytics.fitgap import Frame, consented_face_widths, fit_gap
+from service.analytics.lake import EventLake
+from service.handoff.service import claim, mint
+from service.settings import Settings
+from service.shoppers.erasure import erase_shopper
+from service.shoppers.retention import purge_older_than
+from service.touchpoints.models import Event
+from service.wiring import erasers, purgers
+from tests.service.analytics.support import (
+    T0,
+    ev,
+    fixture_events,
+    identity_events,
+    migrated,
+    store,
+)
+
+H = timedelta(hours=1)
+DAY0 = datetime(2026, 5, 1, tzinfo=UTC)
+KINDS = (
+    "Frame Applied",
+    "Shade Applied",
+    "Try-On Dwell",
+    "Product Added",
+    "Order Completed",
+    "Feedback Submitted",
+    "Try-On Started",
+)
+BAND_PROPS = [
+    {},
+    {"skin_tone_band": "MST 4-7"},
+    {"skin_tone_band": 5},
+    {"skin_tone_band": "x" * 65, "monk_index": 9, "consent": True},
+    {"monk_index": 2, "consent": True},
+    {"monk_index": 3.5, "consent": True},
+    {"monk_index": 10.7, "consent": True},
+    {"monk_index": "4", "consent": True},
+    {"monk_index": True, "consent": True},
+]
+SECRET = "erase-me-7f3a9c1d"  # a distinctive shopper id: no byte of it may stay in the lake
+SECRET_USER = "user-5b8e20aa41"
+
+
+def synthetic_events(n: int, seed: int) -> list[dict]:
+    """SYNTHETIC: try-ons, dwells, shades, carts, (multi-line) orders, NPS and face widths
+    over 8 days, 3 channels, 3 stores, 150 shoppers."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        at = DAY0 + timedelta(seconds=int(rng.integers(8 * 86400)))
+        kind = KINDS[int(rng.integers(len(KINDS)))]
+        props: dict = {}
+        if kind != "Shade Applied" or rng.random() < 0.3:
+            props["sku"] = f"SKU-{int(rng.integers(6))}"
+        if kind == "Order Completed":
+            props["order_id"] = f"o{int(rng.integers(1_000_000))}"
+        if kind == "Order Completed" and rng.random() < 0.4:
+            del props["sku"]
+            props["products"] = [{"sku": f"SKU-{int(rng.integers(6))}"} for _ in range(2)]
+        if rng.random() < 0.6 and "sku" in props:
+            props["variant"] = ("black", "gold")[int(rng.integers(2))]
+        if kind == "Shade Applied":
+            props["shade"] = f"shade-{int(rng.integers(4))}"
+            props.update(BAND_PROPS[int(rng.integers(len(BAND_PROPS)))])
+        if kind == "Try-On Dwell":
+            props["dwell_ms"] = int(rng.integers(100, 90_000))
+        if kind == "Feedback Submitted":
+            props["nps"] = int(rng.integers(0, 11))
+        if kind == "Try-On Started":
+            props.update(face_width_mm=float(rng.normal(140, 8)), consent=True)
+        if rng.random() < 0.7:
+            props["store_id"] = f"S{int(rng.integers(3))}"
+        channel = ("web", "kiosk", "app")[int(rng.integers(3))]
+        out.append(ev(kind, f"r{int(rng.integers(150))}", at, channel, **props))
+    return out
+
+
+@pytest.fixture(scope="module")
+def env(db_url, tmp_path_factory):
+    """The fixtures and ~1,200 SYNTHETIC events, exported in three increments (the second
+    with a late event for an old day), plus the linked-identity case."""
+    with migrated(db_url) as factory:
+        lake_dir = tmp_path_factory.mktemp("lake")
+        lake = EventLake(str(lake_dir), export_chunk_rows=250, compact_min_files=4)
+        engine = factory.kw["bind"]
+        synthetic = synthetic_events(1200, seed=11)
+        for i in range(0, 600, 200):
+            store(factory, synthetic[i : i + 200])
+        lake.export(engine)
+        store(factory, fixture_events())
+        store(factory, [ev("Frame Applied", "late", DAY0 - 20 * 24 * H, "web", sku="SKU-1")])
+        store(factory, identity_events()[:2])
+        with factory.begin() as s:
+            claim(s, mint(s, "k1", ttl_s=600).token, "p1")
+        lake.export(engine)
+        store(factory, identity_events()[2:])
+        for i in range(600, 1200, 200):
+            store(factory, synthetic[i : i + 200])
+        lake.export(engine)
+        duck = DuckEngine(lake, memory_limit="256MB", threads=1)
+        settings = Settings(database_url=db_url, lake_dir=str(lake_dir))
+        yield factory, lake, duck, engine, settings
+        duck.close()
+
+
+def duck_reports(env) -> tuple:
+    factory, lake, duck, engine, _ = env
+    session = factory()
+    return session, DuckReports(duck, session, lake.ensure_fresh(engine, 3600))
+
+
+def same(a, b, path="") -> None:
+    """Equal rows; floats to 1e-9 relative (percentiles come from different code)."""
+    if isinstance(a, float) or isinstance(b, float):
+        assert a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9), (path, a, b)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), (path, a.keys(), b.keys())
+        for k in a:
+            same(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), (path, len(a), len(b), a, b)
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            same(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, (path, a, b)
+
+
+FILTERS = [
+    Filters(),
+    Filters(start=DAY0 + 2 * 24 * H, end=DAY0 + 5 * 24 * H),
+    Filters(start=DAY0 + 9 * H, end=DAY0 + 6 * 24 * H + 17 * H),  # ragged edges
+    Filters(channel="kiosk"),
+    Filters(store_id="S1", start=DAY0),
+    Filters(end=DAY0 + 3 * 24 * H),
+]
+GROUPINGS = [(), ("variant",), ("channel",), ("store",), ("day",), ("variant", "store", "day")]
+
+
+@pytest.mark.parametrize("f", FILTERS)
+@pytest.mark.parametrize("group_by", GROUPINGS)
+def test_products_parity(env, f, group_by) -> None:
+    session, dr = duck_reports(env)
+    with session:
+        ref = queries.product_summary(session, f, group_by)
+        assert ref
+        same(dr.product_summary(f, group_by), ref)
+
+
+@pytest.mark.parametrize("f", FILTERS)
+@pytest.mark.parametrize("window_hours", [72.0, 1.5, 24.0 * 30])
+@pytest.mark.parametrize("group_by", [(), ("channel",), ("variant", "day")])
+def test_funnel_parity(env, f, window_hours, group_by) -> None:
+    session, dr = duck_reports(env)
+    with session:
+        ref = queries.funnel(session, f, window_hours, group_by)
+        assert ref
+        same(dr.funnel(f, window_hours, group_by), ref)
+
+
+@pytest.mark.parametrize("f", FILTERS)
+@pytest.mark.parametrize("by_skin_tone", [False, True])
+def test_shades_parity(env, f, by_skin_tone) -> None:
+    session, dr = duck_reports(env)
+    with session:
+        ref = queries.shade_popularity(session, f, by_skin_tone)
+        assert ref
+        same(dr.shade_popularity(f, by_skin_tone), ref)
+
+
+@pytest.mark.parametrize("f", FILTERS)
+def test_nps_parity(env, f) -> None:
+    session, dr = duck_reports(env)
+    with session:
+        ref = queries.nps(session, f)
+        assert ref
+        same(dr.nps(f), ref)
+
+
+@pytest.mark.parametrize("f", FILTERS)
+def test_fit_gap_parity(env, f) -> None:
+    frames = [Frame("N-1", 128.0), Frame("M-1", 136.0), Frame("W-1", 150.0)]
+    session, dr = duck_reports(env)
+    with session:
+        ref = consented_face_widths(session, f)
+        got = dr.consented_face_widths(f)
+    assert ref.size
+    np.testing.assert_allclose(np.sort(got), np.sort(ref), rtol=1e-12)
+    same(fit_gap(np.sort(got), frames), fit_gap(np.sort(ref), frames))
+
+
+def test_hand_computed_numbers_through_duckdb(env) -> None:
+    """The fixtures' numbers (test_reports, test_rollups) on DuckDB: RB-1/black 3 try-ons by 2
+    shoppers, dwell median 25 s and p90 37 s; RB-7 funnel 2/1/1 across linked ids; NPS 2
+    promoters and 3 detractors of 6."""
+    session, dr = duck_reports(env)
+    day = Filters(start=T0 - H, end=T0 + 30 * 24 * H)
+    with session:
+        rows = {(r["sku"], r["variant"]): r for r in dr.product_summary(day, ("variant",))}
+        black = rows[("RB-1", "black")]
+        assert (black["try_ons"], black["unique_shoppers"], black["dwell_events"]) == (3, 2, 4)
+        assert (black["dwell_median_ms"], black["dwell_p90_ms"]) == (25_000, 37_000)
+        rb7 = {r["sku"]: r for r in dr.funnel(Filters(), 72.0, ())}["RB-7"]
+        assert (rb7["tried"], rb7["carted"], rb7["ordered"]) == (2, 1, 1)
+        nps_all = dr.nps(Filters(start=T0, end=T0 + H))[-1]
+        assert (nps_all["channel"], nps_all["responses"], nps_all["nps"]) == (
+            "all",
+            6,
+            pytest.approx(-100 / 6),
+        )
+
+
+def test_export_is_incremental_and_idempotent(env) -> None:
+    factory, lake, _, engine, _ = env
+    assert lake.export(engine).rows == 0  # nothing new: nothing written
+    state = lake.read_state()
+    ids = np.concatenate(
+        [pq.read_table(p, columns=["id"])["id"].to_numpy() for p in lake.live_files()]
+    )
+    with factory() as s:
+        n_sql = s.scalar(select(func.count()).select_from(Event))
+    assert len(ids) == len(set(ids.tolist())) == n_sql == state.rows()
+    # The late event (an old timestamp, a new id) sits in its own day's partition.
+    late_day = (DAY0 - 20 * 24 * H).date().isoformat()
+    assert late_day in state.files
+    # Re-exporting days replaces them: no duplicate, the same count.
+    lake.rebuild(engine, [DAY0.date(), (DAY0 - 20 * 24 * H).date()])
+    assert lake.read_state().rows() == n_sql
+    # Compaction leaves one file per day, the same rows, and no stray file on disk.
+    lake.compact(engine)
+    after = lake.read_state()
+    assert all(len(fs) == 1 for fs in after.files.values()) and after.rows() == n_sql
+    on_disk = {Path(p) for p in lake.disk_files() if "/events/" in p}
+    assert on_disk == {Path(p) for p in lake.live_files()}
+
+
+def test_freshness_brings_the_lake_up_to_date(env) -> None:
+    factory, lake, duck, engine, _ = env
+    before = lake.read_state()
+    store(factory, [ev("Frame Applied", "fresh-1", DAY0 + H, "web", sku="SKU-FRESH")])
+    # Within the staleness bound the lake is not re-read: the new try-on is not there yet.
+    assert lake.ensure_fresh(engine, 3600).watermark == before.watermark
+    state = lake.ensure_fresh(engine, 0)
+    assert state.watermark > before.watermark and state.as_of > before.as_of
+    with factory() as s:
+        rows = DuckReports(duck, s, state).product_summary(Filters(), ())
+    assert {r["sku"]: r["try_ons"] for r in rows}["SKU-FRESH"] == 1
+
+
+def _lake_bytes(lake: EventLake) -> bytes:
+    return b"".join(Path(p).read_bytes() for p in lake.disk_files())
+
+
+def test_erasure_leaves_no_byte_of_the_shopper(env) -> None:
+    factory, lake, _, engine, settings = env
+    store(
+        factory,
+        [
+            ev("Frame Applied", SECRET, DAY0 + 30 * H, "kiosk", sku="SKU-2", store_id="S1"),
+            ev("Try-On Dwell", SECRET, DAY0 + 30 * H, "kiosk", sku="SKU-2", dwell_ms=4000),
+            ev("Shade Applied", SECRET, DAY0 + 50 * H, "web", shade="shade-1"),
+            # identify: SECRET is also SECRET_USER (a linked id, erased together)
+            ev("Product Added", SECRET, DAY0 + 51 * H, "web", sku="SKU-2", user_id=SECRET_USER),
+            ev("Try-On Started", SECRET, DAY0 + 52 * H, "web", face_width_mm=133.0, consent=True),
+        ],
+    )
+    lake.export(engine)
+    assert SECRET.encode() in _lake_bytes(lake) and SECRET_USER.encode() in _lake_bytes(lake)
+    with factory.begin() as s:
+        counts = erase_shopper(s, SECRET, erasers(settings))
+    assert counts["lake_rows"] == 5
+    data = _lake_bytes(lake)
+    assert SECRET.encode() not in data and SECRET_USER.encode() not in data
+    # The rest of the lake still answers like the SQL store.
+    session, dr = duck_reports(env)
+    with session:
+        same(
+            dr.product_summary(Filters(), ("store",)),
+            queries.product_summary(session, Filters(), ("store",)),
+        )
+    # A new export does not bring the erased rows back.
+    lake.export(engine)
+    assert SECRET.encode() not in _lake_bytes(lake)
+
+
+def test_retention_drops_old_partitions(env) -> None:
+    """Runs last (it empties the lake of every test event, all older than 30 days)."""
+    factory, lake, _, _, settings = env
+    assert lake.read_state().files
+    with factory.begin() as s:
+        counts = purge_older_than(s, 30, purgers(settings))
+    assert counts["lake_rows"] > 0 and counts["events"] == counts["lake_rows"]
+    assert lake.read_state().files == {}
+    assert not [p for p in lake.disk_files() if p.endswith(".parquet")]
