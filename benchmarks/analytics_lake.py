@@ -380,7 +380,8 @@ def main() -> None:
         ]
     )
     print(md)
-    write_report(f"analytics_lake_{b}", {"args": vars(args), "machine": machine, **res}, md)
+    name = "analytics_lake" if b == "postgres" else f"analytics_lake_{b}"
+    write_report(name, {"args": vars(args), "machine": machine, **res}, md)
 
 
 if __name__ == "__main__":

@@ -28,18 +28,18 @@ import numpy as np
 from sqlalchemy import delete, insert
 
 from benchmarks.common import RESULTS, write_report
-from service.analytics import groups, queries, rollups
+from service.analytics import queries, rollups
 from service.analytics.definitions import Filters
 from service.analytics.fitgap import Frame, consented_face_widths, fit_gap
 from service.analytics.models import DailyProduct, DailyShade
-from service.identity.models import ShopperGroup
 from service.db.engine import make_engine, make_sessionmaker
 from service.db.migrate import upgrade
-from service.touchpoints.models import Event
-from service.identity.models import ShopperAlias
+from service.identity.models import ShopperAlias, ShopperGroup
+from service.identity.service import rebuild_groups
 from service.offers.ranking import Item
 from service.offers.service import StatsCache, get_offers
 from service.settings import Settings
+from service.touchpoints.models import Event
 
 PG_ADMIN = os.environ.get("TRYON_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 END = datetime(2026, 6, 1, tzinfo=UTC)
@@ -136,7 +136,7 @@ def build_rollups(url: str) -> float:
     with engine.begin() as conn:
         rollups.rebuild(conn)
         conn.execute(insert(ShopperAlias), links())
-        groups.rebuild(conn)
+        rebuild_groups(conn)
         conn.exec_driver_sql("ANALYZE")
     engine.dispose()
     return time.perf_counter() - t0
@@ -238,7 +238,7 @@ def baseline_without_groups(
             print(f"  baseline (no identity groups) {name}: {out[name]}", flush=True)
     finally:
         with engine.begin() as conn:
-            groups.rebuild(conn)
+            rebuild_groups(conn)
     return out
 
 

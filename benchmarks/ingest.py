@@ -29,8 +29,8 @@ import numpy as np
 from benchmarks.common import write_report
 from service.db.engine import make_engine, make_sessionmaker
 from service.db.migrate import upgrade
-from service.touchpoints.models import Event
 from service.touchpoints import service as touchpoints_service
+from service.touchpoints.models import Event
 from service.touchpoints.service import _prepare, ingest
 
 BATCH = 500
@@ -137,8 +137,8 @@ def bench_service(url: str, batches: list[list[dict]]) -> dict[str, dict[str, fl
 def bench_http(url: str, batches: list[list[dict]]) -> dict[str, float]:
     import uvicorn
 
-    from service.app import create_app
     from service.access.keys import create_key
+    from service.app import create_app
     from service.settings import Settings
 
     app = create_app(Settings(database_url=url, demo_api_key="", retention_on_startup=False))

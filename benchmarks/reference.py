@@ -114,7 +114,7 @@ class ReferencePipeline:
         if res.multi_face_landmarks:
             lms = res.multi_face_landmarks[0].landmark
             img_pts = np.array([(p.x * w, p.y * h) for p in lms[:468]], dtype=np.float64)
-            _, rvec, tvec = cv2.solvePnP(self._model_pts, img_pts, cam.intrinsics(), None,
+            _, rvec, tvec = cv2.solvePnP(self._model_pts, img_pts, cam.intrinsics(), np.zeros(4),
                                           flags=cv2.SOLVEPNP_ITERATIVE)
             pose = np.eye(4)
             pose[:3, :3], pose[:3, 3] = cv2.Rodrigues(rvec)[0], tvec.ravel()

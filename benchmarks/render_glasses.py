@@ -1,10 +1,12 @@
 """Glasses render + composite latency vs the landmark step, and two-thread scaling.
 
-For each resolution the shared webcam video is scaled up (centre-cropped), tracked in VIDEO mode
-and each frame is rendered right after its landmark step with the occluder, with and without
-4x MSAA (interleaved, so machine load hits every series alike), timing render (GL draw, resolve,
-box read-back) and composite (OpenCV, inside the box) with perf_counter. Thread scaling: the
-same total work done by one renderer in one thread vs two renderers in two threads.
+For each resolution the shared webcam video is scaled up (centre-cropped), tracked in VIDEO
+mode and each frame is rendered right after its landmark step with the occluder under each
+anti-aliasing mode, and by the newcomer reference (pyrender full frame + float composite, no
+occluder; benchmarks.reference), interleaved so machine load hits every series alike, timing
+render (GL draw, resolve, box read-back) and composite (OpenCV, inside the box) with
+perf_counter. Thread scaling: the same total work done by one renderer in one thread vs two
+renderers in two threads.
 Run: `python -m benchmarks.render_glasses [--frames N] [--sku SKU] [--data DIR]`.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import Stats, markdown_table, write_results
+from benchmarks.reference import ReferenceRenderer
 from benchmarks.vision_core import DEFAULT_DATA, frames
 from vision.catalog import GlassesCatalog, GlassesProduct
 from vision.geometry import Camera, HeadPose, estimate_pose
@@ -30,9 +33,11 @@ WARMUP = 5
 
 Sample = tuple[np.ndarray, Face, HeadPose]
 
-CONFIGS = (("glasses+occluder, MSAA 4x", RenderOptions(msaa_samples=4, in_place=True)),
-           ("glasses+occluder, MSAA 2x", RenderOptions(msaa_samples=2, in_place=True)),
-           ("glasses+occluder, no MSAA", RenderOptions(msaa_samples=0, in_place=True)))
+CONFIGS = (("glasses+occluder, auto AA (box SSAA 2x2 on llvmpipe)",
+            RenderOptions(in_place=True)),
+           ("glasses+occluder, MSAA 4x", RenderOptions(antialias="msaa", in_place=True)),
+           ("glasses+occluder, no AA", RenderOptions(antialias="none", in_place=True)))
+REFERENCE = "reference: pyrender + float composite"
 KEEP_FOR_THREADS = 40
 
 
@@ -44,6 +49,7 @@ def measure(data: Path, size: tuple[int, int], product: GlassesProduct, n: int
     series: dict[str, list[float]] = {"landmarks": []}
     kept: list[Sample] = []
     renderers = [(label, GlassesRenderer(opts)) for label, opts in CONFIGS]
+    ref = ReferenceRenderer(product)
     try:
         with FaceTracker(FaceTrackerOptions(running_mode=RunningMode.VIDEO)) as tracker:
             for i, (frame, _) in enumerate(frames(data / "videos" / VIDEO, n + WARMUP, size)):
@@ -63,12 +69,18 @@ def measure(data: Path, size: tuple[int, int], product: GlassesProduct, n: int
                     row[f"{label}: total"] = (time.perf_counter() - t0) * 1e3
                     row[f"{label}: render"] = res.timings_ms["render_ms"]
                     row[f"{label}: composite"] = res.timings_ms["composite_ms"]
+                t0 = time.perf_counter()
+                rgba = ref.render(renderers[0][1].model_matrix(faces[0], pose, cam), cam)
+                a = rgba[..., 3:4].astype(np.float32) / 255.0
+                _ = (rgba[..., 2::-1] * a + frame * (1.0 - a)).astype(np.uint8)
+                row[f"{REFERENCE}: total"] = (time.perf_counter() - t0) * 1e3
                 if i >= WARMUP:
                     for k, v in row.items():
                         series.setdefault(k, []).append(v)
     finally:
         for _, r in renderers:
             r.close()
+        ref.close()
     return series, kept
 
 
@@ -123,19 +135,23 @@ def main(argv: list[str] | None = None) -> int:
         series, kept = measure(args.data, size, product, args.frames)
         lm = Stats.from_samples(series.pop("landmarks"))
         res = f"{size[0]}x{size[1]}"
+        ref = Stats.from_samples(series[f"{REFERENCE}: total"])
         rows.append({"resolution": res, "stage": "landmarks (baseline)", "p50_ms": lm.p50_ms,
                      "p95_ms": lm.p95_ms, "p50_ratio": 1.0})
         for stage, values in series.items():
             st = Stats.from_samples(values)
             rows.append({"resolution": res, "stage": stage, "p50_ms": st.p50_ms,
-                         "p95_ms": st.p95_ms, "p50_ratio": st.p50_ms / lm.p50_ms})
+                         "p95_ms": st.p95_ms, "p50_ratio": st.p50_ms / lm.p50_ms,
+                         "reference / this (p50)": (ref.p50_ms / st.p50_ms
+                                                    if stage.endswith("total") else None)})
         runs = [thread_scaling(kept, size, product, rounds=3) for _ in range(5)]
         scaling[res] = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
         if not gl:
             with GlassesRenderer() as r:
                 gl = r.gl_renderer
     notes = (f"Product {args.sku} ({tris} triangles), {args.frames} frames of {VIDEO} scaled up; "
-             f"GL: {gl}. Ratio = stage p50 / landmark-step p50 measured in the same run. "
+             f"GL: {gl}. p50_ratio = stage p50 / landmark-step p50 measured in the same run; "
+             "'reference / this' = the reference's render + composite p50 over this total. "
              "total = render + composite (the frame copy is outside the timing).\n\n"
              "Two renderers in two threads vs one (frames/s, same total work, median of 5 "
              "runs):\n\n"

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.common import RESULTS
+from benchmarks.common import RESULTS, machine_info
+from benchmarks.plots import all_plots
 
 # Order and one line of context per benchmark; the command is always `python -m benchmarks.NAME`.
 SECTIONS = {
+    "frame_latency": "End to end: ours vs the landmarks-only floor vs the newcomer reference",
+    "aa_quality": "Anti-aliasing per device: cost and difference from 8x8 supersampling",
+    "codec": "JPEG decode/encode: OpenCV vs libjpeg-turbo, DCT downscaling",
+    "iris_refinement": "Iris refinement every Nth frame: saving vs PD and placement",
     "vision_core": "Landmark stage vs the whole vision core (issue: foundation)",
     "render_glasses": "Glasses render + composite vs the landmark step",
     "lipstick": "Lipstick mask + paint vs the landmark step",
     "stream_roundtrip": "WebSocket round trip, 1/2/4 concurrent streams, vs in-process",
     "ingest": "Touchpoint ingestion (SYNTHETIC events)",
     "analytics_load": "Analytics and offers latency at 1M SYNTHETIC events",
+    "analytics_lake": "Event lake + DuckDB vs the SQL store at 1M SYNTHETIC events",
     "offers_quality": "Offer ranking quality on SYNTHETIC shoppers",
+    "stream_soak": "Server RSS over 1,000 stream sessions (kiosks run for weeks)",
 }
 OUT = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -25,7 +32,8 @@ def _demote(markdown: str) -> str:
                      markdown.strip().splitlines())
 
 
-def build(results_dir: Path = RESULTS) -> str:
+def build(results_dir: Path = RESULTS, plots: list[Path] | None = None) -> str:
+    m = machine_info()
     parts = [
         "# Benchmark results",
         "",
@@ -34,7 +42,17 @@ def build(results_dir: Path = RESULTS) -> str:
         "compare against a baseline measured in the same run. Machine: the 2-core CPU-only box",
         "the project is developed and tested on (llvmpipe for OpenGL); no GPU was available.",
         "",
+        f"Report written on: {m['cpu']}, {m['cpus']} CPUs, {m['platform']}, Python "
+        f"{m['python']}, load average {m['load_avg_1m']} (1 min) at {m['time']}; each table "
+        "names the load it was measured under.",
+        "",
     ]
+    for png in plots or []:
+        parts += [f"![{png.stem}](results/{png.name})", ""]
+    # Hand-kept comparisons across changes (the "before" side cannot be re-run from main).
+    notes = results_dir / "before_after.md"
+    if notes.is_file():
+        parts += [_demote(notes.read_text()), ""]
     for name, what in SECTIONS.items():
         md = results_dir / f"{name}.md"
         parts += [f"## {name}: {what}", "", f"Command: `python -m benchmarks.{name}`", ""]
@@ -43,7 +61,7 @@ def build(results_dir: Path = RESULTS) -> str:
 
 
 def main() -> None:
-    OUT.write_text(build())
+    OUT.write_text(build(plots=all_plots()))
     print(f"wrote {OUT}")
 
 

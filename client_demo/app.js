@@ -16,7 +16,7 @@ import { startCamera } from './lib/live.js';
 import { OffersPanel } from './lib/offers.js';
 import { initPhoto, onPhotoChosen, showPhotoFallback } from './lib/photo_session.js';
 import { bindIntensity, clearSelection, loadCatalog, pickGlasses, pickShade, renderRails, selectTab } from './lib/selection.js';
-import { CHANNEL, MODE, newSession, params, state } from './lib/state.js';
+import { CHANNEL, MODE, followSession, newSession, params, state } from './lib/state.js';
 import { $, toast } from './lib/ui.js';
 
 // After the consent screen: the camera, or straight to the photo upload.
@@ -37,6 +37,7 @@ function begin(useCamera) {
 async function main() {
   state.config = await loadConfig();
   state.api = new Api(state.config);
+  state.api.onSession = followSession;
   state.events = new EventQueue(state.api, state.config.events || {});
   initPhoto(state.events);
   initFit(state.api, () => renderRails()); // new frames that fit: redraw the rail's badges
@@ -56,7 +57,7 @@ async function main() {
     document.body.classList.add('kiosk');
     initKiosk(Number(params.get('idle')) || state.config.kiosk_idle_s || 90);
   }
-  newSession();
+  await newSession({ newShopper: false }); // the session is the shopper (kept on reload)
   $('#start').addEventListener('click', () => begin(true));
   $('#use-photo').addEventListener('click', () => begin(false));
   $('#photo-input').addEventListener('change', (ev) => onPhotoChosen(ev.target.files[0]));

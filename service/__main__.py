@@ -32,7 +32,7 @@ def prepare(settings: Settings) -> None:
             upgrade(engine)
             backfill(engine)
         if settings.retention_on_startup:
-            run_retention(make_sessionmaker(engine), settings.retention_days, purgers())
+            run_retention(make_sessionmaker(engine), settings.retention_days, purgers(settings))
     finally:
         engine.dispose()
 

@@ -52,7 +52,9 @@ def decode_bgr(data: bytes, width: int, height: int, factor: int = 1) -> np.ndar
 
 
 def encode_bgr(frame: np.ndarray, quality: int) -> bytes | None:
-    """JPEG bytes (4:2:0, as OpenCV's default) or None without libjpeg-turbo bindings."""
+    """JPEG bytes (4:2:0, as OpenCV's default) or None without libjpeg-turbo bindings.
+
+    Kept for the codec benchmark: frames.encode_jpeg stays on OpenCV, which measured faster."""
     if _sj is None:
         return None
     return bytes(_sj.encode_jpeg(np.ascontiguousarray(frame), quality=int(quality),

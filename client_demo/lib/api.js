@@ -16,11 +16,73 @@ export async function loadConfig() {
   return res.json();
 }
 
+const SESSION_STORAGE = 'tryon.session';
+const RENEW_EARLY_MS = 30_000; // renew a little before the server would refuse it
+
+// Without an explicit key (the dashboard's analyst key), the page never uses the public demo
+// key for anything but minting its own session: POST /v1/sessions gives a short-lived token
+// bound to one pseudonymous shopper id, which is the page's anonymous_id. The token is kept
+// in memory and in sessionStorage (this tab, for reloads); a 401 mints a new one. The stream
+// opens with a fresh single-use ticket each time, so no key or token is ever in a URL.
 export class Api {
-  constructor(config, key) {
+  constructor(config, key, { persist = true } = {}) {
     this.config = config;
     this.paths = config.paths || {};
-    this.key = key ?? config.api_key;
+    this.fixedKey = key ?? null; // an explicit key: used as is, no session
+    this.demoKey = config.api_key;
+    this.persist = persist;
+    this.session = this.fixedKey ? null : this.loadSession();
+    this.minting = null;
+    this.onSession = null; // (session) => void, when a new session (shopper) starts
+  }
+
+  get key() { return this.fixedKey ?? this.session?.token ?? null; }
+  get shopperId() { return this.session?.shopper_id ?? null; }
+
+  loadSession() {
+    if (!this.persist) return null;
+    try {
+      const s = JSON.parse(sessionStorage.getItem(SESSION_STORAGE) || 'null');
+      return s && s.token && Date.parse(s.expires_at) - RENEW_EARLY_MS > Date.now() ? s : null;
+    } catch { return null; }
+  }
+
+  // A session for this page (the current one while it is valid, else a new one).
+  async ensureSession({ renew = false } = {}) {
+    if (this.fixedKey) return null;
+    const valid = this.session && Date.parse(this.session.expires_at) - RENEW_EARLY_MS > Date.now();
+    if (valid && !renew) return this.session;
+    if (!this.minting) {
+      this.minting = this.mintSession().finally(() => { this.minting = null; });
+    }
+    return this.minting;
+  }
+
+  async mintSession() {
+    const url = this.paths.sessions || '/v1/sessions';
+    const headers = this.demoKey ? { Authorization: `Bearer ${this.demoKey}` } : {};
+    const res = await fetch(url, { method: 'POST', headers });
+    if (!res.ok) {
+      let err = {};
+      try { err = (await res.json()).error || {}; } catch { /* not JSON */ }
+      throw new ApiError(res.status, err.code, err.message || `could not start a session (${res.status})`, err.detail);
+    }
+    this.session = await res.json();
+    if (this.persist) {
+      try { sessionStorage.setItem(SESSION_STORAGE, JSON.stringify(this.session)); } catch { /* private mode */ }
+    }
+    this.onSession?.(this.session);
+    return this.session;
+  }
+
+  // A new shopper (a kiosk's next customer): forget the session, mint another.
+  async newShopper() {
+    if (this.fixedKey) return null;
+    this.session = null;
+    if (this.persist) {
+      try { sessionStorage.removeItem(SESSION_STORAGE); } catch { /* private mode */ }
+    }
+    return this.ensureSession();
   }
 
   path(name, params = {}) {
@@ -35,7 +97,18 @@ export class Api {
     return h;
   }
 
-  async request(url, { method = 'GET', body, headers = {}, keepalive = false, as = 'json' } = {}) {
+  async request(url, opts = {}) {
+    await this.ensureSession();
+    const res = await this.send(url, opts);
+    if (res.status === 401 && !this.fixedKey) {
+      // Expired (or the server's secret changed): a new session, and the request once more.
+      await this.ensureSession({ renew: true });
+      return this.read(await this.send(url, opts), url, opts);
+    }
+    return this.read(res, url, opts);
+  }
+
+  send(url, { method = 'GET', body, headers = {}, keepalive = false } = {}) {
     const init = { method, headers: this.headers(headers), keepalive };
     if (body !== undefined) {
       if (body instanceof Blob || body instanceof FormData) init.body = body;
@@ -44,7 +117,10 @@ export class Api {
         init.headers['Content-Type'] = 'application/json';
       }
     }
-    const res = await fetch(url, init);
+    return fetch(url, init);
+  }
+
+  async read(res, url, { method = 'GET', as = 'json' } = {}) {
     if (!res.ok) {
       let err = {};
       try { err = (await res.json()).error || {}; } catch { /* not JSON */ }
@@ -59,11 +135,14 @@ export class Api {
   get(url, opts) { return this.request(url, opts); }
   post(url, body, opts = {}) { return this.request(url, { ...opts, method: 'POST', body }); }
 
-  wsUrl(query) {
+  // Browsers cannot set headers on a WebSocket: the stream opens with a single-use ticket
+  // (valid seconds), fetched right before, never with the key or token in the URL.
+  async streamUrl(query) {
+    const path = this.paths.stream_tickets || '/v1/tryon/stream-tickets';
+    const { ticket } = await this.post(path);
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const q = new URLSearchParams(query);
-    // Browsers cannot set headers on a WebSocket, so the key travels as a query parameter.
-    if (this.key) q.set('key', this.key);
+    q.set('ticket', ticket);
     return `${scheme}://${location.host}${this.path('stream')}?${q}`;
   }
 }

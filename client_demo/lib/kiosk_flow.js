@@ -57,9 +57,11 @@ export async function resetKiosk() {
   $('#cart-msg').textContent = '';
   state.offersPanel.reset();
   setMirrored(true);
-  newSession();
   renderRails();
-  state.resets = (state.resets || 0) + 1;
+  // The next customer is a new shopper: a new session (token and anonymous_id).
+  newSession()
+    .catch((err) => toast(`Could not start a new session: ${err.message}`))
+    .finally(() => { state.resets = (state.resets || 0) + 1; });
 }
 
 // On the phone: the kiosk's QR opened /demo/?handoff=TOKEN.

@@ -20,12 +20,19 @@ export async function startCamera() {
     showPhotoFallback(cameraErrorText(err));
     return;
   }
-  const url = state.api.wsUrl({
-    ...sessionFields(),
-    // Opted in: the stream's own events (Try-On Started, Frame Applied, dwell, snapshot) then
-    // carry PD, face width and size band; without it the parameter is left out entirely.
-    ...(state.consent.measurements ? { consent: '1' } : {}),
-  });
+  let url;
+  try {
+    url = await state.api.streamUrl({
+      ...sessionFields(),
+      // Opted in: the stream's own events (Try-On Started, Frame Applied, dwell, snapshot)
+      // then carry PD, face width and size band; without it the parameter is left out.
+      ...(state.consent.measurements ? { consent: '1' } : {}),
+    });
+  } catch (err) {
+    closeCamera(video);
+    showPhotoFallback(`Live try-on is unavailable (${err.message}).`);
+    return;
+  }
   const stream = new TryOnStream(url, video);
   state.stream = stream;
   stream.addEventListener('frame', onFrame);
@@ -33,7 +40,15 @@ export async function startCamera() {
   stream.addEventListener('close', (ev) => {
     if (state.stream !== stream) return;
     const { code, reason } = ev.detail;
-    if (code === 1000) return;
+    if (code === 1000 && reason !== 'idle') return;
+    if (code === 1000) {
+      // No frame for a while (a hidden tab, a stalled camera): the server freed the slot.
+      state.stream = null;
+      closeCamera(video);
+      $('#readout').hidden = true;
+      showPhotoFallback('Live try-on paused after a while without frames.');
+      return;
+    }
     // Refused (busy: 1013, bad key: 1008) or lost: the photo path still works.
     state.stream = null;
     closeCamera(video);

@@ -43,12 +43,18 @@ export function sessionFields() {
   };
 }
 
-export function newSession() {
-  if (MODE === 'kiosk') state.anonymousId = uuid(); // every kiosk shopper is a new one
-  else {
-    state.anonymousId = localStorage.getItem('tryon.anonymous_id') || uuid();
-    localStorage.setItem('tryon.anonymous_id', state.anonymousId);
-  }
+// The shopper is the server's: the session token's pseudonymous id is the anonymous_id (the
+// token may act for that shopper only). A kiosk's next customer gets a new session.
+export async function newSession({ newShopper = MODE === 'kiosk' } = {}) {
+  const session = newShopper ? await state.api.newShopper() : await state.api.ensureSession();
+  state.anonymousId = session?.shopper_id ?? state.anonymousId ?? uuid();
   state.sessionId = uuid();
   state.events.identify(sessionFields());
+}
+
+// A renewed session (the old token expired) is a new shopper id: events follow it.
+export function followSession(session) {
+  if (!session?.shopper_id || session.shopper_id === state.anonymousId) return;
+  state.anonymousId = session.shopper_id;
+  state.events?.identify(sessionFields());
 }

@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -152,19 +152,41 @@ class DuckEngine:
         self._version = version
 
     def query(
-        self, session: Session, state: LakeState, sql: str, params: Sequence[Any]
+        self,
+        session: Session,
+        state: LakeState,
+        sql: str,
+        params: Sequence[Any],
+        days: tuple[str | None, str | None] = (None, None),
     ) -> list[tuple[Any, ...]]:
-        """Run one report query; a file deleted under it by a compaction or an erasure (the
-        manifest moved on) is retried once with the current manifest."""
+        """Run one report query over the days [first, last] of `days` (None: open); a file
+        deleted under it by a compaction or an erasure (the manifest moved on) is retried
+        once with the current manifest."""
         for attempt in (0, 1):
             try:
                 with self._cursor(session, state) as cur:
-                    return list(cur.execute(sql, list(params)).fetchall())
+                    text = sql.replace("__EVENTS__", self._source(state, *days))
+                    return list(cur.execute(text, list(params)).fetchall())
             except duckdb.IOException:
                 if attempt:
                     raise
                 state = self.lake.read_state()
         raise AssertionError("unreachable")
+
+    def _source(self, state: LakeState, first: str | None, last: str | None) -> str:
+        """The files of the days a report can touch (partition pruning from the manifest;
+        DuckDB then skips row groups by their statistics)."""
+        if not self.lake.local:
+            return "events"
+        days = [
+            d for d in state.files if (first is None or d >= first) and (last is None or d <= last)
+        ]
+        if len(days) == len(state.files):
+            return "events"
+        if not days:
+            return "(SELECT * FROM events WHERE FALSE)"
+        files = [self.lake.file_path(d, f["name"]) for d in sorted(days) for f in state.files[d]]
+        return "read_parquet([" + ", ".join(_lit(p) for p in files) + "])"
 
 
 class DuckReports:
@@ -178,8 +200,17 @@ class DuckReports:
         self.state = state
         self.as_of = state.as_of_dt() or datetime.now(UTC)
 
-    def _q(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        return self.duck.query(self.session, self.state, sql, params)
+    def _q(
+        self, sql: str, params: Sequence[Any], f: Filters, after: timedelta = timedelta(0)
+    ) -> list[tuple[Any, ...]]:
+        """Run sql over the days of f's range (plus `after` past its end: the funnel's
+        conversion window)."""
+        first = _naive(f.start).date().isoformat() if f.start is not None else None
+        last = None
+        if f.end is not None:
+            end = _naive(f.end) + after - timedelta(microseconds=1)
+            last = end.date().isoformat()
+        return self.duck.query(self.session, self.state, sql, params, (first, last))
 
     def product_summary(self, f: Filters, group_by: Sequence[str] = ("variant",)) -> list[Row]:
         dims = shaping.check_dims(group_by)
@@ -195,14 +226,14 @@ class DuckReports:
                 count(DISTINCT coalesce(c.canonical, e.shopper_id)) FILTER (WHERE {tryon}),
                 count(*) FILTER (WHERE {dwell}) AS dwell_events,
                 quantile_cont(e.dwell_ms, [0.5, 0.9]) FILTER (WHERE {dwell})
-            FROM events e LEFT JOIN canon c ON c.id = e.shopper_id
+            FROM __EVENTS__ e LEFT JOIN canon c ON c.id = e.shopper_id
             WHERE e.sku IS NOT NULL AND ({tryon} OR ({dwell} AND e.dwell_ms IS NOT NULL))
               AND {where}
             GROUP BY ALL
         """
         rows = []
         n = len(names)
-        for r in self._q(sql, params):
+        for r in self._q(sql, params, f):
             key = [shaping.iso_day(v) for v in r[:n]]
             try_ons, uniq, dwell_n, qs = r[n:]
             rows.append(
@@ -240,7 +271,7 @@ class DuckReports:
         sql = f"""
             WITH who AS (
                 SELECT e.*, coalesce(c.canonical, e.shopper_id) AS shopper
-                FROM events e LEFT JOIN canon c ON c.id = e.shopper_id
+                FROM __EVENTS__ e LEFT JOIN canon c ON c.id = e.shopper_id
             ),
             cohorts AS (
                 SELECT e.shopper, {keys}, min(e.timestamp) AS t0
@@ -269,7 +300,9 @@ class DuckReports:
         """
         out = []
         n = len(names)
-        for r in self._q(sql, [*params, *rng_params, *rng_params]):
+        for r in self._q(
+            sql, [*params, *rng_params, *rng_params], f, timedelta(microseconds=window_us)
+        ):
             out.append(
                 shaping.funnel_row(
                     names,
@@ -291,12 +324,12 @@ class DuckReports:
         sql = f"""
             SELECT {", ".join(keys)}, count(*),
                 count(DISTINCT coalesce(c.canonical, e.shopper_id))
-            FROM events e LEFT JOIN canon c ON c.id = e.shopper_id
+            FROM __EVENTS__ e LEFT JOIN canon c ON c.id = e.shopper_id
             WHERE e.event = {_lit(SHADE_EVENT)} AND e.shade IS NOT NULL AND {where}
             GROUP BY ALL
         """
         out: list[Row] = []
-        for r in self._q(sql, params):
+        for r in self._q(sql, params, f):
             row: Row = {"shade": r[0]}
             if by_skin_tone:
                 row["skin_tone_band"] = r[1]
@@ -312,19 +345,19 @@ class DuckReports:
             SELECT e.channel, count(*),
                 count(*) FILTER (WHERE e.nps_score >= {NPS_PROMOTER_MIN}),
                 count(*) FILTER (WHERE e.nps_score <= {NPS_DETRACTOR_MAX})
-            FROM events e
+            FROM __EVENTS__ e
             WHERE e.event = {_lit(FEEDBACK_EVENT)} AND e.nps_score BETWEEN 0 AND 10 AND {where}
             GROUP BY e.channel
         """
-        counts = [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in self._q(sql, params)]
+        counts = [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in self._q(sql, params, f)]
         return shaping.nps_rows(counts)
 
     def consented_face_widths(self, f: Filters) -> np.ndarray:
         params: list[Any] = []
         where = _where(f, params)
         sql = f"""
-            SELECT avg(e.face_width_mm) FROM events e
+            SELECT avg(e.face_width_mm) FROM __EVENTS__ e
             WHERE e.face_width_mm IS NOT NULL AND {where}
             GROUP BY e.shopper_id
         """
-        return plausible_widths(r[0] for r in self._q(sql, params))
+        return plausible_widths(r[0] for r in self._q(sql, params, f))

@@ -67,7 +67,9 @@ def consented_face_widths(session: Session, f: Filters) -> np.ndarray:
 def plausible_widths(means: Iterable[Any]) -> np.ndarray:
     """Per-shopper mean widths without implausible values (unit mistakes, broken
     measurements), which would only add noise bins."""
-    vals = [float(v) for v in means if v is not None]
+    # Rounded to 1e-6 mm: engines sum floats in different orders, and a mean 1e-14 below a
+    # bin edge must not change bins (widths are measured to 0.1 mm).
+    vals = [round(float(v), 6) for v in means if v is not None]
     return np.array([v for v in vals if 80.0 <= v <= 200.0], dtype=float)
 
 

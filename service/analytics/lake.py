@@ -313,6 +313,7 @@ class EventLake:
         pg = engine.dialect.name == "postgresql"
         rows_out = files_out = 0
         touched: set[str] = set()
+        added: dict[str, int] = {}  # files this export wrote per day
         # REPEATABLE READ on PostgreSQL: the snapshot numbers and the rows read agree.
         opts = {"isolation_level": "REPEATABLE READ"} if pg else {}
         with engine.connect().execution_options(**opts) as conn:
@@ -360,6 +361,7 @@ class EventLake:
                     self._add_file(state, day, part)
                     rows_out += part.num_rows
                     files_out += 1
+                    added[day] = added.get(day, 0) + 1
                     touched.add(day)
             if pg:
                 state.checkpoints.append([xmax, max_id])
@@ -372,8 +374,11 @@ class EventLake:
             state.as_of = as_of.isoformat()
         compacted = 0
         if compact:
+            # A day past compact_min_files, or one this export wrote several files to (a
+            # large export or back-fill): one file per day again.
             for day in sorted(touched):
-                if len(state.files.get(day, [])) >= self.compact_min_files:
+                n_files = len(state.files.get(day, []))
+                if n_files >= self.compact_min_files or (added.get(day, 0) > 1 and n_files > 1):
                     obsolete += self._compact_day(state, day)
                     compacted += 1
         self._write_state(state)

@@ -17,6 +17,8 @@ router = APIRouter(tags=["demo"])
 # Where the page finds the APIs it calls; the page reads these instead of hard-coding paths,
 # so a moved endpoint is a one-line change here.
 API_PATHS: dict[str, str] = {
+    "sessions": "/v1/sessions",
+    "stream_tickets": "/v1/tryon/stream-tickets",
     "stream": "/v1/tryon/stream",
     "render": "/v1/tryon/render",
     "products": "/v1/products",

@@ -51,8 +51,14 @@ class ForbiddenShopper(Forbidden):
     code = "forbidden_shopper"
 
 
+# Ids as the events hold them (ingest's `Id`): validated (422) before ownership is decided.
+ShopperIdPath = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")
+]
+
+
 def _shopper_path_access(
-    shopper_id: Annotated[str, Path()], session: SessionDep, principal: KioskDep
+    shopper_id: ShopperIdPath, session: SessionDep, principal: KioskDep
 ) -> Principal:
     require_shopper_access(session, principal, shopper_id)
     return principal

@@ -62,6 +62,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "retention_on_startup": False,
         "event_flush_interval_s": 0.2,
         "event_spool_dir": str(tmp_path / "event-spool"),
+        "lake_dir": str(tmp_path / "lake"),
         "rate_limit_per_minute": 100_000,
         "demo_rate_limit_per_minute": 100_000,
     }

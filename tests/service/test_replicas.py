@@ -106,7 +106,7 @@ class TestTwoReplicasOnPostgres:
                          files={"model": ("f.glb", glb, "model/gltf-binary")})
         assert up.status_code == 201, up.text
         photo = (shared_data / "faces" / "photos" / "obama.jpg").read_bytes()
-        with b.client(DEMO_KEY) as cb:
+        with b.client(b.kiosk_key) as cb:
             assert cb.get("/v1/products/FLEET-1").json()["source"] == "uploaded"
             assert cb.get("/v1/products/FLEET-1/model.glb").content == glb
             rendered = cb.post("/v1/tryon/render", content=photo,

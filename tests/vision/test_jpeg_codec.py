@@ -91,8 +91,10 @@ def test_cmyk_jpeg_falls_back_to_opencv(photo: np.ndarray) -> None:
     assert np.array_equal(decode(data), _cv_decode(data))
 
 
-def test_encode_round_trip(photo: np.ndarray) -> None:
-    data = encode_jpeg(photo, 90)
+@pytest.mark.parametrize("encoder", ["frames", "simplejpeg"])
+def test_encode_round_trip(photo: np.ndarray, encoder: str) -> None:
+    data = encode_jpeg(photo, 90) if encoder == "frames" else jpeg_codec.encode_bgr(photo, 90)
+    assert data is not None
     assert data[:2] == b"\xff\xd8"
     back = _cv_decode(data)
     assert back.shape == photo.shape

@@ -32,8 +32,9 @@ class TestKeys:
 
     def test_x_api_key_header_works_like_bearer(self, live_server: LiveServer) -> None:
         with live_server.client() as c:
-            assert c.get("/v1/shades", headers={"X-API-Key": DEMO_KEY}).status_code == 200
-            assert c.get("/v1/shades", headers={"Authorization": f"Bearer {DEMO_KEY}"}
+            kiosk = live_server.kiosk_key
+            assert c.get("/v1/shades", headers={"X-API-Key": kiosk}).status_code == 200
+            assert c.get("/v1/shades", headers={"Authorization": f"Bearer {kiosk}"}
                          ).status_code == 200
 
     def test_wrong_scope_is_403(self, live_server: LiveServer) -> None:
@@ -90,13 +91,16 @@ class TestRateLimit:
         assert codes[3:] == [429, 429]
         assert r.json()["error"]["code"] == "rate_limited"
         assert int(r.headers["Retry-After"]) > 0
-        with live_server.client(DEMO_KEY) as c:
-            assert c.get("/v1/shades").status_code == 200
+        with live_server.client(DEMO_KEY) as c:  # the demo key only mints sessions
+            assert c.get("/v1/shades").status_code == 403
+            assert c.post("/v1/sessions").status_code == 201
 
 
 class TestScopesUnit:
     def test_scope_implications(self) -> None:
-        assert "demo" in SATISFIED_BY["kiosk"]  # the demo key may try on and post events
+        assert "demo" not in SATISFIED_BY["kiosk"]  # the demo key only mints sessions
+        assert "session" in SATISFIED_BY["kiosk"]  # its session tokens try on and post events
+        assert SATISFIED_BY["demo"] == {"demo", "kiosk", "admin"}  # who may mint sessions
         assert "demo" not in SATISFIED_BY["analyst"] and "demo" not in SATISFIED_BY["admin"]
         assert "kiosk" not in SATISFIED_BY["analyst"]
 

@@ -27,6 +27,7 @@ def test_start_up_backfills_existing_rows(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
         upgrade(engine, "0003_analytics")
+        upgrade(engine, "0005_sessions")  # events.key_id: today's ingest() writes it
         now = datetime.now(UTC)
         with Session(engine) as s, s.begin():  # the raw rows only: no hooks (no rollups yet)
             res = ingest(s, [*fixture_events(), *identity_events()], source="test", now=now)

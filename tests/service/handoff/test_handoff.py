@@ -14,12 +14,14 @@ from service.handoff.models import HandoffToken
 from service.handoff.service import hash_token
 from service.identity.service import resolve_shopper_ids
 from tests.service.harness import Api
-from tests.service.touchpoints.support import new_id, server_settings
+from tests.service.touchpoints.support import new_id, server_settings, track
 
 __all__ = ["server_settings"]  # this module's live server runs on db_url
 
 
 def mint(api: Api, shopper: str) -> dict:
+    # A kiosk key mints for a shopper it served (an event of it stored with that key).
+    assert api.post_events([track("Try-On Started", shopper)]).status_code == 200
     r = api.client.post("/v1/handoff", json={"anonymous_id": shopper, "kiosk_id": "k-1"},
                         headers=api.headers())
     assert r.status_code == 201, r.text
@@ -27,8 +29,11 @@ def mint(api: Api, shopper: str) -> dict:
 
 
 def claim(api: Api, token: str, phone: str):  # type: ignore[no-untyped-def]
+    """The phone claims as itself: with a session for its id (a kiosk key may choose it)."""
+    r = api.client.post("/v1/sessions", json={"anonymous_id": phone}, headers=api.headers())
+    assert r.status_code == 201, r.text
     return api.client.post(f"/v1/handoff/{token}/claim", json={"anonymousId": phone},
-                           headers=api.headers("demo"))
+                           headers={"Authorization": f"Bearer {r.json()['token']}"})
 
 
 class TestHandoff:

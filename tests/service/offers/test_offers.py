@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from service.identity.service import link_shoppers
 from service.offers.models import Coupon, Offer, OfferImpression
@@ -326,9 +326,14 @@ def test_http_offers_feedback_and_delete(tmp_path) -> None:
     )
     with TestClient(app) as c:
         with app.state.runtime.sessions.begin() as s:
-            _, kiosk = create_key(s, "k", ["kiosk"])
+            kiosk_row, kiosk = create_key(s, "k", ["kiosk"])
+            kiosk_id = kiosk_row.id
             _, admin = create_key(s, "a", ["admin"])
         store(app.state.runtime.sessions, tried("h1", "F2", NOW - H, 12_000))
+        with app.state.runtime.sessions.begin() as s:  # as if this kiosk had stored them
+            from service.touchpoints.models import Event
+
+            s.execute(update(Event).where(Event.shopper_id == "h1").values(key_id=kiosk_id))
         assert c.get("/v1/shoppers/h1/offers").status_code == 401
         bad_channel = c.get(
             "/v1/shoppers/h1/offers", params={"channel": "tv"}, headers={"X-API-Key": kiosk}

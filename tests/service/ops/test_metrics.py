@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.service.harness import DEMO_KEY, LiveServer
+from tests.service.harness import LiveServer
 
 
 class TestOps:
     def test_metrics_and_readyz(self, live_server: LiveServer, shared_data: Path) -> None:
         data = (shared_data / "faces" / "photos" / "astronaut.png").read_bytes()
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             r = c.post("/v1/tryon/render", content=data,
                        headers={"Content-Type": "image/png"}, params={"sku": "REC-M"})
         assert r.status_code == 200

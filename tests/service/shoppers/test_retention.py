@@ -33,7 +33,10 @@ class TestRetention:
 
     def test_drops_hand_off_tokens_a_day_after_expiry(self, api: Api) -> None:
         stale, fresh = new_id("k-"), new_id("k-")
-        for sid in (stale, fresh):
+        for sid in (stale, fresh):  # a kiosk mints for shoppers it served
+            ev = {"event": "Try-On Started", "message_id": new_id(), "anonymous_id": sid,
+                  "channel": "kiosk", "properties": {}}
+            assert api.post_events([ev]).status_code == 200
             assert api.client.post("/v1/handoff", json={"anonymous_id": sid},
                                    headers=api.headers()).status_code == 201
         with api.sessionmaker.begin() as s:

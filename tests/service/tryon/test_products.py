@@ -51,7 +51,7 @@ REC_M = ROOT / "assets" / "models3d" / "frames" / "REC-M.glb"
 
 class TestListing:
     def test_all_products_and_type_filter(self, live_server: LiveServer) -> None:
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             everything = c.get("/v1/products").json()
             glasses = c.get("/v1/products", params={"type": "glasses"}).json()["items"]
             lipstick = c.get("/v1/products", params={"type": "lipstick"}).json()["items"]
@@ -63,27 +63,27 @@ class TestListing:
         assert all(p["sku"] == p["id"] for p in lipstick)
 
     def test_style_and_face_width_filters(self, live_server: LiveServer) -> None:
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             rect = c.get("/v1/products", params={"style": "Rectangular"}).json()["items"]
             fit = c.get("/v1/products", params={"face_width_mm": 150}).json()["items"]
             bad = c.get("/v1/products", params={"face_width_mm": 5})
         assert rect and {p["style"] for p in rect} == {"rectangular"}
         assert fit, "a 150 mm face should fit some bundled frames"
         assert all(frame_fits(p["frame_width_mm"], 150) for p in fit)
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             all_glasses = c.get("/v1/products", params={"type": "glasses"}).json()["items"]
         assert len(fit) < len(all_glasses)  # the filter filters
         assert bad.status_code == 422
 
     def test_get_one_and_unknown(self, live_server: LiveServer) -> None:
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             one = c.get("/v1/products/REC-M").json()
             missing = c.get("/v1/products/NOPE-1")
         assert one["sku"] == "REC-M" and one["size"] == "53-18-140"
         assert missing.status_code == 404 and "NOPE-1" in missing.json()["error"]["message"]
 
     def test_model_glb_is_a_valid_mm_model(self, live_server: LiveServer) -> None:
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             r = c.get("/v1/products/REC-M/model.glb")
             assert c.get("/v1/products/NOPE-1/model.glb").status_code == 404
         assert r.headers["content-type"] == "model/gltf-binary"
@@ -92,7 +92,7 @@ class TestListing:
         validate_glb(r.content)
 
     def test_shades(self, live_server: LiveServer) -> None:
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             shades = c.get("/v1/shades").json()["items"]
         assert len(shades) >= 12
         assert {s["finish"] for s in shades} == {"matte", "satin", "gloss", "shimmer"}
@@ -106,7 +106,7 @@ class TestUpload:
         r = upload(live_server, ADMIN_KEY, upload_meta("UP-TEAL-1"), glb)
         assert r.status_code == 201, r.text
         assert r.json()["size_band"] == "M" and r.json()["source"] == "uploaded"
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             listed = {p["sku"] for p in c.get("/v1/products").json()["items"]}
             one = c.get("/v1/products/UP-TEAL-1").json()
             model = c.get("/v1/products/UP-TEAL-1/model.glb").content
@@ -144,7 +144,7 @@ class TestUpload:
         r = upload(live_server, ADMIN_KEY, upload_meta("UP-BAD", **meta), data)
         assert r.status_code == status, r.text
         assert words in r.json()["error"]["message"]
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             assert c.get("/v1/products/UP-BAD").status_code == 404
 
     def test_metadata_json_that_python_parses_but_json_cannot_carry(
@@ -178,12 +178,12 @@ def test_skus_no_upload_could_have_are_unknown_on_postgresql(
     with fresh_database("postgres", tmp) as url, LiveServer(
         make_settings(tmp, database_url=url)
     ) as srv:
-        with srv.client(DEMO_KEY) as c:
+        with srv.client(srv.kiosk_key) as c:
             for sku in ("REC-M%00", "x" * 65):
                 for path in (f"/v1/products/{sku}", f"/v1/products/{sku}/model.glb"):
                     r = c.get(path)
                     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
-        with connect(f"{srv.ws_url}/v1/tryon/stream?key={DEMO_KEY}", open_timeout=30) as ws:
+        with connect(f"{srv.ws_url}/v1/tryon/stream?{srv.ticket()}", open_timeout=30) as ws:
             assert json.loads(ws.recv(timeout=30))["type"] == "ready"
             ws.send(json.dumps({"type": "select", "sku": "REC-M\x00"}))
             assert json.loads(ws.recv(timeout=30))["code"] == "catalog"

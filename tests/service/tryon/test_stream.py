@@ -169,7 +169,7 @@ class TestLiveSession:
         assert dwell_a_ms <= client_dwell_a * 1000 + 2000
         assert all(d["dwell_ms"] > 0 for d in dwell)
         assert dwell[-1]["properties"]["session_end"] is True
-        assert {e["channel"] for e in events} == {"web"}  # the demo key streams as web
+        assert {e["channel"] for e in events} == {"kiosk"}  # a kiosk key's default channel
         assert {e["anonymous_id"] for e in events} == {"shopper-1"}
 
     def test_flooding_client_gets_latest_frames_and_stale_ones_dropped(

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from service.settings import Settings
-from tests.service.harness import ADMIN_KEY, DEMO_KEY, LiveServer, make_settings
+from tests.service.harness import ADMIN_KEY, LiveServer, make_settings
 from tests.service.tryon.support import decode
 
 PHOTOS = ["photos/astronaut.png", "photos/obama.jpg", "aflw2000/image00050.jpg"]
@@ -35,7 +35,7 @@ def server_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def catalog(live_server: LiveServer) -> dict[str, Any]:
-    with live_server.client(DEMO_KEY) as c:
+    with live_server.client(live_server.kiosk_key) as c:
         products = c.get("/v1/products", params={"type": "glasses"}).json()["items"]
         shades = c.get("/v1/shades").json()["items"]
     assert products, "the bundled catalog must have glasses"
@@ -56,7 +56,7 @@ def _region(landmarks: np.ndarray, ids: list[int], pad: float, shape: tuple[int,
 
 
 def _post(live_server: LiveServer, data: bytes, ctype: str, **params: Any) -> Any:
-    with live_server.client(DEMO_KEY) as c:
+    with live_server.client(live_server.kiosk_key) as c:
         return c.post("/v1/tryon/render", content=data, headers={"Content-Type": ctype},
                       params=params)
 
@@ -71,7 +71,7 @@ class TestRenderOnRealPhotos:
                                              shared_data: Path, name: str) -> None:
         path = shared_data / "faces" / name
         data = path.read_bytes()
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             analysis = c.post("/v1/tryon/analyze", content=data,
                               headers={"Content-Type": _ctype(path)},
                               params={"landmarks": "true"}).json()
@@ -105,7 +105,7 @@ class TestRenderOnRealPhotos:
         assert catalog["shade"], "the bundled shade catalog must not be empty"
         path = shared_data / "faces" / "photos" / "obama.jpg"
         data = path.read_bytes()
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             lm = np.array(c.post("/v1/tryon/analyze", content=data,
                                  headers={"Content-Type": "image/jpeg"},
                                  params={"landmarks": "true"}).json()["landmarks"])
@@ -121,7 +121,7 @@ class TestRenderOnRealPhotos:
     def test_json_format_and_multipart(self, live_server: LiveServer, catalog: dict[str, Any],
                                        shared_data: Path) -> None:
         data = (shared_data / "faces" / "photos" / "astronaut.png").read_bytes()
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             r = c.post("/v1/tryon/render", params={"format": "json"},
                        files={"image": ("a.png", data, "image/png")},
                        data={"sku": catalog["sku"]})
@@ -145,7 +145,7 @@ class TestAnalyze:
     def test_measurements_without_landmarks_by_default(self, live_server: LiveServer,
                                                        shared_data: Path) -> None:
         data = (shared_data / "faces" / "photos" / "obama.jpg").read_bytes()
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             r = c.post("/v1/tryon/analyze", content=data, headers={"Content-Type": "image/jpeg"})
         body = r.json()
         assert r.status_code == 200 and "landmarks" not in body
@@ -155,7 +155,7 @@ class TestAnalyze:
         assert 100 < lo < hi < 180
         assert all(p["type"] == "glasses" for p in body["fitting_products"])
         assert all(lo <= p["frame_width_mm"] <= hi for p in body["fitting_products"])
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             verdict = c.post("/v1/tryon/analyze", content=data, params={"sku": "REC-S"},
                              headers={"Content-Type": "image/jpeg"}).json()["fit"]
             missing = c.post("/v1/tryon/analyze", content=data, params={"sku": "NOPE"},
@@ -178,7 +178,7 @@ class TestBadInput:
 
     def test_wrong_and_missing_content_type(self, live_server: LiveServer) -> None:
         self._error(_post(live_server, b"hello", "text/plain"), 415, "unsupported_media_type")
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             r = c.post("/v1/tryon/render", content=b"\xff\xd8\xff")
         assert "Content-Type" in self._error(r, 415)["message"]
 
@@ -191,7 +191,7 @@ class TestBadInput:
             for _ in range(40):
                 yield b"\xff" * 50_000  # 2 MB, chunked: no Content-Length to trust
 
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             r = c.post("/v1/tryon/render", content=chunks(),
                        headers={"Content-Type": "image/jpeg"})
         self._error(r, 413, "payload_too_large")
@@ -220,7 +220,7 @@ class TestBadInput:
                     "validation_error")
 
     def test_multipart_without_image_part(self, live_server: LiveServer) -> None:
-        with live_server.client(DEMO_KEY) as c:
+        with live_server.client(live_server.kiosk_key) as c:
             r = c.post("/v1/tryon/render", files={"picture": ("a.png", b"x", "image/png")})
         assert "'image'" in self._error(r, 400)["message"]
 
@@ -232,7 +232,7 @@ class TestBadInput:
         for fields, field in [({"intensity": "nan"}, "intensity"),
                               ({"shade": "x", "finish": "glitter"}, "finish"),
                               ({"sku": "x" * 100}, "sku")]:
-            with live_server.client(DEMO_KEY) as c:
+            with live_server.client(live_server.kiosk_key) as c:
                 r = c.post(path, files={"image": ("a.png", data, "image/png")}, data=fields)
             err = self._error(r, 422, "validation_error")
             assert ["form", field] in [d["loc"] for d in err["detail"]]
@@ -253,7 +253,7 @@ class TestBadInput:
                                 ("/v1/batch", "application/json")]:
                 with socket.create_connection(("127.0.0.1", live_server.port)) as raw:
                     raw.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\n"
-                                f"Authorization: Bearer {DEMO_KEY}\r\n"
+                                f"Authorization: Bearer {live_server.kiosk_key}\r\n"
                                 f"Content-Type: {ctype}\r\nContent-Length: 5000\r\n\r\n"
                                 "only the start".encode())
                     raw.shutdown(socket.SHUT_WR)  # and gone

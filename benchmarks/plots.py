@@ -1,0 +1,82 @@
+"""PNG plots for RESULTS.md from the benchmarks' saved JSON (matplotlib, headless Agg)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import RESULTS
+
+STAGE_ORDER = ("decode", "landmarks", "smooth", "pose", "measure", "render", "encode")
+
+
+def _load(results_dir: Path, name: str) -> dict[str, Any] | None:
+    path = results_dir / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on the benchmark machines
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def stage_latency(results_dir: Path = RESULTS) -> Path | None:
+    """Per-stage latency distribution of our pipeline, and end-to-end ours/floor/reference."""
+    data = _load(results_dir, "frame_latency")
+    if not data or "samples" not in data:
+        return None
+    plt = _pyplot()
+    sizes = list(data["samples"])
+    fig, axes = plt.subplots(2, len(sizes), figsize=(6 * len(sizes), 8), squeeze=False)
+    for col, size in enumerate(sizes):
+        s = data["samples"][size]
+        ax = axes[0][col]
+        ax.boxplot([s["stages"][k] for k in STAGE_ORDER], tick_labels=list(STAGE_ORDER),
+                   showfliers=False)
+        ax.set_title(f"{size}: our stages (ms)")
+        ax.tick_params(axis="x", rotation=30)
+        ax = axes[1][col]
+        names = ["floor", "ours", "reference"]
+        ax.boxplot([s["series"][k] for k in names], tick_labels=names, showfliers=False)
+        ax.set_yscale("log")
+        ax.set_title(f"{size}: end to end (ms, log)")
+    fig.tight_layout()
+    out = results_dir / "frame_latency.png"
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return out
+
+
+def streams(results_dir: Path = RESULTS) -> Path | None:
+    """Total fps and p95 latency against concurrent WebSocket streams."""
+    data = _load(results_dir, "stream_roundtrip")
+    if not data:
+        return None
+    rows = [r for r in data["rows"] if r.get("path") == "websocket round trip"]
+    if not rows:
+        return None
+    plt = _pyplot()
+    n = [r["streams"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(n, [r["total_fps"] for r in rows], "o-", label="total fps")
+    ax.set_xlabel("concurrent streams")
+    ax.set_ylabel("frames/s (all streams)")
+    ax2 = ax.twinx()
+    ax2.plot(n, [r["p95_ms"] for r in rows], "s--", color="tab:red", label="p95 ms")
+    ax2.set_ylabel("p95 round trip (ms)")
+    ax.set_xticks(n)
+    fig.legend(loc="upper center")
+    fig.tight_layout()
+    out = results_dir / "streams.png"
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return out
+
+
+def all_plots(results_dir: Path = RESULTS) -> list[Path]:
+    return [p for p in (stage_latency(results_dir), streams(results_dir)) if p is not None]
