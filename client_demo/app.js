@@ -10,6 +10,7 @@ import { Api, loadConfig } from './lib/api.js';
 import { addToCart, buy, snapshot } from './lib/cart.js';
 import { EventQueue } from './lib/events.js';
 import { initFit } from './lib/fit_panel.js';
+import { foldHandoff } from './lib/handoff_view.js';
 import { enterFullscreen } from './lib/kiosk.js';
 import { claim, finishKiosk, idle, initKiosk, resetKiosk } from './lib/kiosk_flow.js';
 import { startCamera } from './lib/live.js';
@@ -25,6 +26,7 @@ function begin(useCamera) {
   state.events.consent = state.consent.measurements;
   $('#consent').hidden = true;
   $('#studio').hidden = false;
+  foldHandoff();
   if (MODE === 'kiosk') {
     $('#finish').hidden = false;
     enterFullscreen();

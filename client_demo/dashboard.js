@@ -1,7 +1,7 @@
 // Product-team dashboard (/dashboard): analytics reports drawn as SVG charts and tables,
 // filtered by date, channel and store, with CSV/JSONL/Parquet exports. Analyst key in
 // sessionStorage (this tab only).
-import { Api, ApiError, loadConfig, normalizeProducts, normalizeShades } from './lib/api.js';
+import { Api, ApiError, loadConfig, money, normalizeProducts, normalizeShades } from './lib/api.js';
 import { barChart, divergingBars, fitGapChart, funnelChart, rangeBars } from './lib/charts.js';
 import { $, el } from './lib/ui.js';
 
@@ -32,14 +32,19 @@ function filterQuery() {
   }
   if ($('#f-channel').value) q.set('channel', $('#f-channel').value);
   if ($('#f-store').value.trim()) q.set('store_id', $('#f-store').value.trim());
+  if ($('#f-type').value) q.set('product_type', $('#f-type').value);
   return q;
 }
 
 const shadeParams = () => ($('#shade-by-tone').checked ? { by_skin_tone: 'true' } : {});
 
+// extra: more parameters; a null value removes a filter (the NPS tile is for all channels).
 function reportUrl(name, extra = {}) {
   const q = filterQuery();
-  for (const [k, v] of Object.entries(extra)) q.set(k, v);
+  for (const [k, v] of Object.entries(extra)) {
+    if (v == null) q.delete(k);
+    else q.set(k, v);
+  }
   return `${base()}/${name}?${q}`;
 }
 
@@ -68,24 +73,38 @@ async function loadStores() {
 async function load() {
   const seq = ++state.loads;
   $('#status').textContent = 'Loading…';
-  const [catalog, products, funnel, shades, nps, fitgap] = await Promise.all([
+  const channel = $('#f-channel').value;
+  const [catalog, products, funnel, shades, nps, fitgap, npsAll] = await Promise.all([
     loadCatalog(),
     state.analyst.get(reportUrl('products', { group_by: '' })),
     state.analyst.get(reportUrl('funnel')),
     state.analyst.get(reportUrl('shades', shadeParams())),
     state.analyst.get(reportUrl('nps')),
     state.analyst.get(reportUrl('fit-gap')),
+    // The NPS tile is over all channels whatever the channel filter (NPS has no product type).
+    channel ? state.analyst.get(reportUrl('nps', { channel: null })) : null,
   ]);
   if (seq !== state.loads) return; // a newer filter change won
-  state.data = { products: products.rows, funnel: funnel.rows, funnelWindow: funnel.window_hours, shades: shades.rows, nps: nps.rows, fitgap };
+  const type = $('#f-type').value;
+  // A service that does not know the product-type filter ignores it: say so, do not pretend.
+  const typeIgnored = type && products.filters && products.filters.product_type !== type;
+  state.data = {
+    products: products.rows, funnel: funnel.rows, funnelWindow: funnel.window_hours,
+    funnelTotals: funnel.totals || null, shades: shades.rows, nps: nps.rows, fitgap,
+    npsAll: (npsAll || nps).rows, typeIgnored,
+  };
   render(catalog);
-  $('#status').textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  $('#status').textContent = typeIgnored
+    ? 'This service does not filter by product type yet: showing all products.'
+    : `Updated ${new Date().toLocaleTimeString()}`;
   document.body.dataset.loaded = String(seq);
 }
 
 function render(catalog) {
   const d = state.data;
-  const name = (sku) => catalog.products.get(sku)?.name || sku;
+  // Glasses by sku; a lipstick's sku is its shade's (id or catalog sku).
+  const shadeOf = (sku) => catalog.shades.get(sku) || [...catalog.shades.values()].find((x) => x.sku === sku);
+  const name = (sku) => catalog.products.get(sku)?.name || (shadeOf(sku) ? `Lipstick · ${shadeOf(sku).name}` : sku);
   const funnelBySku = new Map(d.funnel.map((r) => [r.sku, r]));
   const rows = d.products.map((p) => ({ ...p, ...(funnelBySku.get(p.sku) || { tried: 0, carted: 0, ordered: 0 }) }));
 
@@ -94,11 +113,16 @@ function render(catalog) {
   const tried = d.funnel.reduce((a, r) => a + r.tried, 0);
   const carted = d.funnel.reduce((a, r) => a + r.carted, 0);
   const ordered = d.funnel.reduce((a, r) => a + r.ordered, 0);
+  // Orders and revenue: every order (glasses and lipstick) when the service reports totals,
+  // else the funnel's ordered cohorts; revenue only when the service reports it.
+  const totals = d.funnelTotals || {};
+  const revenue = totals.revenue ?? sumOf(d.funnel, 'revenue');
   $('#kpi-tryons').textContent = int(tryOns);
-  $('#kpi-carted').textContent = int(carted);
-  $('#kpi-ordered').textContent = int(ordered);
+  $('#kpi-carted').textContent = int(totals.carted ?? carted);
+  $('#kpi-ordered').textContent = int(totals.orders ?? ordered);
+  $('#kpi-revenue').textContent = revenue == null ? '–' : money(revenue, totals.currency || 'EUR');
   $('#kpi-conv').textContent = tried ? pct(ordered / tried) : '–';
-  const all = d.nps.find((r) => r.channel === 'all');
+  const all = d.npsAll.find((r) => r.channel === 'all');
   $('#kpi-nps').textContent = all ? all.nps.toFixed(0) : '–';
 
   // Per product: try-ons chart + table
@@ -155,6 +179,7 @@ function render(catalog) {
 }
 
 const hasBand = (rows) => rows.some((r) => r.skin_tone_band);
+const sumOf = (rows, key) => (rows.some((r) => r[key] != null) ? rows.reduce((a, r) => a + Number(r[key] || 0), 0) : null);
 
 async function download(report, fmt) {
   const extra = { format: fmt, ...(report === 'products' ? { group_by: '' } : {}), ...(report === 'shades' ? shadeParams() : {}) };

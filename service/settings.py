@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     # auto/gpu: render on a GPU's EGL device when there is one, else Mesa llvmpipe on the CPU
     # (gpu logs the fall-back); cpu: always llvmpipe.
     render_device: Literal["auto", "gpu", "cpu"] = "auto"
+    # auto: MSAA on a GPU, the glasses' box supersampled 2x2 on llvmpipe (as good as 4x MSAA
+    # against an 8x reference, and cheaper: see benchmarks/aa_quality.py).
+    render_antialias: Literal["auto", "msaa", "ssaa", "none"] = "auto"
+    # Frames larger than this (a side, px) are scaled down while decoding (JPEG: in the DCT);
+    # 0 = process at the size they arrive.
+    max_processing_side: int = 0
 
     # Concurrency and limits
     # Worker processes `python -m service` runs under uvicorn's supervisor, which restarts one
@@ -119,6 +125,13 @@ class Settings(BaseSettings):
     # Funnel: a cart/order counts when within this many hours after the first try-on.
     conversion_window_hours: float = 72.0
     handoff_token_ttl_s: int = 600
+    # A try-on is a product or shade shown (drawn on the face) at least this long, measured by
+    # the stream session on the server (docs/events.md "What counts as a try-on").
+    min_try_on_dwell_s: float = 1.0
+    # Rejected touchpoints kept for GET /v1/admin/rejections (the newest; older ones go).
+    rejections_keep: int = 1000
+    # The fit-gap report suggests a frame size only from at least this many measured shoppers.
+    fit_gap_min_shoppers: int = 20
     # Run migrations (alembic upgrade heads) and the retention purge when the app starts.
     migrate_on_startup: bool = True
     retention_on_startup: bool = True

@@ -35,6 +35,7 @@ from service.settings import Settings
 from service.shoppers.erasure import Eraser
 from service.shoppers.retention import Purger
 from service.touchpoints.models import Event
+from service.touchpoints.rejections import RejectionRecorder
 from service.touchpoints.repository import erase_events, purge_events
 from service.touchpoints.service import AfterInsertHook, Ingestor
 from service.touchpoints.sink import DatabaseEventSink, EventBatcher, EventSink, EventSpool
@@ -129,7 +130,15 @@ def build_runtime(
     redis_client = _redis(settings)
     limiter = RateLimiter(engine, redis_client, prefix=settings.redis_prefix)
     metrics = TryOnMetrics()
-    ingestor = Ingestor(ingest_hooks(), settings.event_max_future_skew_s)
+    rejected = metrics.events_rejected
+    ingestor = Ingestor(
+        ingest_hooks(),
+        settings.event_max_future_skew_s,
+        RejectionRecorder(
+            count=lambda reason, source: rejected.labels(reason, source).inc(),
+            keep=settings.rejections_keep,
+        ),
+    )
     catalog = CatalogService(settings.assets_dir, sessions, glb_limits(settings))
     renderers = ThreadLocalRenderers(render_options(settings))
     factory = PipelineFactory(settings, catalog, renderers)

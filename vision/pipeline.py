@@ -118,8 +118,8 @@ class Selection:
             return {"kind": "glasses", "sku": self.sku, "variant": self.variant}
         if self.kind == "shade":
             return {
-                "kind": "shade", "shade": self.shade, "intensity": self.intensity,
-                "finish": self.finish,
+                "kind": "shade", "shade": self.shade, "sku": self.sku or self.shade,
+                "intensity": self.intensity, "finish": self.finish,
             }
         return {"kind": "none"}
 
@@ -226,7 +226,8 @@ class TryOnPipeline:
         shade = self.shades.get(shade_id)
         chosen = Finish.parse(finish) if finish is not None else shade.finish  # OptionsError
         self._glasses, self._shade = None, shade
-        self.selection = Selection(kind="shade", shade=shade_id, intensity=k, finish=chosen.value)
+        self.selection = Selection(kind="shade", sku=shade.sku, shade=shade_id, intensity=k,
+                                   finish=chosen.value)
         return self.selection
 
     def set_intensity(self, intensity: float) -> Selection:

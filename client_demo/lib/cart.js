@@ -33,20 +33,39 @@ export function snapshot() {
   toast('Snapshot saved.', 2000);
 }
 
-export function addToCart() {
-  state.events.track('Product Added', productProps());
-  $('#cart-msg').textContent = `${selectedLabel()} added to your cart.`;
+// What the page says once the event is safe: on the server, or on this device's disk.
+const SAFE = {
+  stored: '',
+  queued: ' Saved on this device; it is sent as soon as the connection is back.',
+};
+
+async function recorded(event, props, done) {
+  const msg = $('#cart-msg');
+  msg.dataset.status = 'saving';
+  msg.textContent = 'Saving…';
+  const { id, status } = await state.events.record(event, props);
+  msg.dataset.status = status;
+  msg.dataset.messageId = id;
+  if (status in SAFE) msg.textContent = `${done}${SAFE[status]}`;
+  else if (status === 'rejected') msg.textContent = 'The shop could not take that; please ask a member of staff.';
+  else msg.textContent = 'Not saved yet (no storage on this device): keep this page open while we retry.';
+  return status;
+}
+
+export async function addToCart() {
+  const label = selectedLabel();
+  await recorded('Product Added', productProps(), `${label} added to your cart.`);
+  state.cart = [...(state.cart || []), { ...productProps(), label }];
   state.offersPanel.schedule(1500, { force: true });
 }
 
-export function buy() {
+export async function buy() {
   const props = productProps();
-  state.events.track('Order Completed', {
+  const label = selectedLabel();
+  await recorded('Order Completed', {
     ...props,
     order_id: uuid(),
     total: props.price,
     products: [{ sku: props.sku, variant: props.variant, shade: props.shade, price: props.price }],
-  });
-  $('#cart-msg').textContent = `Thank you! Order placed for ${selectedLabel()}.`;
-  state.events.flush();
+  }, `Thank you! Order placed for ${label}.`);
 }

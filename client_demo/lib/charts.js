@@ -86,22 +86,26 @@ export function rangeBars(root, rows, { fmt = String, labelWidth = 150, width = 
 }
 
 // steps: [{label, value}] from widest to narrowest; shows each step's share of the first.
-export function funnelChart(root, steps, { width = 560 } = {}) {
+// Labels sit in their own column and the numbers right of the plot, in ink, so a narrow bar
+// never clips them (white text on a bar only fits a wide bar).
+export function funnelChart(root, steps, { width = 560, labelWidth = 120, valueWidth = 110 } = {}) {
   if (!steps.length || !steps[0].value) return empty(root);
-  const h = 44;
+  const h = 36;
   const gap = 10;
   const first = steps[0].value;
+  const plotW = width - labelWidth - valueWidth;
   const height = steps.length * (h + gap);
   const s = svg('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', class: 'chart funnel-chart' });
   steps.forEach((st, i) => {
-    const w = Math.max(2, (st.value / first) * (width - 20));
-    const x = (width - w) / 2;
+    const w = Math.max(2, (st.value / first) * plotW);
+    const x = labelWidth + (plotW - w) / 2;
     const y = i * (h + gap);
     const pct = `${((100 * st.value) / first).toFixed(1)}%`;
     const g = svg('g', { class: 'step', 'data-label': st.label, 'data-value': st.value });
     g.append(
+      svg('text', { x: labelWidth - 8, y: y + h / 2 + 4, 'text-anchor': 'end', class: 'label step-label' }, st.label),
       titled(svg('rect', { x, y, width: w, height: h, rx: 6, fill: PALETTE[i % PALETTE.length], opacity: 0.9 }), `${st.label}: ${st.value} (${pct})`),
-      svg('text', { x: width / 2, y: y + h / 2 + 5, 'text-anchor': 'middle', class: 'inbar' }, `${st.label}: ${st.value} · ${pct}`),
+      svg('text', { x: labelWidth + plotW + 8, y: y + h / 2 + 4, class: 'value' }, `${st.value} · ${pct}`),
     );
     s.append(g);
   });
@@ -161,20 +165,26 @@ export function fitGapChart(root, report, { width = 640, height = 240 } = {}) {
   return s;
 }
 
-// Diverging bars around zero for scores in [-100, 100] (NPS).
-export function divergingBars(root, rows, { width = 560, labelWidth = 120, fmt = (v) => v.toFixed(0) } = {}) {
+// Diverging bars around zero for scores in [-100, 100] (NPS). The value labels have their own
+// margin on both sides of the plot, so a -100 never runs into the row's label.
+export function divergingBars(root, rows, { width = 560, labelWidth = 120, valueWidth = 44, fmt = (v) => v.toFixed(0) } = {}) {
   if (!rows.length) return empty(root);
   const h = 22;
   const gap = 8;
-  const plotW = width - labelWidth - 50;
-  const zero = labelWidth + plotW / 2;
+  const left = labelWidth + valueWidth;
+  const plotW = width - left - valueWidth;
+  const zero = left + plotW / 2;
   const height = rows.length * (h + gap) + 16;
   const s = svg('svg', { viewBox: `0 0 ${width} ${height}`, width, height, role: 'img', class: 'chart nps-chart' });
   s.append(svg('line', { x1: zero, x2: zero, y1: 0, y2: height - 14, class: 'axis' }));
-  s.append(svg('text', { x: labelWidth, y: height - 2, class: 'tick' }, '−100'), svg('text', { x: zero, y: height - 2, 'text-anchor': 'middle', class: 'tick' }, '0'), svg('text', { x: labelWidth + plotW, y: height - 2, 'text-anchor': 'end', class: 'tick' }, '+100'));
+  s.append(
+    svg('text', { x: left, y: height - 2, 'text-anchor': 'middle', class: 'tick' }, '−100'),
+    svg('text', { x: zero, y: height - 2, 'text-anchor': 'middle', class: 'tick' }, '0'),
+    svg('text', { x: left + plotW, y: height - 2, 'text-anchor': 'middle', class: 'tick' }, '+100'),
+  );
   rows.forEach((r, i) => {
     const yy = i * (h + gap);
-    const w = (Math.abs(r.value) / 100) * (plotW / 2);
+    const w = (Math.min(100, Math.abs(r.value)) / 100) * (plotW / 2);
     const x0 = r.value >= 0 ? zero : zero - w;
     const g = svg('g', { class: 'bar', 'data-label': r.label, 'data-value': r.value });
     g.append(

@@ -1,6 +1,7 @@
 // Kiosk sessions: finish (hand the session to the shopper's phone with a QR code), start over
 // for the next shopper when left idle, and the phone's side, claiming the hand-off.
 import { resetFit } from './fit_panel.js';
+import { normalizeClaim, showHandoff } from './handoff_view.js';
 import { IdleTimer, claimHandoff, mintHandoff } from './kiosk.js';
 import { stopStream } from './live.js';
 import { photoTouches } from './photo_session.js';
@@ -64,14 +65,16 @@ export async function resetKiosk() {
     .finally(() => { state.resets = (state.resets || 0) + 1; });
 }
 
-// On the phone: the kiosk's QR opened /demo/?handoff=TOKEN.
+// On the phone: the kiosk's QR opened /demo/?handoff=TOKEN. What was tried and carted at
+// the kiosk shows at once (handoff_view.js), inline, not as a toast.
 export async function claim(token) {
   try {
-    await claimHandoff(state.api, token, state.anonymousId);
+    const body = await claimHandoff(state.api, token, state.anonymousId);
     state.claimed = token;
-    toast('Welcome back: your kiosk try-ons are with you now.', 5000);
+    state.claim = body;
+    showHandoff('Welcome back: your kiosk try-ons are with you now.', normalizeClaim(body));
   } catch (err) {
-    toast(err.status === 410 ? 'That hand-off code has expired.' : `Hand-off failed: ${err.message}`);
+    showHandoff(err.status === 410 ? 'That hand-off code has expired.' : `Hand-off failed: ${err.message}`, null);
   }
   // Drop the token from the address bar: it is single use, and a reload must not retry it.
   history.replaceState(null, '', location.pathname + (MODE === 'kiosk' ? '?mode=kiosk' : ''));

@@ -65,6 +65,7 @@ export async function startCamera() {
     return;
   }
   stream.send(controlMessage());
+  state.sentIntensity = state.selection.intensity;
   $('#readout').hidden = false;
 }
 

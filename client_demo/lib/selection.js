@@ -68,7 +68,10 @@ export function controlMessage() {
 function applySelection() {
   renderRails();
   renderVerdict(state.fit, state.selection, state.products); // only about the selected frame
-  if (state.source === 'camera') state.stream?.send(controlMessage());
+  if (state.source === 'camera' && state.stream) {
+    state.stream.send(controlMessage());
+    state.sentIntensity = state.selection.intensity;
+  }
   else if (state.source === 'photo') renderPhoto();
   state.offersPanel.schedule(OFFERS_FIRST_AFTER_MS);
 }
@@ -83,16 +86,31 @@ export function selectTab(name) {
   $('#rail-lipstick').hidden = name !== 'lipstick';
 }
 
-// The intensity slider: live on the stream while it moves, one photo render when let go.
+// The intensity slider: the picture follows the drag, but the stream hears about it only when
+// the slider rests (trailing edge, INTENSITY_DEBOUNCE_MS) or is let go, so one drag is a few
+// control messages, not one per input event. Intensity is an adjustment of the shade being
+// tried; the server decides what counts as a try-on. The photo renders once when let go.
+export const INTENSITY_DEBOUNCE_MS = 150;
+
 export function bindIntensity(slider) {
+  let timer = null;
+  const sendNow = () => {
+    clearTimeout(timer);
+    timer = null;
+    if (state.selection.kind !== 'lipstick' || state.source !== 'camera' || !state.stream) return;
+    const value = state.selection.intensity;
+    if (value === state.sentIntensity) return;
+    state.sentIntensity = value;
+    state.stream.send({ type: 'intensity', value });
+  };
   slider.addEventListener('input', () => {
     state.selection.intensity = Number(slider.value) / 100;
     $('#intensity-out').textContent = `${slider.value}%`;
-    if (state.selection.kind === 'lipstick' && state.source === 'camera') {
-      state.stream?.send({ type: 'intensity', value: state.selection.intensity });
-    }
+    clearTimeout(timer);
+    timer = setTimeout(sendNow, INTENSITY_DEBOUNCE_MS);
   });
   slider.addEventListener('change', () => {
+    sendNow();
     if (state.selection.kind === 'lipstick' && state.source === 'photo') renderPhoto();
   });
 }

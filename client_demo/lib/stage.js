@@ -42,7 +42,9 @@ function draw() {
   $('#snapshot').disabled = false;
   const st = state.stream?.stats;
   if (st) {
+    // New camera frames processed per second (never more than the camera delivers).
     $('#fps').textContent = `${st.fps.toFixed(1)} fps`;
+    $('#fps').title = `new camera frames processed per second (camera: ${(st.cameraFps ?? 0).toFixed(1)} fps)`;
     const rtt = median(st.rtt);
     $('#latency').textContent = rtt == null ? '– ms' : `${Math.round(rtt)} ms`;
   }

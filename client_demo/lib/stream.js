@@ -1,12 +1,16 @@
 // Camera capture and the try-on WebSocket: JPEG frames out, composited JPEG + JSON back.
 // At most one frame is in flight: the next frame is grabbed from the camera only when the
 // previous answer arrived, so it is always the newest one (latest wins, latency stays flat).
+// Only new camera frames are sent (FrameClock): a camera delivering 15 fps costs the server
+// at most 15 frames a second, and the readout shows the rate of new frames processed.
+import { FrameClock } from './frame_clock.js';
 
 export const FRAME_W = 640;
 export const FRAME_H = 480;
 const JPEG_QUALITY = 0.8;
 const MIN_INTERVAL_MS = 1000 / 30; // never send faster than the camera can deliver
-const STALL_MS = 3000; // an answer this late is given up, so one lost frame cannot stop the stream
+const STALL_MS = 3000;
+const FPS_WINDOW_MS = 2000; // an answer this late is given up, so one lost frame cannot stop the stream
 
 export async function openCamera(video) {
   if (!navigator.mediaDevices?.getUserMedia) {
@@ -71,7 +75,16 @@ export class TryOnStream extends EventTarget {
     this.lastSendAt = 0;
     this.pendingMeta = null; // the JSON of the frame whose bytes come next
     this.controls = []; // control messages waiting for the frame in flight to come back
-    this.stats = { sent: 0, received: 0, stalls: 0, rtt: [], fps: 0 };
+    // fps: new camera frames processed per second (answers over the last 2 s);
+    // cameraFrames: frames the camera delivered (FrameClock); sent <= cameraFrames.
+    this.stats = { sent: 0, received: 0, stalls: 0, rtt: [], fps: 0, cameraFrames: 0, clock: null };
+    this.recent = []; // times of the recent answers, for fps
+    this.clock = new FrameClock(video, () => {
+      this.stats.cameraFrames = this.clock.frames;
+      if (!this.inFlight && !this.closed) this.pump();
+    });
+    this.stats.clock = this.clock.kind;
+    this.lastFrameNo = 0; // the camera frame last sent
     this.lastSent = null;
     this.closed = false;
     this.pumpTimer = null;
@@ -127,6 +140,7 @@ export class TryOnStream extends EventTarget {
 
   close(reason = 'done') {
     this.closed = true;
+    this.clock.stop();
     clearTimeout(this.pumpTimer);
     if (this.isOpen) {
       this.flushControls();
@@ -136,6 +150,8 @@ export class TryOnStream extends EventTarget {
   }
 
   async pump() {
+    clearTimeout(this.pumpTimer);
+    this.pumpTimer = null;
     if (this.closed || !this.isOpen) return;
     const now = performance.now();
     if (this.inFlight) {
@@ -152,10 +168,17 @@ export class TryOnStream extends EventTarget {
     }
     const wait = this.lastSendAt + MIN_INTERVAL_MS - now;
     if (wait > 0) {
-      clearTimeout(this.pumpTimer);
       this.pumpTimer = setTimeout(() => this.pump(), wait);
       return;
     }
+    // Only a frame the camera has not delivered before: the FrameClock calls pump() again
+    // when the next one is presented (a fallback timer covers a clock that went quiet).
+    const frameNo = this.clock.frames;
+    if (frameNo === this.lastFrameNo) {
+      this.pumpTimer = setTimeout(() => this.pump(), 250);
+      return;
+    }
+    this.lastFrameNo = frameNo;
     const seq = ++this.seq;
     this.inFlight = { seq, t0: now }; // reserve the slot before the async encode
     const blob = await grabFrame(this.video, this.canvas);
@@ -163,6 +186,7 @@ export class TryOnStream extends EventTarget {
       this.inFlight = null;
       this.flushControls();
       clearTimeout(this.pumpTimer);
+      this.lastFrameNo = 0; // nothing went out: the next frame (or this one) may go
       this.pumpTimer = setTimeout(() => this.pump(), 50);
       return;
     }
@@ -210,11 +234,12 @@ export class TryOnStream extends EventTarget {
       this.stats.rtt.push(rtt);
       if (this.stats.rtt.length > 60) this.stats.rtt.shift();
     }
-    if (this.lastFrameAt) {
-      const inst = 1000 / Math.max(1, now - this.lastFrameAt);
-      this.stats.fps = this.stats.fps ? this.stats.fps * 0.9 + inst * 0.1 : inst;
-    }
-    this.lastFrameAt = now;
+    // Processed new frames per second over the last 2 s (each answer is one new frame).
+    this.recent.push(now);
+    while (this.recent.length && now - this.recent[0] > FPS_WINDOW_MS) this.recent.shift();
+    const span = Math.max(now - this.recent[0], 1000 / 60);
+    this.stats.fps = this.recent.length > 1 ? ((this.recent.length - 1) * 1000) / span : 0;
+    this.stats.cameraFps = this.clock.fps();
     this.dispatchEvent(new CustomEvent('frame', { detail: { blob, meta, rtt, sent: sent?.blob } }));
     this.flushControls();
     this.pump();

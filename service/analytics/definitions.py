@@ -22,10 +22,14 @@ FEEDBACK_EVENT = EventName.FEEDBACK_SUBMITTED
 NPS_PROMOTER_MIN = 9
 NPS_DETRACTOR_MAX = 6
 
-# Fit: a frame fits a face when its total width is within this many mm of the width vision's
-# fit advice recommends for that face (vision.measure.ideal_frame_width_mm).
+# Fit: vision.measure.frame_fits, the one rule: a frame fits a face when its total width is
+# within this many mm of the width vision's fit advice recommends for that face
+# (vision.measure.ideal_frame_width_mm = 0.9 x face width).
 FIT_TOLERANCE_MM = FRAME_FIT_TOLERANCE_MM
 FIT_BIN_MM = 2.0
+# A fit-gap suggests a frame width only from at least this many shoppers (the setting
+# TRYON_FIT_GAP_MIN_SHOPPERS overrides it for the endpoint).
+FIT_GAP_MIN_SHOPPERS = 20
 
 DEFAULT_CONVERSION_WINDOW_HOURS = 72.0
 
@@ -63,11 +67,21 @@ Dimension = Literal["variant", "channel", "store", "day"]
 DIMENSIONS: tuple[str, ...] = ("variant", "channel", "store", "day")
 
 
+ProductType = Literal["glasses", "lipstick"]
+PRODUCT_TYPES: tuple[str, ...] = ("glasses", "lipstick")
+
+
 @dataclass(frozen=True)
 class Filters:
-    """Half-open time range [start, end) on the event timestamp, plus channel and store."""
+    """Half-open time range [start, end) on the event timestamp, plus channel and store.
+
+    product_type: glasses = events without a shade (Frame Applied and glasses dwell),
+    lipstick = events with one (Shade Applied, lipstick dwell). It narrows the product
+    reports (products, funnel cohorts, shades), not NPS or the fit-gap.
+    """
 
     start: datetime | None = None
     end: datetime | None = None
     channel: str | None = None
     store_id: str | None = None
+    product_type: ProductType | None = None

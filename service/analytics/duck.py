@@ -66,9 +66,14 @@ def _naive(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(tzinfo=None)
 
 
-def _where(f: Filters, params: list[Any], alias: str = "e") -> str:
-    """The Filters as SQL (half-open time range, channel, store), values bound as params."""
+def _where(f: Filters, params: list[Any], alias: str = "e", *, product: bool = True) -> str:
+    """The Filters as SQL (half-open time range, channel, store, and for product reports the
+    product type), values bound as params."""
     conds = []
+    if product and f.product_type:
+        # The SQL path's rule (sql.filter_clause): lipstick events name a shade.
+        null = "IS NOT NULL" if f.product_type == "lipstick" else "IS NULL"
+        conds.append(f"{alias}.shade {null}")
     if f.start is not None:
         conds.append(f"{alias}.timestamp >= ?")
         params.append(_naive(f.start))
@@ -130,7 +135,11 @@ class DuckEngine:
             return
         con = self._con
         if not files:
-            con.register("lake_empty", EMPTY)
+            # A registered Arrow object is visible to this connection only, not to the report
+            # cursors: materialise the (empty) schema as a table they all see.
+            con.register("lake_empty_arrow", EMPTY)
+            con.execute("CREATE OR REPLACE TABLE lake_empty AS SELECT * FROM lake_empty_arrow")
+            con.unregister("lake_empty_arrow")
             con.execute("CREATE OR REPLACE VIEW events AS SELECT * FROM lake_empty")
         elif self.lake.local:
             listed = ", ".join(_lit(p) for p in files)
@@ -340,7 +349,7 @@ class DuckReports:
 
     def nps(self, f: Filters) -> list[Row]:
         params: list[Any] = []
-        where = _where(f, params)
+        where = _where(f, params, product=False)
         sql = f"""
             SELECT e.channel, count(*),
                 count(*) FILTER (WHERE e.nps_score >= {NPS_PROMOTER_MIN}),
@@ -354,7 +363,7 @@ class DuckReports:
 
     def consented_face_widths(self, f: Filters) -> np.ndarray:
         params: list[Any] = []
-        where = _where(f, params)
+        where = _where(f, params, product=False)
         sql = f"""
             SELECT avg(e.face_width_mm) FROM __EVENTS__ e
             WHERE e.face_width_mm IS NOT NULL AND {where}

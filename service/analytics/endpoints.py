@@ -16,6 +16,7 @@ from service.analytics.definitions import (
     FIT_BIN_MM,
     FIT_TOLERANCE_MM,
     Filters,
+    ProductType,
 )
 from service.analytics.engines import ReportSource
 from service.analytics.exports import export
@@ -64,6 +65,10 @@ def get_filters(
     end: Annotated[datetime | None, Query(description="exclusive, ISO 8601")] = None,
     channel: Annotated[Channel | None, Query()] = None,
     store_id: StoreId | None = None,
+    product_type: Annotated[
+        ProductType | None,
+        Query(description="glasses | lipstick: narrows products, funnel and shades"),
+    ] = None,
 ) -> Filters:
     start = start.replace(tzinfo=UTC) if start and start.tzinfo is None else start
     end = end.replace(tzinfo=UTC) if end and end.tzinfo is None else end
@@ -76,7 +81,7 @@ def get_filters(
             raise Unprocessable(f"{name} must be between 0001-01-01 and 9999-01-01 UTC")
     if start and end and end <= start:
         raise Unprocessable("end must be after start")
-    return Filters(start, end, channel, store_id)
+    return Filters(start, end, channel, store_id, product_type)
 
 
 FiltersDep = Annotated[Filters, Depends(get_filters)]
@@ -109,6 +114,7 @@ def _filters_json(f: Filters) -> dict[str, Any]:
         "end": f.end.isoformat() if f.end else None,
         "channel": f.channel,
         "store_id": f.store_id,
+        "product_type": f.product_type,
     }
 
 
@@ -208,7 +214,13 @@ def _fit_gap_report(
         if p.get("frame_width_mm")
     ]
     src = _source(rt, session)
-    report = fit_gap(src.consented_face_widths(f), frames, tolerance_mm=tolerance_mm, bin_mm=bin_mm)
+    report = fit_gap(
+        src.consented_face_widths(f),
+        frames,
+        tolerance_mm=tolerance_mm,
+        bin_mm=bin_mm,
+        min_shoppers=rt.settings.fit_gap_min_shoppers,
+    )
     return {**_meta(src), **report}
 
 

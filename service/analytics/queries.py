@@ -50,6 +50,12 @@ def _check_metrics(metrics: str) -> None:
         raise ValueError(f"unknown metrics {metrics!r}; choose from {list(METRICS)}")
 
 
+def _check_counts(f: Filters) -> None:
+    # The daily rollups are keyed by sku, not product type: filter the raw events instead.
+    if f.product_type:
+        raise ValueError("product_type needs metrics=all (the rollups have no product type)")
+
+
 def product_summary(
     session: Session, f: Filters, group_by: Sequence[str] = ("variant",), metrics: str = "all"
 ) -> list[Row]:
@@ -63,6 +69,7 @@ def product_summary(
     _check_metrics(metrics)
     names = ["sku", *_key_names(dims)]
     if metrics == "counts":
+        _check_counts(f)
         return _product_counts(session, f, names)
     keys = [Event.sku.label("sku"), *dimension_columns(session, dims)]
     canon = canonical_shoppers(session)
@@ -223,6 +230,7 @@ def shade_popularity(
     """
     _check_metrics(metrics)
     if metrics == "counts":
+        _check_counts(f)
         group = ["shade", "skin_tone_band"] if by_skin_tone else ["shade"]
         out = [
             {**dict(zip(group, k, strict=True)), "applications": n}

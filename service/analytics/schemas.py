@@ -12,6 +12,7 @@ class FiltersOut(BaseModel):
     end: str | None = Field(description="ISO 8601, exclusive")
     channel: str | None
     store_id: str | None
+    product_type: str | None = Field(default=None, description="glasses | lipstick")
 
 
 class GroupedRow(BaseModel):
@@ -109,8 +110,16 @@ class FitBin(BaseModel):
 class FitGapRange(BaseModel):
     from_mm: float
     to_mm: float
-    shoppers: int
-    suggested_frame_width_mm: float
+    shoppers: int = Field(description="the sample size: measured shoppers in this gap")
+    face_width_median_mm: float
+    recommended: bool = Field(description="shoppers >= min_shoppers")
+    suggested_frame_width_mm: float | None = Field(
+        description="0.9 x the median face width; null when not recommended"
+    )
+    suggested_frame_width_ci95_mm: list[float] | None = Field(
+        description="~95% confidence interval of the suggestion (the median's order statistics)"
+    )
+    reason: str | None = None
 
 
 class FitGapReport(Report):
@@ -122,8 +131,11 @@ class FitGapReport(Report):
     fit_definition: str
     bins: list[FitBin] = Field(description="csv/jsonl/parquet exports hold these rows")
     gaps: list[FitGapRange]
+    min_shoppers: int = Field(description="a gap needs this many shoppers to be recommended")
+    recommendations: int
     shoppers_without_fit: int
     share_without_fit: float | None
+    share_without_fit_ci95: list[float] | None = Field(description="Wilson score interval")
 
 
 # The non-JSON forms of every report (?format=csv|jsonl|parquet): the rows as a download.

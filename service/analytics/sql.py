@@ -24,7 +24,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
-from service.analytics.definitions import MAX_BAND_CHARS, MONK_BANDS, UNKNOWN_BAND, Filters
+from service.analytics.definitions import (
+    FEEDBACK_EVENT,
+    MAX_BAND_CHARS,
+    MONK_BANDS,
+    UNKNOWN_BAND,
+    Filters,
+)
 from service.identity.models import ShopperGroup
 from service.touchpoints.models import Event
 
@@ -75,6 +81,10 @@ def filter_clause(f: Filters, events: Sequence[str]) -> ColumnElement[bool]:
         conds.append(Event.channel == f.channel)
     if f.store_id:
         conds.append(Event.store_id == f.store_id)
+    if f.product_type and FEEDBACK_EVENT not in events:
+        # A lipstick event names its shade; a glasses event never does.
+        lipstick = f.product_type == "lipstick"
+        conds.append(Event.shade.is_not(None) if lipstick else Event.shade.is_(None))
     return and_(*conds)
 
 

@@ -62,6 +62,12 @@ class TryOnMetrics:
             "Stream events spooled on disk while the database is unavailable",
             registry=r,
         )
+        self.events_rejected = Counter(
+            "tryon_events_rejected",
+            "Touchpoints rejected by ingest, by reason code and source (api, segment, stream)",
+            ["reason", "source"],
+            registry=r,
+        )
         self.events_replayed = Counter(
             "tryon_events_replayed",
             "Spooled stream events written once the database answered again",

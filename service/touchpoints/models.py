@@ -53,3 +53,21 @@ class Event(Base):
         Index("ix_events_sku_event", "sku", "event"),
         Index("ix_events_shopper_id_timestamp", "shopper_id", "timestamp"),
     )
+
+
+class EventRejection(Base):
+    """One rejected touchpoint, for GET /v1/admin/rejections (a Segment-debugger-like view).
+
+    Holds no shopper id and no property values: when, where from, the event name, the
+    message id, the reason code and message. Capped to the newest `rejections_keep` rows.
+    """
+
+    __tablename__ = "event_rejections"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str | None] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(String(300))

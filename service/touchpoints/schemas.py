@@ -11,6 +11,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -27,7 +28,19 @@ Channel = Literal["web", "kiosk", "app", "store_staff", "call_centre"]
 Id = Annotated[str, Field(min_length=1, max_length=128)]
 ShortStr = Annotated[str, Field(min_length=1, max_length=64)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+
+
+def _money_json(value: Decimal) -> int | float:
+    """A JSON number, as sent: 119 stays 119, 119.5 stays 119.5 (never the string "119")."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+# Validated as a Decimal (exact bounds and cents); stored in properties as a JSON number.
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=12, decimal_places=2),
+    PlainSerializer(_money_json, return_type=int | float, when_used="json"),
+]
 # A JSON scalar kept with its own type (a number stays a number, "4" stays a string): the
 # allow-listed keys whose values clients send in more than one form (analytics reads them
 # leniently, e.g. analytics.definitions.skin_tone_band).
@@ -111,6 +124,14 @@ class Properties(BaseModel):
     # A skin-tone band chosen by the shopper (analytics' shade report groups by it).
     skin_tone_band: Scalar | None = None
 
+    @model_validator(mode="after")
+    def _shade_is_its_sku(self) -> Properties:
+        # A lipstick is sold by its shade: a shade's sku is its id (assets/shades), so an event
+        # naming only the shade gets that sku, and counts in the funnel, orders and revenue.
+        if self.sku is None and self.shade is not None:
+            self.sku = self.shade
+        return self
+
 
 Intensity = Annotated[float, Field(ge=0, le=1)]
 Finish = Literal["matte", "satin", "gloss", "shimmer"]
@@ -143,6 +164,10 @@ class TryOnDwellProps(_SelectionProps):
     frames: Scalar | None = None
     dropped_frames: Scalar | None = None
     session_ms: Scalar | None = None
+    # Server-measured try-on counts of the session (docs/events.md "What counts as a try-on").
+    try_ons: Scalar | None = None
+    short_selections: Scalar | None = None
+    adjustments: Scalar | None = None
 
 
 class SnapshotCapturedProps(_SelectionProps):
@@ -150,14 +175,19 @@ class SnapshotCapturedProps(_SelectionProps):
 
 
 class ProductAddedProps(Properties):
-    sku: ShortStr
     quantity: Annotated[int, Field(ge=1, le=1000)] = 1
+
+    @model_validator(mode="after")
+    def _has_product(self) -> ProductAddedProps:
+        if self.sku is None:
+            raise ValueError("Product Added needs `sku` (or a lipstick's `shade`)")
+        return self
 
 
 class OrderLine(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sku: ShortStr
+    sku: ShortStr | None = None
     variant: ShortStr | None = None
     shade: ShortStr | None = None
     name: Scalar | None = None
@@ -165,6 +195,14 @@ class OrderLine(BaseModel):
     price: Money | None = None
     currency: Currency | None = None
     quantity: Annotated[int, Field(ge=1, le=1000)] = 1
+
+    @model_validator(mode="after")
+    def _sku_or_shade(self) -> OrderLine:
+        if self.sku is None:
+            if self.shade is None:
+                raise ValueError("an order line needs `sku` (or a lipstick's `shade`)")
+            self.sku = self.shade  # a shade's sku is its id
+        return self
 
 
 class OrderCompletedProps(Properties):

@@ -300,12 +300,18 @@ def ingest(
     return result
 
 
+# Sees each ingest call's rejected events (session, source, the events, the result): counts,
+# logs and keeps them (service.touchpoints.rejections.RejectionRecorder, set in service.wiring).
+RejectedHook = Callable[[Session, str, Sequence[Any], "IngestResult"], None]
+
+
 @dataclass(frozen=True)
 class Ingestor:
     """ingest() with the app's after-insert hooks and limits bound: what features call."""
 
     hooks: tuple[AfterInsertHook, ...] = ()
     max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S
+    on_rejected: RejectedHook | None = None
 
     def __call__(
         self,
@@ -317,7 +323,7 @@ class Ingestor:
         key_id: int | None = None,
         shopper_id: str | None = None,
     ) -> IngestResult:
-        return ingest(
+        result = ingest(
             session,
             events,
             source=source,
@@ -327,6 +333,9 @@ class Ingestor:
             key_id=key_id,
             shopper_id=shopper_id,
         )
+        if result.rejected and self.on_rejected is not None:
+            self.on_rejected(session, source, events, result)
+        return result
 
 
 def log_rejections(result: IngestResult, total: int, who: str, level: int = logging.INFO) -> None:

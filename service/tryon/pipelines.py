@@ -27,13 +27,17 @@ def pipeline_options(settings: Settings, mode: RunningMode) -> PipelineOptions:
             max_pixels=settings.max_frame_pixels, max_side=settings.max_frame_side
         ),
         jpeg_quality=settings.jpeg_quality,
+        max_side=settings.max_processing_side or None,
     )
 
 
 def render_options(settings: Settings) -> RenderOptions:
     # in_place: the pipeline owns the decoded frame, so compositing into it saves a copy.
     return RenderOptions(
-        msaa_samples=settings.render_msaa_samples, in_place=True, device=settings.render_device
+        msaa_samples=settings.render_msaa_samples,
+        antialias=settings.render_antialias,
+        in_place=True,
+        device=settings.render_device,
     )
 
 

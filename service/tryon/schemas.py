@@ -43,13 +43,16 @@ class GlassesOut(BaseModel):
 class ShadeOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    sku: str = Field(description="The shade id (one key across product types).")
+    sku: str = Field(description="The shade's sku: its id (one key across product types; "
+                     "carts and orders name it).")
     type: Literal["lipstick"]
     id: str
     name: str
     hex: str = Field(description="#RRGGBB")
     finish: str
     monk: list[int] = Field(description="Monk skin tones (1-10) the shade suits")
+    price: float | None = Field(default=None, description="unit price in `currency`")
+    currency: str | None = None
 
 
 ProductOut = Annotated[GlassesOut | ShadeOut, Field(discriminator="type")]

@@ -199,6 +199,7 @@ class StreamConnection:
             ),
             emit=self._emit,
             consent=q.get("consent", "").lower() in ("1", "true", "yes"),
+            min_dwell_s=rt.settings.min_try_on_dwell_s,
         )
         self.frames = StreamFrames(rt, self.events)
 

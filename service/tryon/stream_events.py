@@ -1,4 +1,9 @@
-"""The stream's touchpoint producer: started, applied, dwell, snapshot and end events."""
+"""The stream's touchpoint producer: started, applied, dwell, snapshot and end events.
+
+The server's definition of a try-on (docs/events.md, "What counts as a try-on"): a product or
+shade *shown* (the overlay drawn on a face) for at least `min_dwell_s`. Changing intensity or
+finish of the shade already shown is an adjustment of that try-on, not a new one.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +16,34 @@ from service.touchpoints import events as ev
 from service.touchpoints.events import Who
 
 CONTEXT = {"source": "tryon-stream"}
+DEFAULT_MIN_DWELL_S = 1.0
+
+
+def _product_key(sel: dict[str, Any] | None) -> tuple[Any, ...] | None:
+    """What makes two selections the same try-on: glasses sku + variant, or the shade id
+    (intensity and finish are adjustments)."""
+    if sel is None:
+        return None
+    if sel.get("kind") == "glasses":
+        return ("glasses", sel.get("sku"), sel.get("variant"))
+    if sel.get("kind") == "shade":
+        return ("shade", sel.get("shade"))
+    return (sel.get("kind"),)
 
 
 @dataclass
 class TryOnSession:
-    """Turns a stream's selections and frames into touchpoint events.
+    """Turns a stream's selections and frames into touchpoint events, measured on the server.
 
-    Dwell is the time a product (or shade) stayed selected, reported when the shopper
-    switches to another one or leaves. `emit` is the batcher's non-blocking emit.
+    - "Frame Applied"/"Shade Applied": once per try-on, when the selection has been shown
+      (first frame with the overlay drawn) for `min_dwell_s`, or at the switch/end that
+      closes it if it got there.
+    - "Try-On Dwell": when a try-on that reached `min_dwell_s` is closed (switch or end),
+      dwell_ms = time shown. Selections shown for less are not try-ons: no dwell, only
+      counted (`short_selections` on the session summary).
+    - The same shade re-selected with another intensity/finish is an adjustment: the open
+      try-on goes on and its dwell reports the last intensity/finish.
+    `emit` is the batcher's non-blocking emit.
     """
 
     who: Who
@@ -26,17 +51,28 @@ class TryOnSession:
     clock: Callable[[], float] = time.monotonic
     # Shopper opted in to saving face measurements: events then carry the latest reliable ones.
     consent: bool = False
+    min_dwell_s: float = DEFAULT_MIN_DWELL_S
     started: bool = False
     frames: int = 0
+    try_ons: int = 0
+    short_selections: int = 0
+    adjustments: int = 0
     _current: dict[str, Any] | None = None
-    _since: float = 0.0
-    _applied: bool = False
+    _shown_at: float | None = None  # first frame with the overlay drawn
+    _applied_sent: bool = False
     _t0: float = field(default_factory=time.monotonic)
     _measurements: dict[str, Any] | None = None
 
     def select(self, selection: dict[str, Any]) -> None:
-        """A new product/shade is chosen: close the previous one's dwell, start this one."""
-        events = self._close_dwell(reason="switch")
+        """A product/shade is chosen: an adjustment of the shown shade, or a new selection
+        (the previous one's try-on is closed)."""
+        key = _product_key(selection)
+        if self._current is not None and key == _product_key(self._current) and key[0] == "shade":
+            self._current = {**self._current, **selection}
+            self.adjustments += 1
+            self._maybe_applied()
+            return
+        events = self._close(reason="switch")
         if not self.started:
             self.started = True
             self._t0 = self.clock()
@@ -46,64 +82,98 @@ class TryOnSession:
                     self.who, kind, self._props(self._product_props(selection)), context=CONTEXT
                 )
             )
-        self._current = selection
-        self._since = self.clock()
-        self._applied = False
+        self._current = selection if selection.get("kind") in ("glasses", "shade") else None
+        self._shown_at = None
+        self._applied_sent = False
         if events:
             self.emit(events)
 
     def frame(self, applied: bool, measurements: dict[str, Any] | None = None) -> None:
-        """A frame came back; the first one with the overlay drawn is 'applied'."""
+        """A frame came back; the first one with the overlay drawn starts the shown time."""
         self.frames += 1
         if self.consent and measurements and measurements.get("reliable"):
             self._measurements = measurements
-        if applied and not self._applied and self._current is not None:
-            self._applied = True
-            sel = self._current
-            extra = self._props({})
-            if sel.get("kind") == "glasses":
-                event = ev.frame_applied(
-                    self.who, sel["sku"], sel.get("variant"), extra, context=CONTEXT
-                )
-            else:
-                event = ev.shade_applied(
-                    self.who,
-                    sel["shade"],
-                    sel.get("intensity"),
-                    sel.get("finish"),
-                    extra,
-                    context=CONTEXT,
-                )
-            self.emit([event])
+        if applied and self._current is not None and self._shown_at is None:
+            self._shown_at = self.clock()
+        self._maybe_applied()
 
     def snapshot(self, frame_id: int) -> None:
+        self._maybe_applied()
         props = self._props({**self._product_props(self._current or {}), "frame_id": frame_id})
         self.emit([ev.snapshot_captured(self.who, props, context=CONTEXT)])
 
     def end(self, *, frames: int, dropped: int) -> None:
+        events = self._close(reason="end")
+        if not self.started:
+            if events:
+                self.emit(events)
+            return
         summary = {
             "session_end": True,
             "frames": frames,
             "dropped_frames": dropped,
             "session_ms": int((self.clock() - self._t0) * 1000),
+            "try_ons": self.try_ons,
+            "short_selections": self.short_selections,
+            "adjustments": self.adjustments,
         }
-        events = self._close_dwell(reason="end", extra=summary if self.started else None)
-        if self.started and not events:
+        last_dwell = next(
+            (i for i in range(len(events) - 1, -1, -1) if events[i]["event"] == "Try-On Dwell"),
+            None,
+        )
+        if last_dwell is not None:
+            events[last_dwell]["properties"].update(summary)
+        else:  # no try-on closed now: the summary alone (no product, so no report counts it)
             events.append(ev.try_on_dwell(self.who, 0, self._props(summary), context=CONTEXT))
-        if events:
-            self.emit(events)
+        self.emit(events)
 
-    def _close_dwell(
-        self, reason: str, extra: dict[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
+    # -- internals -------------------------------------------------------------------------
+    def _shown_s(self) -> float:
+        return 0.0 if self._shown_at is None else max(0.0, self.clock() - self._shown_at)
+
+    def _maybe_applied(self) -> None:
+        if (
+            self._current is not None
+            and not self._applied_sent
+            and self._shown_at is not None
+            and self._shown_s() >= self.min_dwell_s
+        ):
+            self.emit([self._applied_event()])
+
+    def _applied_event(self) -> dict[str, Any]:
+        sel = self._current
+        assert sel is not None
+        self._applied_sent = True
+        self.try_ons += 1
+        extra = self._props({})
+        if sel.get("kind") == "glasses":
+            return ev.frame_applied(
+                self.who, sel["sku"], sel.get("variant"), extra, context=CONTEXT
+            )
+        if sel.get("sku"):
+            extra = {**extra, "sku": sel["sku"]}
+        return ev.shade_applied(
+            self.who, sel["shade"], sel.get("intensity"), sel.get("finish"), extra,
+            context=CONTEXT,
+        )
+
+    def _close(self, reason: str) -> list[dict[str, Any]]:
+        """Close the open selection: its applied event if not sent yet, and its dwell, when
+        it was shown for min_dwell_s; otherwise it only counts as a short selection."""
         if self._current is None:
             return []
-        dwell_ms = int(max(0.0, self.clock() - self._since) * 1000)
-        props = self._props(
-            {**self._product_props(self._current), "reason": reason, **(extra or {})}
-        )
+        shown = self._shown_s()
+        out: list[dict[str, Any]] = []
+        if self._shown_at is not None and shown >= self.min_dwell_s:
+            if not self._applied_sent:
+                out.append(self._applied_event())
+            props = self._props({**self._product_props(self._current), "reason": reason})
+            out.append(ev.try_on_dwell(self.who, int(shown * 1000), props, context=CONTEXT))
+        else:
+            self.short_selections += 1
         self._current = None
-        return [ev.try_on_dwell(self.who, dwell_ms, props, context=CONTEXT)]
+        self._shown_at = None
+        return out
 
     def _props(self, properties: dict[str, Any]) -> dict[str, Any]:
         return {**self._consented_measurements(), **properties}
@@ -123,6 +193,7 @@ class TryOnSession:
         if sel.get("kind") == "shade":
             return {
                 "shade": sel.get("shade"),
+                "sku": sel.get("sku"),
                 "intensity": sel.get("intensity"),
                 "finish": sel.get("finish"),
             }

@@ -61,6 +61,15 @@ class Shade:
     hex: str
     finish: Finish
     monk: tuple[int, ...] = field(default_factory=tuple)
+    # Commerce: the sku carts and orders name (a shade's sku is its id, so an event naming
+    # only the shade still counts), and the unit price in `currency` (None: not for sale).
+    sku: str = ""
+    price: float | None = None
+    currency: str = "EUR"
+
+    def __post_init__(self) -> None:
+        if not self.sku:
+            object.__setattr__(self, "sku", self.id)
 
     @property
     def rgb(self) -> tuple[int, int, int]:
@@ -72,8 +81,13 @@ class Shade:
         return b, g, r
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "hex": self.hex, "finish": self.finish.value,
-                "monk": list(self.monk)}
+        out: dict[str, Any] = {
+            "id": self.id, "sku": self.sku, "name": self.name, "hex": self.hex,
+            "finish": self.finish.value, "monk": list(self.monk), "currency": self.currency,
+        }
+        if self.price is not None:
+            out["price"] = self.price
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Shade:
@@ -93,7 +107,23 @@ class Shade:
             finish = Finish.parse(d["finish"])
         except OptionsError as exc:  # in a catalog file it is the catalog that is invalid
             raise CatalogError(f"shade {d['id']!r}: {exc}") from None
-        return cls(id=d["id"], name=d["name"], hex=d["hex"].upper(), finish=finish, monk=monk)
+        sku = d.get("sku", d["id"])
+        if sku != d["id"]:
+            # Events name a lipstick by its shade id; one key keeps carts, orders and try-ons
+            # of the same lipstick together (service.touchpoints.schemas).
+            raise CatalogError(f"shade {d['id']!r}: sku must equal the shade id, got {sku!r}")
+        price = d.get("price")
+        if price is not None:
+            if isinstance(price, bool) or not isinstance(price, int | float) or not (
+                0 <= float(price) < 1e9
+            ):
+                raise CatalogError(f"shade {d['id']!r}: price must be a non-negative number")
+            price = float(price)
+        currency = d.get("currency", "EUR")
+        if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
+            raise CatalogError(f"shade {d['id']!r}: currency must be 3 capital letters (EUR)")
+        return cls(id=d["id"], name=d["name"], hex=d["hex"].upper(), finish=finish, monk=monk,
+                   sku=sku, price=price, currency=currency)
 
 
 @dataclass(frozen=True)

@@ -104,8 +104,8 @@ class GlassesRenderer:
     """Offscreen glasses renderer; one per thread.
 
     The GL context is created on first use in the calling thread and reused for every frame;
-    a later call from another thread raises RenderError. Framebuffers follow the frame size
-    and are re-created only when it changes; product meshes are uploaded once per SKU.
+    a later call from another thread raises RenderError. Framebuffers are sized to the glasses'
+    box (targets.BoxTargets, grown in steps); product meshes are uploaded once per SKU.
     """
 
     def __init__(self, options: RenderOptions | None = None) -> None:

@@ -78,8 +78,8 @@ out vec4 f_color;
 void main() { f_color = vec4(0.0); }
 """
 
-# MSAA resolve restricted to the glasses' box (scissor): a full-frame blit would cost more than
-# drawing the glasses at 1280x720 on llvmpipe. Averaging premultiplied samples is exact.
+# MSAA resolve over the box-sized target only: a full-frame blit would cost more than drawing
+# the glasses at 1280x720 on llvmpipe. Averaging premultiplied samples is exact.
 RESOLVE_VS = """
 #version 330
 in vec2 in_pos;

@@ -137,22 +137,62 @@ class TestFitGap:
         with one shopper; suggested next frame width 0.9 x 160 = 144 mm."""
         with db() as s:
             report = fit_gap(
-                consented_face_widths(s, Filters()), self.FRAMES, tolerance_mm=5.0, bin_mm=2.0
+                consented_face_widths(s, Filters()),
+                self.FRAMES,
+                tolerance_mm=5.0,
+                bin_mm=2.0,
+                min_shoppers=1,
             )
         assert report["shoppers"] == 4 and report["shoppers_without_fit"] == 1
         assert report["share_without_fit"] == pytest.approx(0.25)
         gap_bins = [(b["lo_mm"], b["shoppers"]) for b in report["bins"] if b["gap"]]
         assert gap_bins == [(160.0, 1)]
         assert report["gaps"] == [
-            {"from_mm": 160.0, "to_mm": 162.0, "shoppers": 1, "suggested_frame_width_mm": 144.0}
+            {
+                "from_mm": 160.0,
+                "to_mm": 162.0,
+                "shoppers": 1,
+                "face_width_median_mm": 160.0,
+                "recommended": True,
+                "suggested_frame_width_mm": 144.0,
+                "suggested_frame_width_ci95_mm": [144.0, 144.0],
+                "reason": None,
+            }
         ]
         b140 = next(b for b in report["bins"] if b["lo_mm"] == 140.0)
         assert (b140["shoppers"], b140["fitting_skus"]) == (2, ["B"])
 
+    def test_no_recommendation_below_min_shoppers_and_a_ci_above(self) -> None:
+        """One shopper (the issue's 156.7 mm advice) is reported with its sample size and no
+        suggestion; 40 shoppers in a gap give a suggestion with a 95% interval around it."""
+        one = fit_gap(np.array([174.1]), [Frame("A", 126.0)])
+        (gap,) = one["gaps"]
+        assert gap["shoppers"] == 1 and gap["recommended"] is False
+        assert gap["suggested_frame_width_mm"] is None and one["recommendations"] == 0
+        rng = np.random.default_rng(3)
+        widths = np.round(rng.normal(165.0, 3.0, 40), 1)
+        report = fit_gap(widths, [Frame("A", 126.0)], min_shoppers=20)
+        (gap,) = report["gaps"]
+        lo, hi = gap["suggested_frame_width_ci95_mm"]
+        assert gap["shoppers"] == 40 and gap["recommended"] is True
+        assert lo < gap["suggested_frame_width_mm"] < hi and hi - lo < 5.0
+        slo, shi = report["share_without_fit_ci95"]
+        assert slo < report["share_without_fit"] == 1.0 and shi == 1.0
+
+    def test_the_one_fit_rule(self) -> None:
+        """fit_gap's 'fits' is vision.measure.frame_fits (0.9 x face width -+ 4 mm)."""
+        from vision.measure import frame_fits
+
+        for face, frame in ((140.0, 130.0), (140.0, 130.1), (140.0, 121.9), (150.0, 139.0)):
+            report = fit_gap(np.array([face]), [Frame("A", frame)], min_shoppers=1)
+            assert (report["shoppers_without_fit"] == 0) == frame_fits(frame, face)
+
     def test_wider_tolerance_closes_gap(self) -> None:
         # ideal frames 117 and 144 mm: a 150 mm frame fits the second only at 10 mm tolerance
         assert fit_gap(np.array([130.0, 160.0]), [Frame("A", 150.0)])["shoppers_without_fit"] == 2
-        report = fit_gap(np.array([130.0, 160.0]), [Frame("A", 150.0)], tolerance_mm=10.0)
+        report = fit_gap(
+            np.array([130.0, 160.0]), [Frame("A", 150.0)], tolerance_mm=10.0, min_shoppers=1
+        )
         assert (
             report["shoppers_without_fit"] == 1
             and report["gaps"][0]["suggested_frame_width_mm"] == 117.0

@@ -34,7 +34,10 @@ def server_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     # One kiosk key opens every stream here: the per-key cap is tested in tests/service/access.
     return make_settings(tmp_path_factory.mktemp("stream"), max_streams=MAX_STREAMS,
                          max_streams_per_principal=0,
-                         max_stream_frame_bytes=MAX_FRAME_BYTES)
+                         max_stream_frame_bytes=MAX_FRAME_BYTES,
+                         # Lock-step frames on a loaded CPU: keep every selection here a try-on
+                         # (the 1 s default is tested with a fake clock in test_workers.py).
+                         min_try_on_dwell_s=0.1)
 
 
 @pytest.fixture(scope="module")

@@ -112,16 +112,69 @@ class TestEvents:
         session.end(frames=4, dropped=1)
         batcher.close()  # flushes what is left
         events = [e for b in sink.batches for e in b]
+        # Applied events wait for min_dwell_s (1 s) of showing: here they close with the switch
+        # and the end that ended their dwell.
         assert [e["event"] for e in events] == [
-            "Try-On Started", "Frame Applied", "Try-On Dwell", "Shade Applied",
-            "Snapshot Captured", "Try-On Dwell",
+            "Try-On Started", "Frame Applied", "Try-On Dwell", "Snapshot Captured",
+            "Shade Applied", "Try-On Dwell",
         ]
         dwell = [e["properties"] for e in events if e["event"] == "Try-On Dwell"]
         assert dwell[0]["dwell_ms"] == 2500 and dwell[0]["sku"] == "A"
         assert dwell[1]["dwell_ms"] == 1000 and dwell[1]["shade"] == "red"
         assert dwell[1]["session_end"] is True and dwell[1]["session_ms"] == 3500
+        assert dwell[1]["try_ons"] == 2 and dwell[1]["short_selections"] == 0
         assert all(e["kiosk_id"] == "k7" and e["channel"] == "kiosk" for e in events)
         assert len({e["message_id"] for e in events}) == len(events)
+
+    def test_slider_drag_is_one_try_on(self) -> None:
+        """26 intensity changes in 2 s of one shade: one Shade Applied, one dwell."""
+        emitted: list[dict[str, Any]] = []
+        now = [10.0]
+        session = TryOnSession(Who("anon-2"), emit=emitted.extend, clock=lambda: now[0],
+                               min_dwell_s=1.0)
+        session.select({"kind": "shade", "shade": "cherry-gloss", "intensity": 0.2,
+                         "finish": "gloss", "sku": "LIP-CHERRY-GLOSS"})
+        for i in range(26):
+            session.frame(applied=True)
+            now[0] += 2.0 / 26
+            session.select({"kind": "shade", "shade": "cherry-gloss",
+                            "intensity": round(0.2 + 0.03 * i, 2), "finish": "gloss",
+                            "sku": "LIP-CHERRY-GLOSS"})
+        session.frame(applied=True)
+        session.end(frames=27, dropped=0)
+        names = [e["event"] for e in emitted]
+        assert names.count("Shade Applied") == 1 and names.count("Try-On Dwell") == 1
+        applied = next(e for e in emitted if e["event"] == "Shade Applied")
+        assert applied["properties"]["sku"] == "LIP-CHERRY-GLOSS"
+        dwell = next(e for e in emitted if e["event"] == "Try-On Dwell")["properties"]
+        assert 1900 <= dwell["dwell_ms"] <= 2100
+        assert dwell["intensity"] == 0.95  # the last adjustment
+        assert dwell["adjustments"] == 26 and dwell["try_ons"] == 1
+
+    def test_short_selections_are_not_try_ons(self) -> None:
+        emitted: list[dict[str, Any]] = []
+        now = [0.0]
+        session = TryOnSession(Who("anon-3"), emit=emitted.extend, clock=lambda: now[0],
+                               min_dwell_s=1.0)
+        for sku in ("A", "B", "C"):  # flicked through, 0.3 s each
+            session.select({"kind": "glasses", "sku": sku, "variant": "black"})
+            session.frame(applied=True)
+            now[0] += 0.3
+        session.select({"kind": "glasses", "sku": "D", "variant": "black"})
+        now[0] += 0.5  # not yet drawn: time before the first applied frame does not count
+        session.frame(applied=True)
+        now[0] += 0.9
+        session.frame(applied=True)
+        assert [e["event"] for e in emitted] == ["Try-On Started"]
+        now[0] += 0.2
+        session.frame(applied=True)  # shown 1.1 s: now a try-on
+        assert emitted[-1]["event"] == "Frame Applied" and emitted[-1]["properties"]["sku"] == "D"
+        session.end(frames=6, dropped=0)
+        names = [e["event"] for e in emitted]
+        assert names == ["Try-On Started", "Frame Applied", "Try-On Dwell"]
+        dwell = emitted[-1]["properties"]
+        assert dwell["sku"] == "D" and dwell["dwell_ms"] == 1100
+        assert dwell["short_selections"] == 3 and dwell["try_ons"] == 1
 
     def test_batcher_is_bounded_and_survives_a_failing_sink(self) -> None:
         class Broken:
