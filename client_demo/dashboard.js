@@ -121,6 +121,7 @@ function render(catalog) {
   $('#kpi-carted').textContent = int(totals.carted ?? carted);
   $('#kpi-ordered').textContent = int(totals.orders ?? ordered);
   $('#kpi-revenue').textContent = revenue == null ? '–' : money(revenue, totals.currency || 'EUR');
+  $('#kpi-revenue').parentElement.hidden = revenue == null; // not reported by this service
   $('#kpi-conv').textContent = tried ? pct(ordered / tried) : '–';
   const all = d.npsAll.find((r) => r.channel === 'all');
   $('#kpi-nps').textContent = all ? all.nps.toFixed(0) : '–';
@@ -171,11 +172,20 @@ function render(catalog) {
   // Fit gap
   const fg = d.fitgap;
   $('#fitgap-note').textContent = fg.shoppers
-    ? `${fg.shoppers} shoppers with consented measurements; ${fg.shoppers_without_fit} (${pct(fg.share_without_fit)}) have no frame in the catalog that fits (${fg.fit_definition}).`
+    ? `${fg.shoppers} shoppers with consented measurements; ${fg.shoppers_without_fit} (${pct(fg.share_without_fit)}${fg.share_without_fit_ci95 ? `, 95% CI ${pct(fg.share_without_fit_ci95[0])}–${pct(fg.share_without_fit_ci95[1])}` : ''}) have no frame in the catalog that fits (${fg.fit_definition}).`
     : 'No consented face measurements yet.';
   fitGapChart($('#chart-fitgap'), fg, { width: 1100, height: 260 });
-  $('#fitgap-gaps').replaceChildren(...(fg.gaps || []).map((g) => el('li', {},
-    `${g.from_mm}–${g.to_mm} mm: ${g.shoppers} ${g.shoppers === 1 ? 'shopper' : 'shoppers'} without a fitting frame → design a ${g.suggested_frame_width_mm} mm frame`)));
+  // Each gap with its evidence: the sample size, and a recommendation (with its ~95% interval)
+  // only from the service's minimum number of shoppers on.
+  $('#fitgap-gaps').replaceChildren(...(fg.gaps || []).map((g) => {
+    const who = `${g.shoppers} ${g.shoppers === 1 ? 'shopper' : 'shoppers'}`;
+    const ci = g.suggested_frame_width_ci95_mm;
+    const advice = g.suggested_frame_width_mm != null && g.recommended !== false
+      ? `design a ${g.suggested_frame_width_mm} mm frame${ci ? ` (95% CI ${ci[0]}–${ci[1]} mm)` : ''}`
+      : `no recommendation: ${g.reason || `fewer than ${fg.min_shoppers ?? '?'} shoppers`}`;
+    return el('li', { dataset: { recommended: g.recommended === false ? '0' : '1', shoppers: g.shoppers } },
+      `${g.from_mm}–${g.to_mm} mm: ${who} without a fitting frame (n = ${g.shoppers}) → ${advice}`);
+  }));
 }
 
 const hasBand = (rows) => rows.some((r) => r.skin_tone_band);

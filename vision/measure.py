@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -41,6 +41,15 @@ EYE_LIDS = ((159, 145, 33, 133), (386, 374, 263, 362))
 FRAME_TO_TEMPLE_WIDTH = 0.9
 FRAME_BAND_HALF_MM = 4.0
 SIZE_BANDS_MM = ((130.0, "S"), (140.0, "M"))  # < 130 S, < 140 M, else L
+# The size bands as non-overlapping frame-width ranges [lo, hi) in mm (what a shopper is told).
+SIZE_BAND_RANGES_MM: dict[str, tuple[float, float]] = {
+    "S": (120.0, 130.0),
+    "M": (130.0, 140.0),
+    "L": (140.0, 150.0),
+}
+# A stream's advised size changes only when the ideal frame width is past the band's edge by
+# this much (frame-width mm): a still shopper whose estimate wobbles at 140 mm keeps one size.
+SIZE_BAND_HYSTERESIS_MM = 2.0
 # One definition of "fits", shared by the fit advice, the offers and the fit-gap report.
 FRAME_FIT_TOLERANCE_MM = FRAME_BAND_HALF_MM
 
@@ -74,13 +83,30 @@ def frame_fits(
 
 
 # Quality limits.
-MIN_IRIS_PX = 8.0  # ~60 cm from a 640x480 webcam with a 63 deg vertical view
+# The iris must span this many pixels: landmark noise of ~0.5 px is then <= 5% of a diameter
+# (at 8 px a still webcam shopper's single-frame PD spread over +-5 mm). ~45 cm from a 640x480
+# webcam with a 63 deg vertical view.
+MIN_IRIS_PX = 10.0
 MAX_YAW_DEG = 20.0
 MAX_PITCH_DEG = 25.0
 MAX_IRIS_MISMATCH = 0.12
 MIN_EYE_OPENNESS = 0.12
 MIN_SCORE = 0.5
+# Closer than this the face's own depth (~10 cm eyes to temples) distorts the perspective and
+# the frame is most likely a crop whose field of view is not the camera model's: no advice.
+MIN_DISTANCE_CM = 25.0
 POOLABLE_FLAGS = frozenset({"face_too_small"})
+# Plausible adult ranges; outside them a measurement is flagged (implausible_pd,
+# implausible_face_width) and not advised on. PD: adult distance PD is 54-74 mm for the
+# 1st-99th percentile (Dodgson 2004, mean 63.4, sd 3.8); 50-80 leaves room for the rare
+# adult and our own uncertainty. Face width (the temple contour 127-356): the canonical adult
+# face is 154.9 mm; 110-180 mm.
+PD_PLAUSIBLE_MM = (50.0, 80.0)
+FACE_WIDTH_PLAUSIBLE_MM = (110.0, 180.0)
+# A stream's pooled estimate has converged with at least this many pooled frames and a
+# per-frame spread (robust sd / median) of PD at most MAX_POOLED_SPREAD.
+MIN_POOLED_FRAMES = 30
+MAX_POOLED_SPREAD = 0.04
 
 SizeBand = Literal["S", "M", "L"]
 FitVerdict = Literal["good fit", "too narrow", "too wide"]
@@ -91,8 +117,10 @@ class FaceMeasurements:
     """Measurements in millimetres with 1-sigma uncertainties; `reliable` = no quality flag.
 
     pd_mm: distance pupillary distance (eyes parallel); pd_near_mm: as seen, eyes converged on
-    the camera. quality_flags: face_too_small, turned_too_far, partially_outside, eyes_closed,
-    iris_mismatch, low_score.
+    the camera. quality_flags: face_too_small (iris under MIN_IRIS_PX), turned_too_far,
+    partially_outside, eyes_closed, iris_mismatch, low_score, too_close (under
+    MIN_DISTANCE_CM), implausible_pd, implausible_face_width (outside PD_PLAUSIBLE_MM /
+    FACE_WIDTH_PLAUSIBLE_MM) and, on a stream, not_converged (FaceMeter).
     """
 
     pd_mm: float
@@ -107,6 +135,14 @@ class FaceMeasurements:
     distance_cm: float = 0.0
     iris_px: float = 0.0
     extras: dict[str, float] = field(default_factory=dict, repr=False)
+    # Stream (FaceMeter) only: frames pooled into this estimate; whether it has converged.
+    pooled_frames: int = 0
+    converged: bool = True
+
+    @property
+    def size_band_mm(self) -> tuple[float, float]:
+        """The advised size's own frame-width range (non-overlapping between sizes)."""
+        return SIZE_BAND_RANGES_MM[self.size_band]
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -114,9 +150,29 @@ class FaceMeasurements:
             if isinstance(v, float):
                 d[k] = round(v, 2)
         d["recommended_frame_width_mm"] = [round(v, 1) for v in self.recommended_frame_width_mm]
+        d["size_band_mm"] = list(self.size_band_mm)
         d["quality_flags"] = list(self.quality_flags)
         d["extras"] = {k: round(v, 4) for k, v in self.extras.items()}
         return d
+
+    def withheld_dict(self) -> dict[str, object]:
+        """For a photo that cannot be measured: why (quality_flags), and no numbers to act on."""
+        return {
+            "reliable": False,
+            "quality_flags": list(self.quality_flags),
+            "iris_px": round(self.iris_px, 2),
+            "distance_cm": round(self.distance_cm, 2),
+        }
+
+
+def plausibility_flags(pd_mm: float, face_width_mm: float) -> tuple[str, ...]:
+    """implausible_pd / implausible_face_width outside the plausible adult ranges."""
+    flags = []
+    if not PD_PLAUSIBLE_MM[0] <= pd_mm <= PD_PLAUSIBLE_MM[1]:
+        flags.append("implausible_pd")
+    if not FACE_WIDTH_PLAUSIBLE_MM[0] <= face_width_mm <= FACE_WIDTH_PLAUSIBLE_MM[1]:
+        flags.append("implausible_face_width")
+    return tuple(flags)
 
 
 @dataclass(frozen=True)
@@ -134,10 +190,15 @@ class FitAdvice:
     verdict: FitVerdict | None = None
 
     def to_dict(self) -> dict[str, object]:
-        """The API's JSON shape: frame_width_mm and verdict only when a frame was given."""
+        """The API's JSON shape: frame_width_mm and verdict only when a frame was given.
+
+        size_band_mm is the size's own range (S/M/L never overlap); the recommended range is
+        the face's own band, which may straddle two sizes.
+        """
         lo, hi = self.recommended_frame_width_mm
         out: dict[str, object] = {
             "size_band": self.size_band,
+            "size_band_mm": list(SIZE_BAND_RANGES_MM[self.size_band]),
             "recommended_frame_width_mm": [round(lo, 1), round(hi, 1)],
             "reliable": self.reliable,
         }
@@ -160,7 +221,9 @@ def fit_advice(m: FaceMeasurements | None, frame_width_mm: float | None) -> FitA
 
     None without measurements; frame_width_mm: the selected glasses' total width, or None.
     """
-    if m is None:
+    if m is None or not m.reliable:
+        # Unreliable (a quality flag, implausible values, a stream not converged yet): the
+        # shopper gets no size and no verdict rather than a wrong one.
         return None
     band = (float(m.recommended_frame_width_mm[0]), float(m.recommended_frame_width_mm[1]))
     if frame_width_mm is None:
@@ -175,6 +238,21 @@ def size_band(frame_width_mm: float) -> SizeBand:
         if frame_width_mm < limit:
             return band  # type: ignore[return-value]
     return "L"
+
+
+def size_band_hysteresis(
+    frame_width_mm: float, previous: SizeBand | None, margin_mm: float = SIZE_BAND_HYSTERESIS_MM
+) -> SizeBand:
+    """size_band, but keeping `previous` unless the width is past its range by margin_mm."""
+    band = size_band(frame_width_mm)
+    if previous is None or band == previous:
+        return band
+    lo, hi = SIZE_BAND_RANGES_MM[previous]
+    lo = lo if previous != "S" else -math.inf
+    hi = hi if previous != "L" else math.inf
+    if lo - margin_mm <= frame_width_mm < hi + margin_mm:
+        return previous
+    return band
 
 
 def iris_diameters_px(face: Face) -> np.ndarray:
@@ -211,6 +289,10 @@ def _quality_flags(face: Face, pose: HeadPose, iris_px: np.ndarray, mismatch: fl
     if face.score < MIN_SCORE:
         flags.append("low_score")
     return tuple(flags)
+
+
+def _distance_flags(distance_cm: float) -> tuple[str, ...]:
+    return ("too_close",) if 0 < distance_cm < MIN_DISTANCE_CM else ()
 
 
 @dataclass(frozen=True)
@@ -293,7 +375,7 @@ def _measure(pose: HeadPose, g: _FrameGeometry, scale: float | None,
     width_unc = width * math.sqrt(rel_scale**2 + 0.015**2 + (0.15 * math.sin(yaw)) ** 2)
 
     band = frame_band_mm(width, width_unc)
-    flags = g.flags
+    flags = g.flags + _distance_flags(distance_mm / 10.0) + plausibility_flags(pd, width)
     return FaceMeasurements(
         pd_mm=pd,
         pd_uncertainty_mm=pd_unc,
@@ -312,19 +394,36 @@ def _measure(pose: HeadPose, g: _FrameGeometry, scale: float | None,
 
 
 class FaceMeter:
-    """Per-stream measurements: the face's size (from the irises) is a constant of the person,
-    so it is pooled over recent good frames (median) while the geometry stays per frame.
+    """Per-stream measurements: the pooled estimate, and whether it can be trusted.
 
-    Frames with a biasing quality flag measure with the pooled scale but do not add to it.
+    The face's size (from the irises) is a constant of the person, so it is pooled over recent
+    good frames (median); each frame's PD and width (at the pooled scale) are pooled too, and
+    the medians are what the stream reports. Frames with a biasing quality flag (turned head,
+    closed eyes, a cut-off face, ...) do not add to the pools; a small iris only makes a
+    frame noisier, which the median absorbs, so it pools but is not reliable itself.
+
+    Reliable = this frame has no quality flag (iris >= MIN_IRIS_PX, frontal, eyes open, in
+    view), the pooled values are plausible, and the estimate has converged (at least
+    `min_frames` pooled frames whose PD spread is at most MAX_POOLED_SPREAD). The size band
+    has hysteresis (size_band_hysteresis): it changes only when the pooled width is past the
+    band's edge by SIZE_BAND_HYSTERESIS_MM.
     """
 
-    def __init__(self, window: int = 150, min_frames: int = 5) -> None:
+    def __init__(self, window: int = 150, min_frames: int = MIN_POOLED_FRAMES) -> None:
         self.window = window
         self.min_frames = min_frames
         self._scales: deque[float] = deque(maxlen=window)
+        # Each pooled frame's scale-free geometry (pd_cm, distance_cm, width_cm at canonical
+        # size): every report scales them all with the current pooled scale, so early frames
+        # measured with a not-yet-settled scale do not drag the estimate.
+        self._geom: deque[tuple[float, float, float]] = deque(maxlen=window)
+        self._band: SizeBand | None = None
 
     def reset(self) -> None:
+        """A new face (a shopper left, another came): forget everything pooled."""
         self._scales.clear()
+        self._geom.clear()
+        self._band = None
 
     @property
     def frames_pooled(self) -> int:
@@ -332,15 +431,58 @@ class FaceMeter:
 
     def update(self, face: Face, pose: HeadPose, camera: Camera) -> FaceMeasurements:
         g = _frame_geometry(face, pose, camera)
-        # A small face only makes a frame's scale noisier, which the median absorbs; the other
-        # flags bias it (turned head, closed eyes, a cut-off face), so those frames stay out.
-        if set(g.flags) <= POOLABLE_FLAGS:
+        poolable = set(g.flags) <= POOLABLE_FLAGS
+        if poolable:
             self._scales.append(float(g.eye_scales.mean()))
+            self._geom.append((g.pd_cm, g.distance_cm, g.width_cm))
         if len(self._scales) < self.min_frames:
-            return _measure(pose, g, None, None)
+            m = _measure(pose, g, None, None)
+            return replace(
+                m,
+                quality_flags=(*m.quality_flags, "not_converged"),
+                reliable=False,
+                pooled_frames=len(self._scales),
+                converged=False,
+            )
         arr = np.fromiter(self._scales, dtype=np.float64, count=len(self._scales))
         med = float(np.median(arr))
         # Population spread of iris size does not average out; the frame noise does.
         mad_sd = 1.4826 * float(np.median(np.abs(arr - med))) / med
         rel = math.sqrt((IRIS_DIAMETER_SD_MM / IRIS_DIAMETER_MM) ** 2 + mad_sd**2 / len(arr))
-        return _measure(pose, g, med, rel)
+        frame = _measure(pose, g, med, rel)
+        geom = np.array(self._geom, dtype=np.float64)
+        dist_mm = 10.0 * med * geom[:, 1]
+        pds = 10.0 * med * geom[:, 0] * (dist_mm + EYE_ROTATION_RADIUS_MM) / dist_mm
+        widths = 10.0 * med * geom[:, 2]
+        pd, width = float(np.median(pds)), float(np.median(widths))
+        spread = 1.4826 * float(np.median(np.abs(pds - pd))) / pd
+        converged = len(pds) >= self.min_frames and spread <= MAX_POOLED_SPREAD
+        # The pooled values' 1-sigma: the scale's (population iris spread and its own frame
+        # noise) and the per-frame geometry's spread averaged over the pool, plus 2% model.
+        n = len(pds)
+        pd_unc = pd * math.sqrt(rel**2 + 0.02**2 + spread**2 / n)
+        w_spread = 1.4826 * float(np.median(np.abs(widths - width))) / width
+        width_unc = width * math.sqrt(rel**2 + 0.015**2 + w_spread**2 / n)
+        flags = tuple(f for f in frame.quality_flags if not f.startswith("implausible_"))
+        flags += plausibility_flags(pd, width)
+        if not converged:
+            flags += ("not_converged",)
+        reliable = not flags
+        ideal = float(ideal_frame_width_mm(width))
+        band = size_band_hysteresis(ideal, self._band)
+        if reliable:
+            self._band = band  # only a trusted estimate moves the advised size
+        return replace(
+            frame,
+            pd_mm=pd,
+            pd_uncertainty_mm=pd_unc,
+            face_width_mm=width,
+            face_width_uncertainty_mm=width_unc,
+            recommended_frame_width_mm=frame_band_mm(width, width_unc),
+            size_band=band,
+            quality_flags=flags,
+            reliable=reliable,
+            pooled_frames=n,
+            converged=converged,
+            extras={**frame.extras, "pd_frame_mm": frame.pd_mm, "pd_spread": spread},
+        )

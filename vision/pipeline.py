@@ -14,7 +14,7 @@ from vision.errors import PoseError, SelectionError
 from vision.frames import FrameLimits, decode, encode_jpeg, to_bgr
 from vision.geometry import Camera, CanonicalFace, HeadPose, estimate_pose
 from vision.landmarks import Face, FaceTracker, FaceTrackerOptions, RunningMode
-from vision.measure import FaceMeasurements, FitAdvice, fit_advice, measure_face
+from vision.measure import FaceMeasurements, FaceMeter, FitAdvice, fit_advice, measure_face
 from vision.smoothing import LandmarkSmoother, SmoothingOptions
 
 if TYPE_CHECKING:
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from vision.render import GlassesRenderer, RenderOptions
 
 STAGES = ("decode", "landmarks", "smooth", "pose", "measure", "render", "encode")
+# A stream forgets its pooled measurements after this many frames in a row without a face.
+MEASURE_RESET_AFTER_MISSES = 10
 
 
 class ProductCatalog(Protocol):
@@ -147,6 +149,16 @@ class TryOnResult:
     product: GlassesProduct | Shade | None = None
     fit: FitAdvice | None = None
 
+    def _measurements_dict(self) -> dict[str, Any] | None:
+        """A stream's pooled estimate (values, uncertainty, `reliable`, flags); a photo's
+        measurement only when reliable, else only why not (quality_flags)."""
+        m = self.measurements
+        if m is None:
+            return None
+        if not m.reliable and m.converged and m.pooled_frames == 0:  # IMAGE mode: alone
+            return m.withheld_dict()
+        return m.to_dict()
+
     def summary(self, include_landmarks: bool = False) -> dict[str, Any]:
         """JSON-ready description (no image)."""
         out: dict[str, Any] = {
@@ -155,9 +167,7 @@ class TryOnResult:
             "applied": self.applied,
             "selection": self.selection.to_dict(),
             "pose": self.pose.to_dict() if self.pose is not None else None,
-            "measurements": (
-                self.measurements.to_dict() if self.measurements is not None else None
-            ),
+            "measurements": self._measurements_dict(),
             "fit": self.fit.to_dict() if self.fit is not None else None,
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
         }
@@ -200,6 +210,10 @@ class TryOnPipeline:
             else None
         )
         self._canonical = CanonicalFace.load()
+        # VIDEO: one FaceMeter per stream pools the measurements (what the stream reports,
+        # with its uncertainty and convergence); IMAGE: each photo is measured on its own.
+        self._meter = FaceMeter() if options.running_mode is RunningMode.VIDEO else None
+        self._missed = 0
         self._camera: Camera | None = None
         self._painter: LipstickPainter | None = None
         # One of the two is set, matching selection.kind (typed apart so each use needs no check).
@@ -272,6 +286,8 @@ class TryOnPipeline:
             self._camera = Camera(w, h, self.options.fov_y_deg)
             if self._filter is not None:
                 self._filter.reset()
+            if self._meter is not None:
+                self._meter.reset()
         camera = self._camera
         self._frames += 1
 
@@ -298,10 +314,17 @@ class TryOnPipeline:
             t3 = time.perf_counter()
             timings["pose"] = (t3 - t2) * 1000.0
             if pose is not None:
-                measurements = measure_face(faces[0], pose, camera)
+                if self._meter is not None:
+                    measurements = self._meter.update(faces[0], pose, camera)
+                else:
+                    measurements = measure_face(faces[0], pose, camera)
             timings["measure"] = (time.perf_counter() - t3) * 1000.0
+            self._missed = 0
         else:
             timings["pose"] = timings["measure"] = 0.0
+            self._missed += 1
+            if self._meter is not None and self._missed == MEASURE_RESET_AFTER_MISSES:
+                self._meter.reset()  # the shopper left: the next face is measured anew
 
         t = time.perf_counter()
         image, applied = self._overlay(frame, faces, pose, camera, owned=_owned)

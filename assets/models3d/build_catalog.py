@@ -27,10 +27,12 @@ from meshgen import ellipse_profile, lens_outline, lens_sheet, mirror_x, superel
 from vision.catalog import size_band_for_width  # noqa: E402
 from vision.geometry import CanonicalFace  # noqa: E402
 from vision.render.placement import CANONICAL_BRIDGE_ID  # noqa: E402
+from vision.render.temples import ear_points_mm  # noqa: E402
 
 LENS_CENTRE_Y = -4.5  # mm below the bridge point; real pupils sit 2..6 mm below landmark 168
 RIM_Z = 2.5  # rim centre plane, mm in front of the nose surface at the bridge
-HEAD_HALF_WIDTH = 75.0  # temples end just inside the canonical head proxy (sides at +-77 mm)
+TEMPLE_RINGS = 28  # cross-sections past TEMPLE_DENSE_FROM mm: the renderer bends the arm there
+TEMPLE_DENSE_FROM = 75.0
 MP_CREDIT = "MediaPipe face-effect glasses, Apache-2.0, (c) The MediaPipe Authors"
 JZ_CREDIT = "Jeeliz glasses model, Apache-2.0, (c) Jeeliz"
 TL_CREDIT = ('"Thug Life | Cool glasses | Stylise goggles" by MR EXPERT '
@@ -129,15 +131,23 @@ def build_frame(spec: Spec) -> dict[str, trimesh.Trimesh]:
     hinge = end[-1]
     parts.append(sweep(end, ellipse_profile(3.0 if not metal else 1.8, 5.0 if not metal else 2.4,
                                             8), closed=False, ref=(0, 1, 0)))
-    straight = 0.72 * spec.temple
-    ear = np.array([-max(abs(hinge[0]) + 2.0, HEAD_HALF_WIDTH), y_h - 9.0, hinge[2] - straight])
-    s = np.linspace(0.0, 1.0, 14)[:, None]
-    arm = [hinge + s * (ear - hinge)]
-    u = np.linspace(0.0, 1.0, 9)[1:, None]
-    drop = spec.temple - straight
-    arm.append(ear + np.hstack([0.5 * u, -0.75 * drop * u**1.6, -0.7 * drop * u]))
-    temple_prof = ellipse_profile(1.6, 2.4, 8) if metal else superellipse(1.5, 3.0, 4.0, 12)
-    parts.append(sweep(np.vstack(arm), temple_prof, closed=False, ref=(0, 1, 0)))
+    # The temple arm: its own node, STRAIGHT from the hinge straight back at the height of the
+    # canonical head's ear contact point (vision.render.temples), spec.temple long; the renderer
+    # turns it at the hinge to each shopper's ear and bends the tip down behind it.
+    temple_half_w = 0.8 if metal else 1.5
+    bent_hinge = trimesh.Trimesh(hinge[None].copy(), process=False)
+    _bend(bent_hinge, cx, spec.bridge / 2)  # where the bent front's end piece ends
+    start = bent_hinge.vertices[0] + [0.0, 0.0, 0.5]  # overlap the end piece a little
+    ear = ear_points_mm()[0]
+    axis = np.array([0.0, ear[1] - start[1], ear[2] - start[2]])  # straight back, no splay
+    axis /= np.linalg.norm(axis)
+    # Rings sparse along the front part, dense where any head's ear bend can fall.
+    s = np.unique(np.concatenate([np.linspace(0.0, TEMPLE_DENSE_FROM, 8),
+                                  np.linspace(TEMPLE_DENSE_FROM, spec.temple, TEMPLE_RINGS)]))
+    s = s[:, None]
+    temple_prof = (ellipse_profile(2 * temple_half_w, 2.4, 8) if metal
+                   else superellipse(temple_half_w, 3.0, 4.0, 12))
+    temple = sweep(start + s * axis, temple_prof, closed=False, ref=(0, 1, 0))
     right = trimesh.util.concatenate(parts)
     lens = lens_sheet(outline * (1 - 0.6 * rim_w / spec.lens), RIM_Z, 1.5)
     lens.apply_translation([cx, LENS_CENTRE_Y, 0.0])
@@ -151,7 +161,8 @@ def build_frame(spec: Spec) -> dict[str, trimesh.Trimesh]:
         mesh.vertices = v
     frame = trimesh.util.concatenate([right, mirror_x(right)])
     lenses = trimesh.util.concatenate([lens, mirror_x(lens)])
-    return {"frame": frame, "lens": lenses}
+    return {"frame": frame, "temple_right": temple, "temple_left": mirror_x(temple),
+            "lens": lenses}
 
 
 def _material(name: str, rgba: tuple[float, float, float, float], metal: float,
@@ -173,9 +184,10 @@ def write_glb(parts: dict[str, trimesh.Trimesh], colours: dict[str, tuple], meta
     scene = trimesh.Scene()
     for name, mesh in parts.items():
         mesh = trimesh.Trimesh(mesh.vertices.astype(np.float32), mesh.faces, process=False)
-        rough = 0.15 if name == "lens" else (0.35 if metal else 0.45)
+        mat = "frame" if name.startswith("temple_") else name  # temples take the frame colour
+        rough = 0.15 if mat == "lens" else (0.35 if metal else 0.45)
         mesh.visual = trimesh.visual.TextureVisuals(
-            material=_material(name, colours[name], metal if name == "frame" else 0.0, rough))
+            material=_material(mat, colours[mat], metal if mat == "frame" else 0.0, rough))
         scene.add_geometry(mesh, node_name=name, geom_name=name)
     path.write_bytes(scene.export(file_type="glb", include_normals=True))
 

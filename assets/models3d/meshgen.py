@@ -25,11 +25,16 @@ def lens_outline(style: str, lens_w: float, n: int = SEGMENTS) -> np.ndarray:
     elif style == "rectangular":
         pts = superellipse(a, 0.66 * a, 4.5, n)
     elif style == "cat-eye":
-        pts = superellipse(a, 0.7 * a, 3.0, n)
-        outer = np.clip(-pts[:, 0] / a, 0.0, 1.0)  # 0 at the centre, 1 at the outer (temple) side
-        top = np.clip(pts[:, 1] / (0.7 * a), 0.0, 1.0)
-        pts[:, 1] += 0.28 * a * outer**2 * top  # the upswept outer corner
-        pts[:, 1] -= 0.08 * a * (1 - outer) * np.clip(-pts[:, 1] / (0.7 * a), 0, 1)
+        # Upswept: the outer (temple) side lifted, the lower line rising toward it, and the
+        # top-outer corner drawn out into a wing; the nasal side lower and rounder.
+        pts = superellipse(a, 0.62 * a, 2.6, n)
+        outer = np.clip(-pts[:, 0] / a, 0.0, 1.0)  # 0 at the centre, 1 at the outer side
+        top = np.clip(pts[:, 1] / (0.62 * a), 0.0, 1.0)
+        bottom = np.clip(-pts[:, 1] / (0.62 * a), 0.0, 1.0)
+        wing = outer**3 * top
+        pts[:, 1] += 0.18 * a * outer**2 + 0.30 * a * wing
+        pts[:, 0] -= 0.16 * a * wing
+        pts[:, 1] -= 0.10 * a * (1 - outer) * bottom * np.clip(pts[:, 0] / a + 0.6, 0, 1)
     elif style == "aviator":
         pts = superellipse(a, 0.76 * a, 2.4, n)
         lower = np.clip(-pts[:, 1] / (0.76 * a), 0.0, 1.0)

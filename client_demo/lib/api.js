@@ -199,7 +199,13 @@ export function normalizeFit(msg) {
   const pd = num(m.pd_mm);
   const width = num(m.face_width_mm);
   const sizeBand = m.size_band || null;
-  if (pd == null && width == null && !sizeBand) return null;
+  if (pd == null && width == null && !sizeBand) {
+    // A photo the service would not measure (face too small, turned...): why, and no numbers.
+    const withheld = msg.measurements && msg.measurements.reliable === false;
+    return withheld
+      ? { withheld: true, reliable: false, flags: msg.measurements.quality_flags || [], pd: null, width: null, sizeBand: null, range: null, verdict: null, sku: null }
+      : null;
+  }
   const rec = m.recommended_frame_width_mm;
   return {
     pd,

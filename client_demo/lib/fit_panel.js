@@ -126,6 +126,20 @@ export class FittingFrames {
   }
 }
 
+// The service's quality flags, in words (vision.measure.FaceMeasurements).
+const WHY = {
+  face_too_small: 'the face is too small in the picture',
+  turned_too_far: 'the face is turned too far',
+  partially_outside: 'part of the face is outside the picture',
+  eyes_closed: 'the eyes are closed',
+  iris_mismatch: 'the eyes could not be measured consistently',
+  low_score: 'the face was not found clearly',
+  too_close: 'the face is too close to the camera',
+  implausible_pd: 'the eye distance came out outside the adult range',
+  implausible_face_width: 'the face width came out outside the adult range',
+  not_converged: 'still measuring',
+};
+
 const mm = (v) => (v == null ? '–' : `${v.toFixed(1)} mm`);
 
 export function renderFitNumbers(fit) {
@@ -144,6 +158,11 @@ export function renderFitNote(fit, fitting, products, source = 'camera') {
     return;
   }
   const hint = source === 'photo' ? 'a front-facing photo' : 'hold still and face the camera';
+  if (fit.withheld) {
+    const why = fit.flags.map((f) => WHY[f] || f.replace(/_/g, ' ')).join('; ') || 'the measurement was not reliable';
+    note.textContent = `Not measured: ${why}. For a measurement: ${hint}, closer to the camera.`;
+    return;
+  }
   const prefix = fit.reliable ? '' : `Rough estimate (for a better one: ${hint}). `;
   if (!fitting) {
     note.textContent = `${prefix}Looking up the frames that fit you…`;

@@ -84,7 +84,16 @@ def claim_token(
 ) -> ClaimOut:
     """Link the phone's anonymous id to the kiosk's shopper; 404 unknown, 409 used, 410 expired.
 
-    The claimant is the caller's own shopper (a session token claims only as itself)."""
+    The claimant is the caller's own shopper (a session token claims only as itself). The
+    answer carries the kiosk session's shortlist (products and shades tried, with dwell) and
+    cart, so the phone shows them at once."""
     require_shopper_access(session, principal, body.anonymous_id)
     c = service.claim(session, token, body.anonymous_id)
-    return ClaimOut(shopper_id=c.shopper_id, claimed_by=c.claimed_by, linked_ids=c.linked_ids)
+    kiosk = service.kiosk_shortlist(session, c.shopper_id)
+    return ClaimOut(
+        shopper_id=c.shopper_id,
+        claimed_by=c.claimed_by,
+        linked_ids=c.linked_ids,
+        shortlist=kiosk["shortlist"],
+        cart=kiosk["cart"],
+    )

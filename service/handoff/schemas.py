@@ -34,7 +34,33 @@ class ClaimIn(BaseModel):
     anonymous_id: ShopperId
 
 
+class TriedItem(BaseModel):
+    product_type: str = Field(description="glasses | lipstick")
+    sku: str
+    variant: str | None = None
+    shade: str | None = None
+    dwell_ms: int = Field(description="server-measured time shown, over the session")
+    tried_at: str
+
+
+class CartItem(BaseModel):
+    product_type: str
+    sku: str
+    variant: str | None = None
+    shade: str | None = None
+    quantity: int | float | str | None = 1
+    price: int | float | str | None = None
+    currency: str | None = None
+    added_at: str
+
+
 class ClaimOut(BaseModel):
     shopper_id: str
     claimed_by: str
     linked_ids: list[str]
+    shortlist: list[TriedItem] = Field(
+        default=[], description="the kiosk session's try-ons (newest first), with dwell"
+    )
+    cart: list[CartItem] = Field(
+        default=[], description="Product Added at the kiosk and not ordered since"
+    )

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -17,6 +18,8 @@ from service.db.dml import affected
 from service.errors import Conflict, NotFound, ServiceError
 from service.handoff.models import HandoffToken
 from service.identity.service import link_shoppers, resolve_shopper_ids
+from service.touchpoints.models import Event
+from service.touchpoints.names import EventName
 
 
 class TokenExpired(ServiceError):
@@ -133,3 +136,83 @@ def purge_tokens(session: Session, cutoff: datetime, now: datetime) -> dict[str,
     """Tokens past their grace day, and any older than the retention window."""
     stale = or_(HandoffToken.expires_at < now - HANDOFF_GRACE, HandoffToken.created_at < cutoff)
     return {"handoff_tokens": affected(session, delete(HandoffToken).where(stale))}
+
+
+# What the claiming phone is shown at once: the kiosk session's recent try-ons and cart.
+SHORTLIST_WINDOW = timedelta(hours=24)
+SHORTLIST_MAX_EVENTS = 1000
+
+
+def kiosk_shortlist(
+    session: Session, kiosk_shopper_id: str, now: datetime | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """The kiosk shopper's last day: products and shades tried (server-counted try-ons, with
+    their dwell) and the cart (Product Added not followed by an Order Completed of that sku).
+
+    Only the kiosk shopper's own events (the token's), newest try-on first.
+    """
+    now = now or utcnow()
+    names = (
+        EventName.FRAME_APPLIED,
+        EventName.SHADE_APPLIED,
+        EventName.TRY_ON_DWELL,
+        EventName.PRODUCT_ADDED,
+        EventName.ORDER_COMPLETED,
+    )
+    rows = session.execute(
+        select(
+            Event.event,
+            Event.sku,
+            Event.variant,
+            Event.shade,
+            Event.dwell_ms,
+            Event.price,
+            Event.currency,
+            Event.timestamp,
+            Event.properties,
+        )
+        .where(
+            Event.shopper_id == kiosk_shopper_id,
+            Event.event.in_([str(n) for n in names]),
+            Event.timestamp >= now - SHORTLIST_WINDOW,
+        )
+        .order_by(Event.timestamp, Event.id)
+        .limit(SHORTLIST_MAX_EVENTS)
+    ).all()
+    tried: dict[tuple[Any, ...], dict[str, Any]] = {}
+    cart: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in rows:
+        key = (r.sku, r.variant if r.shade is None else None, r.shade)
+        if r.event in (EventName.FRAME_APPLIED, EventName.SHADE_APPLIED) and r.sku:
+            item = tried.setdefault(
+                key,
+                {
+                    "product_type": "lipstick" if r.shade else "glasses",
+                    "sku": r.sku,
+                    "variant": key[1],
+                    "shade": r.shade,
+                    "dwell_ms": 0,
+                },
+            )
+            item["tried_at"] = r.timestamp.isoformat()
+        elif r.event == EventName.TRY_ON_DWELL and r.sku and r.dwell_ms and key in tried:
+            tried[key]["dwell_ms"] += int(r.dwell_ms)
+        elif r.event == EventName.PRODUCT_ADDED and r.sku:
+            props = r.properties or {}
+            cart[key] = {
+                "product_type": "lipstick" if r.shade else "glasses",
+                "sku": r.sku,
+                "variant": key[1],
+                "shade": r.shade,
+                "quantity": props.get("quantity", 1),
+                "price": props.get("price"),
+                "currency": r.currency,
+                "added_at": r.timestamp.isoformat(),
+            }
+        elif r.event == EventName.ORDER_COMPLETED:
+            lines = (r.properties or {}).get("products") or []
+            ordered = {r.sku} | {ln.get("sku") for ln in lines if isinstance(ln, dict)}
+            for k in [k for k in cart if k[0] in ordered]:
+                del cart[k]
+    shortlist = sorted(tried.values(), key=lambda i: i["tried_at"], reverse=True)
+    return {"shortlist": shortlist, "cart": list(cart.values())}

@@ -1,18 +1,20 @@
-"""Routes: GET /v1/events/schemas and POST /v1/events (a batch of up to 500 touchpoints)."""
+"""Routes: GET /v1/events/schemas, POST /v1/events (a batch of up to 500 touchpoints) and
+GET /v1/admin/rejections (the recent rejected touchpoints, admin)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query
 from pydantic import AliasChoices, BaseModel, Field
 
-from service.access.deps import KioskDep
+from service.access.deps import AdminDep, KioskDep
 from service.deps import RuntimeDep, SessionDep
 from service.errors import AUTH_ERRORS, PayloadTooLarge, error_responses
+from service.touchpoints import rejections
 from service.touchpoints.schemas import EVENT_NAMES, event_json_schemas
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = APIRouter(tags=["events"])
 
 
 class EventSchemasOut(BaseModel):
@@ -50,14 +52,14 @@ def check_batch_size(n: int, limit: int) -> None:
         )
 
 
-@router.get("/schemas", response_model=EventSchemasOut)
+@router.get("/v1/events/schemas", response_model=EventSchemasOut)
 def event_schemas() -> dict[str, Any]:
     """One JSON Schema per event name (snake_case shown; Segment camelCase also accepted)."""
     return {"events": list(EVENT_NAMES), "schemas": event_json_schemas()}
 
 
 @router.post(
-    "",
+    "/v1/events",
     response_model=IngestOut,
     responses=error_responses(400, 413, 422, *AUTH_ERRORS),
 )
@@ -78,3 +80,36 @@ def post_events(
     return rt.ingest(
         session, events, source="api", key_id=principal.key_id, shopper_id=only
     ).to_dict()
+
+
+class RejectionOut(BaseModel):
+    at: str = Field(description="when it was rejected (server time, ISO 8601)")
+    source: str = Field(description="api | segment | stream | ...")
+    event: str | None = Field(description="the event name as sent")
+    message_id: str | None = None
+    code: str = Field(description="the rejection code (docs/events.md)")
+    message: str = Field(description="the reason; field paths and error types, never values")
+
+
+class RejectionsOut(BaseModel):
+    items: list[RejectionOut]
+    count: int
+
+
+@router.get(
+    "/v1/admin/rejections",
+    response_model=RejectionsOut,
+    responses=error_responses(422, *AUTH_ERRORS),
+    tags=["admin"],
+)
+def list_rejections(
+    session: SessionDep,
+    _: AdminDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    code: Annotated[str | None, Query(max_length=32)] = None,
+) -> dict[str, Any]:
+    """The newest rejected touchpoints from every source and replica (like Segment's
+    debugger): time, source, event name, message id, reason. No shopper ids or property
+    values are kept; counts by reason are in /metrics (`tryon_events_rejected_total`)."""
+    items = rejections.recent(session, limit, code=code)
+    return {"items": items, "count": len(items)}

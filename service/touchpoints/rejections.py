@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from service.touchpoints.models import EventRejection
@@ -68,7 +68,7 @@ class RejectionRecorder:
             )
         if self.keep <= 0:
             return
-        session.execute(EventRejection.__table__.insert(), rows[-self.keep :])
+        session.execute(insert(EventRejection), rows[-self.keep :])
         _trim(session, self.keep)
 
 

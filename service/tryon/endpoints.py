@@ -38,7 +38,12 @@ RENDER_HEADERS = {
 
 
 class FitOut(BaseModel):
+    """Only for a reliable measurement (vision.measure.fit_advice); none otherwise."""
+
     size_band: Literal["S", "M", "L"]
+    size_band_mm: tuple[float, float] | None = Field(
+        default=None, description="the size's own frame-width range; sizes never overlap"
+    )
     recommended_frame_width_mm: tuple[float, float]
     reliable: bool
     frame_width_mm: float | None = None

@@ -67,7 +67,12 @@ class TryOnSession:
         """A product/shade is chosen: an adjustment of the shown shade, or a new selection
         (the previous one's try-on is closed)."""
         key = _product_key(selection)
-        if self._current is not None and key == _product_key(self._current) and key[0] == "shade":
+        if (
+            self._current is not None
+            and key is not None
+            and key[0] == "shade"
+            and key == _product_key(self._current)
+        ):
             self._current = {**self._current, **selection}
             self.adjustments += 1
             self._maybe_applied()

@@ -72,13 +72,44 @@ class TestPhotoFallback:
         assert eye_diff > 12 and eye_diff > 3 * lip_diff, (eye_diff, lip_diff)
         # The photo is shown as taken (not mirrored), and measured.
         assert "mirrored" not in page.get_attribute("#view", "class")
+        # Measured only when the service trusts the photo's measurement; else it says why.
         page.wait_for_function(
-            "() => document.querySelector('#fit-pd').textContent.endsWith('mm')",
+            "() => document.querySelector('#fit-pd').textContent.endsWith('mm')"
+            " || document.querySelector('#fit-frames').textContent.startsWith('Not measured')",
             timeout=WAIT_MS)
-        assert assert_frames_that_fit(page)  # this face's band holds frames of the catalog
+        measured = page.evaluate("window.tryon.lastMeta.measurements")
+        if measured and measured.get("reliable"):
+            assert assert_frames_that_fit(page)  # this face's band holds catalog frames
+        else:
+            assert measured and measured["quality_flags"], measured
+            assert page.inner_text("#fit-pd") == "–"
+            assert page.inner_text("#fit-frames").startswith("Not measured: "), measured
         page.screenshot(path=str(screenshots / "demo-photo.png"))
         # The README shows this one: a public-domain photo (NASA), not third-party video.
         docs_copy(screenshots / "demo-photo.png", "demo.png")
+
+
+HANDOFF_VIEW_JS = """() => {
+  const box = (e) => { const r = e.getBoundingClientRect();
+    return { x: r.x, y: r.y, w: r.width, h: r.height }; };
+  const root = document.querySelector('#from-kiosk');
+  const skus = (sel) => [...document.querySelectorAll(sel)].map((li) => li.dataset.sku);
+  const toast = document.querySelector('#toast');
+  return {
+    visible: !root.hidden && root.open, box: box(root), vh: innerHeight,
+    tried: skus('#from-kiosk-tried li[data-sku]'),
+    triedText: [...document.querySelectorAll('#from-kiosk-tried li')].map((li) => li.textContent),
+    cart: skus('#from-kiosk-cart li[data-sku]'),
+    toast: toast.hidden ? null : box(toast),
+    buttons: [...document.querySelectorAll('button, label.btn')].filter((b) => b.offsetParent)
+      .map(box),
+  };
+}"""
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return (a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"]
+            and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"])
 
 
 def decode_qr(png: bytes) -> str:
@@ -108,6 +139,11 @@ class TestKiosk:
         kiosk.wait_for_function(
             "(sku) => window.tryon.lastPair?.meta?.selection?.sku === sku", arg=sku,
             timeout=WAIT_MS)
+        kiosk.wait_for_timeout(1500)  # shown past the server's minimum dwell: a try-on
+        kiosk.tap("#add-to-cart")
+        kiosk.wait_for_function(
+            "() => document.querySelector('#cart-msg').dataset.status === 'stored'",
+            timeout=WAIT_MS)
         kiosk.screenshot(path=str(screenshots / "kiosk-studio.png"))
         card_h = kiosk.evaluate(f"document.querySelector(\".product[data-sku='{sku}']\")"
                                 ".offsetHeight")
@@ -132,7 +168,16 @@ class TestKiosk:
         assert phone.evaluate("window.tryon.claimed") == token
         phone_anon = phone.evaluate("window.tryon.anonymousId")
         assert "handoff" not in phone.evaluate("location.search")  # single use: dropped
+        # At once, above the consent screen (not behind it): what was tried and carted at the
+        # kiosk; no toast over a button.
+        shown = phone.evaluate(HANDOFF_VIEW_JS)
+        assert shown["visible"] and shown["box"]["y"] + 40 <= shown["vh"], shown
+        assert phone.is_visible("#consent")
+        for b in shown["buttons"]:
+            assert not shown["toast"] or not overlaps(shown["toast"], b), shown
         phone.screenshot(path=str(screenshots / "phone-after-handoff.png"))
+        docs_copy(screenshots / "phone-after-handoff.png", "phone-handoff.png")
+        claim = phone.evaluate("window.tryon.claim")
 
         with sqlite3.connect(live_server.db_path) as db:
             kiosk_events = db.execute(
@@ -143,6 +188,12 @@ class TestKiosk:
         assert {e[0] for e in kiosk_events} >= {"Try-On Started", "Frame Applied"}
         assert all(e[1] == "kiosk" and e[2] == "S-1" for e in kiosk_events)
         assert tuple(sorted((kiosk_anon, phone_anon))) in {tuple(sorted(x)) for x in links}
+
+        if "shortlist" not in claim:
+            pytest.xfail(f"the claim answer has no kiosk shortlist yet: {claim}")
+        assert sku in shown["tried"], shown  # the frame tried at the kiosk, with its dwell
+        assert [t for t in shown["triedText"] if "tried" in t and " s" in t], shown
+        assert sku in shown["cart"], shown
 
         # Left alone, the kiosk starts over for the next shopper.
         kiosk.wait_for_function("() => window.tryon.resets === 1", timeout=15_000)

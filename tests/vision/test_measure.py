@@ -194,6 +194,8 @@ def _legacy_fit_json(m: FaceMeasurements, frame_width_mm: float | None) -> dict[
     lo, hi = m.recommended_frame_width_mm
     advice: dict[str, object] = {
         "size_band": m.size_band,
+        # Added with issue 11: the size's own range (S/M/L never overlap).
+        "size_band_mm": list(m.size_band_mm),
         "recommended_frame_width_mm": [round(lo, 1), round(hi, 1)],
         "reliable": m.reliable,
     }
@@ -220,7 +222,9 @@ class TestFitAdvice:
         assert advice.frame_width_mm is None and advice.verdict is None
         assert advice.size_band == measured.size_band and advice.reliable == measured.reliable
         assert advice.recommended_frame_width_mm == measured.recommended_frame_width_mm
-        assert list(advice.to_dict()) == ["size_band", "recommended_frame_width_mm", "reliable"]
+        assert list(advice.to_dict()) == [
+            "size_band", "size_band_mm", "recommended_frame_width_mm", "reliable"
+        ]
         assert json.dumps(advice.to_dict()) == json.dumps(_legacy_fit_json(measured, None))
 
     def test_verdicts_at_and_past_the_band_edges(self, measured: FaceMeasurements) -> None:

@@ -91,6 +91,16 @@ class TestImageMode:
     def test_result_carries_its_product_and_fit(self, image_pipeline: TryOnPipeline,
                                                 astronaut: np.ndarray) -> None:
         image_pipeline.select_glasses("RND-47")
+        # At 512 px her irises span 7.5 px: too few to measure, so no size and no verdict,
+        # and the summary says why instead of giving numbers.
+        small = image_pipeline.process(astronaut)
+        assert small.fit is None and small.measurements is not None
+        assert small.summary()["measurements"] == {
+            "reliable": False, "quality_flags": ["face_too_small"],
+            "iris_px": round(small.measurements.iris_px, 2),
+            "distance_cm": round(small.measurements.distance_cm, 2),
+        }
+        astronaut = cv2.resize(astronaut, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
         result = image_pipeline.process(astronaut)
         image_pipeline.select_glasses("REC-M")  # a later selection does not change that result
         product = result.product

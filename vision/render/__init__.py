@@ -3,6 +3,7 @@
 from vision.render.composite import composite_premultiplied
 from vision.render.placement import CANONICAL_BRIDGE_ID, glasses_to_camera, head_proxy
 from vision.render.renderer import GlassesRenderer, Overlay, RenderOptions, RenderResult
+from vision.render.temples import ear_points_mm, temple_reach_mm
 
 __all__ = [
     "CANONICAL_BRIDGE_ID",
@@ -11,6 +12,8 @@ __all__ = [
     "RenderOptions",
     "RenderResult",
     "composite_premultiplied",
+    "ear_points_mm",
     "glasses_to_camera",
     "head_proxy",
+    "temple_reach_mm",
 ]

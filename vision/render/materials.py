@@ -25,6 +25,7 @@ class MeshPart:
     vertices: np.ndarray
     indices: np.ndarray
     base_rgba: tuple[float, float, float, float]
+    temple: int = 0  # +1 / -1: the wearer's left / right temple arm (temples.TEMPLE_NODES)
 
 
 def _kind(name: str) -> str:
@@ -44,8 +45,14 @@ def _base_color(geom: trimesh.Trimesh) -> tuple[float, float, float, float]:
     return tuple(float(c) for c in arr[:4])  # type: ignore[return-value]
 
 
-def mesh_parts(product: GlassesProduct) -> list[MeshPart]:
-    """The product's GLB split into draw calls by part kind, in GLB millimetres."""
+def mesh_parts(product: GlassesProduct, *, rest: bool = False) -> list[MeshPart]:
+    """The product's GLB split into draw calls by part kind, in GLB millimetres.
+
+    Temple arms (nodes temple_left / temple_right) are parts of their own; rest=True gives them
+    as stored (straight), otherwise fitted to the canonical head (what a viewer without a face
+    sees; the renderer fits them to each face).
+    """
+    from vision.render.temples import TEMPLE_NODES
     if product.scene is None:
         raise CatalogError(f"{product.sku}: product has no loaded GLB scene")
     grouped: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
@@ -61,6 +68,8 @@ def mesh_parts(product: GlassesProduct) -> list[MeshPart]:
         n = geom.vertex_normals @ np.asarray(transform)[:3, :3].T
         n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
         key = kind if kind != ACCENT else f"{ACCENT}:{geom_name}"
+        if kind == FRAME and str(node) in TEMPLE_NODES:
+            key = f"{FRAME}:{node}"
         grouped.setdefault(key, []).append((v, n, np.asarray(geom.faces)))
         colours.setdefault(key, _base_color(geom))
     parts = []
@@ -71,10 +80,15 @@ def mesh_parts(product: GlassesProduct) -> list[MeshPart]:
             faces.append(f + offset)
             offset += len(v)
         parts.append(MeshPart(key.split(":")[0], np.vstack(verts).astype(np.float32),
-                              np.vstack(faces).astype(np.uint32), colours[key]))
+                              np.vstack(faces).astype(np.uint32), colours[key],
+                              TEMPLE_NODES.get(key.split(":")[-1], 0)))
     # Opaque parts first, lenses last: translucent surfaces blend over what is already drawn.
     parts.sort(key=lambda p: p.kind == LENS)
-    return parts
+    if rest:
+        return parts
+    from vision.render.temples import fit_parts
+
+    return fit_parts(parts, None)
 
 
 def part_color(part: MeshPart, variant: Variant) -> tuple[float, float, float, float]:

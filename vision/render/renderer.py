@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -16,9 +17,20 @@ from vision.landmarks import Face
 from vision.render import shaders
 from vision.render.composite import composite_premultiplied
 from vision.render.device import ContextChoice, RenderDevice, create_context
-from vision.render.materials import LENS, mesh_parts, part_color, shading
-from vision.render.placement import CANONICAL_BRIDGE_ID, anchored_glasses_to_camera, head_proxy
+from vision.render.materials import LENS, MeshPart, mesh_parts, part_color, shading
+from vision.render.placement import (
+    CANONICAL_BRIDGE_ID,
+    anchored_glasses_to_camera,
+    glasses_to_face,
+    head_proxy,
+)
 from vision.render.targets import AAChoice, Antialias, BoxTargets, choose_aa, crop_projection
+from vision.render.temples import (
+    TempleRig,
+    ear_points_mm,
+    face_frame_landmarks,
+    fitted_vertices,
+)
 
 BBOX_PAD_PX = 2  # anti-aliased edges spill a pixel past the projected vertices
 MAX_CACHED_PRODUCTS = 64  # GPU meshes kept per renderer (a few hundred KB each)
@@ -36,6 +48,9 @@ class RenderOptions:
     occluder: bool = True
     occluder_push_cm: float = 0.3
     anchor_bridge: bool = True  # put the bridge on the detected landmark 168 (see placement)
+    # Temple arms (GLB nodes temple_left/right) turned at the hinge to this face's ears and bent
+    # behind them (temples.py); False: fitted to the canonical head, as mesh_parts() gives them.
+    fit_temples: bool = True
     near_cm: float = 2.0
     far_cm: float = 1000.0
     light_dir: tuple[float, float, float] = (-0.35, 0.6, 0.75)  # camera space, toward the light
@@ -79,21 +94,49 @@ class RenderResult:
 
 
 class _GpuProduct:
+    """A product's meshes on the GPU. Temple arms (temples.TEMPLE_NODES) are re-fitted to each
+    face on the CPU and their small vertex buffers rewritten per frame."""
+
     def __init__(self, ctx: Any, prog: Any, product: GlassesProduct) -> None:
         self.parts = []
-        for part in mesh_parts(product):
-            vbo = ctx.buffer(part.vertices.tobytes())
+        self.temples: list[tuple[TempleRig, MeshPart, Any]] = []
+        rigid = []
+        for part in mesh_parts(product, rest=True):
+            vbo = ctx.buffer(part.vertices.tobytes(), dynamic=bool(part.temple))
             ibo = ctx.buffer(part.indices.tobytes())
             vao = ctx.vertex_array(prog, [(vbo, "3f 3f", "in_pos", "in_normal")],
                                    index_buffer=ibo, index_element_size=4)
             self.parts.append((part, vao, (vbo, ibo)))
-        self.points = np.vstack([p.vertices[:, :3] for p, _, _ in self.parts]).astype(np.float64)
+            if part.temple:
+                self.temples.append((TempleRig.from_vertices(part.temple, part.vertices[:, :3]),
+                                     part, vbo))
+            else:
+                rigid.append(part.vertices[:, :3])
+        self.points = np.vstack(rigid).astype(np.float64)
+
+    def fit(self, pose: HeadPose | None) -> np.ndarray:
+        """Fit the temples to this face, None: the canonical head (rewriting their buffers);
+        (n, 3) all points, GLB mm."""
+        if not self.temples:
+            return self.points
+        ears = ear_points_mm(None if pose is None else face_frame_landmarks(pose))
+        pts = [self.points]
+        for rig, part, vbo in self.temples:
+            fitted = fitted_vertices(rig, part.vertices, ears)
+            vbo.write(fitted.tobytes())
+            pts.append(fitted[:, :3].astype(np.float64))
+        return np.vstack(pts)
 
     def release(self) -> None:
         for _, vao, bufs in self.parts:
             vao.release()
             for b in bufs:
                 b.release()
+
+
+@lru_cache(maxsize=1)
+def _face_to_glasses() -> np.ndarray:
+    return np.linalg.inv(glasses_to_face())
 
 
 def _mat4(m: np.ndarray) -> bytes:
@@ -192,7 +235,9 @@ class GlassesRenderer:
         model_view = self.model_matrix(face, pose, camera)
         if not np.isfinite(model_view).all():
             return None
-        pts = gp.points @ model_view[:3, :3].T + model_view[:3, 3]
+        with self._ctx:
+            points = gp.fit(pose if self.options.fit_temples else None)
+        pts = points @ model_view[:3, :3].T + model_view[:3, 3]
         pts = pts[pts[:, 2] < -self.options.near_cm]
         if len(pts) == 0:
             return None
@@ -212,7 +257,10 @@ class GlassesRenderer:
                                                         self.options.far_cm), box_gl, w, h)
         with self._ctx:
             viewport = targets.prepare(x1 - x0, y1 - y0, self.aa)
-            self._draw(gp, var, product, model_view, pose.matrix, proj, viewport,
+            # The head proxy moves with the glasses (the anchoring shift included), so the
+            # temples fitted outside it in the glasses' frame stay outside it on screen.
+            head_to_cam = model_view @ _face_to_glasses()
+            self._draw(gp, var, product, model_view, head_to_cam, proj, viewport,
                        self.options.occluder if occluder is None else occluder)
             premul = targets.read(x1 - x0, y1 - y0)
         return Overlay(premul, x0, y0)

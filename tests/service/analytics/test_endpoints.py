@@ -30,8 +30,17 @@ class TestEndpoints:
 
     def test_json_and_exports(self, client) -> None:
         h = {"X-API-Key": client.analyst}
-        body = client.get("/v1/analytics/funnel", headers=h, params={"window_hours": 72}).json()
+        body = client.get(
+            "/v1/analytics/funnel",
+            headers=h,
+            params={"window_hours": 72, "product_type": "glasses"},
+        ).json()
         assert {r["sku"]: r["ordered"] for r in body["rows"]} == {"RB-1": 2, "RB-2": 1}
+        assert body["filters"]["product_type"] == "glasses"
+        lips = client.get(
+            "/v1/analytics/funnel", headers=h, params={"product_type": "lipstick"}
+        ).json()
+        assert {r["sku"] for r in lips["rows"]} == {"ruby", "nude"}
         csv = client.get("/v1/analytics/products", headers=h, params={"format": "csv"})
         assert csv.headers["content-type"].startswith("text/csv")
         assert csv.text.splitlines()[0].startswith("sku,variant,try_ons")

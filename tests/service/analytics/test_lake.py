@@ -149,6 +149,8 @@ FILTERS = [
     Filters(channel="kiosk"),
     Filters(store_id="S1", start=DAY0),
     Filters(end=DAY0 + 3 * 24 * H),
+    Filters(product_type="glasses"),
+    Filters(product_type="lipstick", channel="web"),
 ]
 GROUPINGS = [(), ("variant",), ("channel",), ("store",), ("day",), ("variant", "store", "day")]
 
@@ -180,7 +182,7 @@ def test_shades_parity(env, f, by_skin_tone) -> None:
     session, dr = duck_reports(env)
     with session:
         ref = queries.shade_popularity(session, f, by_skin_tone)
-        assert ref
+        assert ref or f.product_type == "glasses"  # glasses events name no shade
         same(dr.shade_popularity(f, by_skin_tone), ref)
 
 

@@ -71,7 +71,10 @@ class TestFunnel:
         and s3. RB-2: tried by s4, s5, s6; s4's cart came before the try-on; s6 ordered it as
         one line of a two-line order -> 3 tried, 0 carted, 1 ordered."""
         with db() as s:
-            rows = by(queries.funnel(s, Filters(), 72.0), "sku")
+            rows = by(queries.funnel(s, Filters(product_type="glasses"), 72.0), "sku")
+            lipstick = by(queries.funnel(s, Filters(product_type="lipstick"), 72.0), "sku")
+        # Lipstick try-ons (Shade Applied: sku = shade id) are their own cohorts.
+        assert {k: r["tried"] for k, r in lipstick.items()} == {("ruby",): 3, ("nude",): 1}
         assert {k: (r["tried"], r["carted"], r["ordered"]) for k, r in rows.items()} == {
             ("RB-1",): (3, 1, 2),
             ("RB-2",): (3, 0, 1),
@@ -169,8 +172,7 @@ class TestFitGap:
         (gap,) = one["gaps"]
         assert gap["shoppers"] == 1 and gap["recommended"] is False
         assert gap["suggested_frame_width_mm"] is None and one["recommendations"] == 0
-        rng = np.random.default_rng(3)
-        widths = np.round(rng.normal(165.0, 3.0, 40), 1)
+        widths = np.linspace(160.0, 170.0, 40)
         report = fit_gap(widths, [Frame("A", 126.0)], min_shoppers=20)
         (gap,) = report["gaps"]
         lo, hi = gap["suggested_frame_width_ci95_mm"]

@@ -37,6 +37,31 @@ def claim(api: Api, token: str, phone: str):  # type: ignore[no-untyped-def]
 
 
 class TestHandoff:
+    def test_claim_answers_the_kiosk_shortlist_and_cart(self, api: Api) -> None:
+        """The phone sees at once what the kiosk shopper tried (with dwell) and has in the
+        cart; a product ordered since is no longer in the cart."""
+        kiosk, phone = new_id("k-"), new_id("p-")
+        token = mint(api, kiosk)["token"]
+        events = [
+            track("Frame Applied", kiosk, sku="RB-1", variant="black"),
+            track("Try-On Dwell", kiosk, sku="RB-1", variant="black", dwell_ms=4000),
+            track("Shade Applied", kiosk, shade="plum-velvet", intensity=0.7),
+            track("Try-On Dwell", kiosk, shade="plum-velvet", dwell_ms=2500),
+            track("Product Added", kiosk, shade="plum-velvet", price=22, currency="EUR"),
+            track("Product Added", kiosk, sku="RB-1", variant="black", price=119,
+                  currency="EUR"),
+            track("Order Completed", kiosk, order_id="o-1", sku="RB-1"),
+        ]
+        assert api.post_events(events).json()["inserted"] == len(events)
+        r = claim(api, token, phone)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        tried = {(i["product_type"], i["sku"]): i["dwell_ms"] for i in body["shortlist"]}
+        assert tried == {("glasses", "RB-1"): 4000, ("lipstick", "plum-velvet"): 2500}
+        (item,) = body["cart"]
+        assert (item["sku"], item["shade"], item["price"], item["currency"]) == (
+            "plum-velvet", "plum-velvet", 22, "EUR")
+
     def test_mint_stores_only_a_hash_and_ttl_from_settings(self, api: Api) -> None:
         kiosk = new_id("k-")
         body = mint(api, kiosk)
@@ -65,7 +90,7 @@ class TestHandoff:
         r = claim(api, token, phone)
         assert r.status_code == 200, r.text
         assert r.json() == {"shopper_id": kiosk, "claimed_by": phone,
-                            "linked_ids": [phone, kiosk]}
+                            "linked_ids": [phone, kiosk], "shortlist": [], "cart": []}
         with api.sessionmaker() as s:
             assert resolve_shopper_ids(s, phone) == [phone, kiosk]
             assert resolve_shopper_ids(s, kiosk) == [kiosk, phone]

@@ -100,6 +100,58 @@ class TestSegmentSdk:
         assert errors == []  # Segment answers 200 and drops invalid messages
         assert [r.properties["nps"] for r in rows_for(api, shopper)] == [8]
 
+    def test_rejections_are_counted_listed_and_numbers_stay_numbers(
+        self, api: Api, live_server: LiveServer, sdk: analytics.Client, errors: list
+    ) -> None:
+        """The issue's drops: an unknown event, NPS 11, currency "eur", an order without
+        order_id. The SDK still reports success (as Segment does), but each is counted by
+        reason in /metrics, logged at WARNING and listed for admins; and numbers sent as
+        numbers are stored as numbers."""
+        shopper = new_id("seg-")
+        sdk.track(anonymous_id=shopper, event="Not A Touchpoint")
+        sdk.track(anonymous_id=shopper, event="Feedback Submitted", properties={"nps": 11})
+        sdk.track(anonymous_id=shopper, event="Product Added",
+                  properties={"sku": "G-1", "price": 119, "currency": "eur"})
+        sdk.track(anonymous_id=shopper, event="Order Completed",
+                  properties={"sku": "G-1", "total": 119})
+        sdk.track(anonymous_id=shopper, event="Product Added",
+                  properties={"sku": "G-1", "price": 119, "currency": "EUR", "quantity": 2})
+        sdk.track(anonymous_id=shopper, event="Order Completed",
+                  properties={"order_id": "o-1", "currency": "EUR", "total": 64.5,
+                              "products": [{"shade": "plum-velvet", "price": 22.5}]})
+        sdk.track(anonymous_id=shopper, event="Feedback Submitted", properties={"nps": 9})
+        assert errors == []
+        stored = {r.event: r for r in rows_for(api, shopper)}
+        added, order = stored["Product Added"].properties, stored["Order Completed"].properties
+        assert added["price"] == 119 and isinstance(added["price"], int)
+        assert added["quantity"] == 2 and isinstance(added["quantity"], int)
+        assert order["total"] == 64.5 and isinstance(order["total"], float)
+        assert order["products"][0] == {"sku": "plum-velvet", "shade": "plum-velvet",
+                                        "price": 22.5, "quantity": 1}
+        assert stored["Feedback Submitted"].properties["nps"] == 9
+
+        metrics = httpx.get(f"{live_server.url}/metrics").text
+        for reason in ("unknown_event", "invalid"):
+            line = f'tryon_events_rejected_total{{reason="{reason}",source="segment"}}'
+            assert line in metrics, metrics[-2000:]
+        invalid = next(ln for ln in metrics.splitlines() if ln.startswith(
+            'tryon_events_rejected_total{reason="invalid",source="segment"}'))
+        assert float(invalid.split()[-1]) >= 3
+        c = api.client
+        assert c.get("/v1/admin/rejections", headers={"X-API-Key": api.keys["kiosk"]}
+                     ).status_code == 403
+        body = c.get("/v1/admin/rejections", headers={"X-API-Key": api.keys["admin"]},
+                     params={"limit": 50}).json()
+        mine = [r for r in body["items"] if r["event"] in (
+            "Not A Touchpoint", "Feedback Submitted", "Product Added", "Order Completed")]
+        codes = {(r["event"], r["code"]) for r in mine}
+        assert {("Not A Touchpoint", "unknown_event"), ("Feedback Submitted", "invalid"),
+                ("Product Added", "invalid"), ("Order Completed", "invalid")} <= codes
+        text = json.dumps(body)
+        assert shopper not in text and "eur" not in text  # no ids, no values
+        assert any("properties.nps" in r["message"] for r in mine)
+        assert all(r["source"] == "segment" and r["message_id"] for r in mine)
+
     def test_bad_write_key_is_rejected(self, api: Api, live_server: LiveServer) -> None:
         client = analytics.Client(write_key="not-a-key", host=live_server.url, sync_mode=True,
                                   max_retries=0)
