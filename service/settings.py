@@ -29,7 +29,13 @@ class Settings(BaseSettings):
     demo_dir: Path = ROOT / "client_demo"
 
     # Vision
-    landmark_backend: Literal["mediapipe"] = "mediapipe"
+    # mediapipe: MediaPipe's face-mesh graph (CPU). onnx: the same face pipeline on ONNX Runtime
+    # (vision/landmarks_onnx), on a GPU when onnxruntime-gpu and one are there, else the CPU.
+    landmark_backend: Literal["mediapipe", "onnx"] = "mediapipe"
+    # onnx: execution providers, comma-separated ("auto", "cuda", "tensorrt", "cpu").
+    onnx_providers: str = "auto"
+    # onnx: concurrent streams' landmark calls are gathered this long (ms) into one batch.
+    landmark_batch_window_ms: float = 2.0
     max_faces: int = 1
     camera_fov_deg: float = 63.0
     max_frame_pixels: int = 4096 * 4096

@@ -50,6 +50,14 @@ class FaceTrackerOptions:
     # on the crop).
     refine_below: float = 0.25
     detector: DetectorOptions = field(default_factory=DetectorOptions)
+    # Landmark backend (see BACKENDS): "mediapipe" (the legacy face-mesh graph, CPU) or "onnx"
+    # (the same models converted to ONNX on ONNX Runtime, vision/landmarks_onnx: CPU or GPU).
+    backend: str = "mediapipe"
+    # onnx only: execution providers, short names allowed ("cuda", "tensorrt", "cpu");
+    # empty = the best available, CPU last. batch_window_ms > 0 gathers concurrent trackers'
+    # model calls into one batch for at most that long.
+    providers: tuple[str, ...] = ()
+    batch_window_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,23 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-9)
 
 
+# Landmark backends: name -> "module:class", a FaceTracker subclass imported on first use.
+BACKENDS = {
+    "mediapipe": "vision.landmarks:FaceTracker",
+    "onnx": "vision.landmarks_onnx.tracker:OnnxFaceTracker",
+}
+
+
+def _backend_class(name: str) -> type[FaceTracker]:
+    import importlib
+
+    if name not in BACKENDS:
+        raise OptionsError(f"unknown landmark backend {name!r}; one of {sorted(BACKENDS)}")
+    module, cls = BACKENDS[name].split(":")
+    found: type[FaceTracker] = getattr(importlib.import_module(module), cls)
+    return found
+
+
 def _face_mesh_solution(options: FaceTrackerOptions) -> Any:
     """The legacy face-mesh graph, also observing its `face_detections` stream for scores."""
     from mediapipe.python.solution_base import SolutionBase  # heavy import, kept lazy
@@ -175,7 +200,20 @@ class FaceTracker:
 
     One tracker per video stream (it keeps tracking state); not safe to share across threads
     concurrently, so calls are serialised by a lock.
+
+    `FaceTracker(options)` builds the backend that options.backend names (a subclass).
     """
+
+    def __new__(cls, options: FaceTrackerOptions | None = None) -> FaceTracker:
+        backend = (options or FaceTrackerOptions()).backend
+        if cls is FaceTracker and backend != "mediapipe":
+            cls = _backend_class(backend)
+        return super().__new__(cls)
+
+    @property
+    def provider(self) -> str:
+        """Where the landmark models run: MediaPipe's graph runs on the CPU."""
+        return "mediapipe-cpu"
 
     def __init__(self, options: FaceTrackerOptions | None = None) -> None:
         self.options = options or FaceTrackerOptions()

@@ -53,6 +53,11 @@ class PipelineOptions:
     # Processing size: a larger frame is decoded smaller (JPEG: inside the DCT) to this long
     # side; None keeps every frame at its own size.
     max_side: int | None = None
+    # Landmark backend and its ONNX Runtime options (FaceTrackerOptions.backend, .providers,
+    # .batch_window_ms).
+    landmark_backend: str = "mediapipe"
+    landmark_providers: tuple[str, ...] = ()
+    landmark_batch_window_ms: float = 0.0
 
 
 RendererProvider = Callable[[], "GlassesRenderer"]
@@ -202,6 +207,9 @@ class TryOnPipeline:
                 running_mode=options.running_mode,
                 max_faces=options.max_faces,
                 limits=options.limits,
+                backend=options.landmark_backend,
+                providers=options.landmark_providers,
+                batch_window_ms=options.landmark_batch_window_ms,
             )
         )
         self._filter = (

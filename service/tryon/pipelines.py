@@ -28,6 +28,11 @@ def pipeline_options(settings: Settings, mode: RunningMode) -> PipelineOptions:
         ),
         jpeg_quality=settings.jpeg_quality,
         max_side=settings.max_processing_side or None,
+        landmark_backend=settings.landmark_backend,
+        landmark_providers=tuple(
+            p.strip() for p in settings.onnx_providers.split(",") if p.strip()),
+        landmark_batch_window_ms=(
+            settings.landmark_batch_window_ms if settings.landmark_backend == "onnx" else 0.0),
     )
 
 

@@ -129,7 +129,13 @@ class TestDashboard:
             timeout=WAIT_MS)
         assert page.is_hidden("#board")
         assert page.evaluate("sessionStorage.getItem('tryon.analyst_key')") is None
-        page.watch.errors.clear()  # the 403 is the point here
+        # The 403 is the point here. Chromium reports it on the console asynchronously, so
+        # wait for that report before clearing it (cleared too early, it landed afterwards).
+        for _ in range(60):
+            if any("403" in e for e in page.watch.errors):
+                break
+            page.wait_for_timeout(50)
+        page.watch.errors.clear()
 
     def test_seeded_numbers_render(self, new_page: Any, seeded: None, api_keys: dict[str, str],
                                    screenshots: Path) -> None:

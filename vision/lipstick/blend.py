@@ -9,8 +9,14 @@ import numpy as np
 
 from vision.landmarks import Face
 from vision.lipstick.color import srgb_to_lab
-from vision.lipstick.contour import INNER_LOWER, INNER_UPPER, OUTER_LOWER, OUTER_UPPER
-from vision.lipstick.mask import DEFAULT_PARAMS, MaskParams, MouthFrame, lip_mask_canvas
+from vision.lipstick.contour import (
+    INNER_LOWER,
+    INNER_UPPER,
+    OUTER_LOWER,
+    OUTER_UPPER,
+    catmull_rom,
+)
+from vision.lipstick.mask import DEFAULT_PARAMS, MaskParams, MouthFrame, lip_layers_canvas
 from vision.lipstick.shades import Finish, Shade, check_intensity
 
 
@@ -18,8 +24,10 @@ from vision.lipstick.shades import Finish, Shade, check_intensity
 class FinishLook:
     """How a finish treats the lips' own lightness and adds light.
 
-    detail: share of the original lightness variation kept (texture, lighting).
-    highlight_cap: original highlights above the lips' mean are compressed to this (matte).
+    detail: share of the original broad lightness variation kept (shading, lighting).
+    highlight_cap: original broad highlights above the lips' mean are compressed to this (matte).
+    texture / texture_cap: the fine detail (lip lines, grain: the original minus its blur at
+    2.5% of the mouth width) is kept apart from the shading, so matte is not a flat sticker.
     gloss: strength of the specular highlight along the lip shape (share of the way to white).
     sparkle: strength of the per-position glitter.
     """
@@ -28,6 +36,8 @@ class FinishLook:
     highlight_cap: float
     gloss: float
     sparkle: float
+    texture: float = 1.0  # share of the lips' own fine luminance detail (lines, grain) kept
+    texture_cap: float = 12.0  # ... clipped to +-this L* (an original glint is not texture)
 
 
 LOOKS: dict[Finish, FinishLook] = {
@@ -80,23 +90,27 @@ class LipstickPainter:
         look: FinishLook,
     ) -> None:
         xy = face.xy.astype(np.float64) - 0.5  # pixel centres at integers
-        alpha_c, mf = lip_mask_canvas(frame_bgr, xy, self.options.mask)
+        layers = lip_layers_canvas(frame_bgr, xy, self.options.mask)
+        alpha_c, mf = layers.alpha, layers.frame
         light_c = self._light_canvas(mf, xy, alpha_c, look)
         x0, y0, x1, y1 = mf.box
         if x1 <= x0 or y1 <= y0:
             return
         maps = cv2.warpAffine(
-            np.dstack([alpha_c, light_c[0], light_c[1], np.zeros_like(alpha_c)]),
+            np.dstack([alpha_c, light_c[0], light_c[1], layers.rim]),
             mf.crop_matrix(), (x1 - x0, y1 - y0),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
         )
-        alpha, gloss, sparkle = maps[..., 0], maps[..., 1], maps[..., 2]
+        alpha, gloss, sparkle, rim = (maps[..., i] for i in range(4))
         if float(alpha.max()) <= 1e-3:
             return
         crop = frame_bgr[y0:y1, x0:x1].astype(np.float32) * (1.0 / 255.0)
-        painted = _shade_crop(crop, alpha, gloss, sparkle, shade, look, self.options)
+        mw = float(np.linalg.norm(xy[61] - xy[291]))
+        painted, tinted = _shade_crop(crop, alpha, gloss, sparkle, shade, look, self.options, mw)
+        # Full colour where the mask is; the chroma-only tint covers the rest of the rim.
         a = (alpha * k)[..., None]
-        blended = crop + (painted - crop) * a
+        r = (np.clip(rim - alpha, 0.0, 1.0) * k)[..., None]
+        blended = crop + (painted - crop) * a + (tinted - crop) * r
         out[y0:y1, x0:x1] = np.clip(blended * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
     def _light_canvas(
@@ -121,41 +135,58 @@ class LipstickPainter:
         return gloss, sparkle
 
 
-def _lip_centre_line(xy: np.ndarray, outer: tuple[int, ...], inner: tuple[int, ...],
-                     toward_outer: float) -> np.ndarray:
-    """Points part-way from the inner to the outer lip border (upper or lower lip)."""
-    o = xy[list(outer[1:-1])]
-    i = xy[list(inner[1:-1])]
-    return i + (o - i) * toward_outer
+# Camera space of the lip shading model: x right, y up, z toward the camera. The light comes
+# from above and in front of the face (a ceiling light, a window, a ring light above a screen).
+_LIGHT = np.array([0.0, 0.55, 1.0]) / np.linalg.norm([0.0, 0.55, 1.0])
+_HALF = (_LIGHT + np.array([0.0, 0.0, 1.0])) / np.linalg.norm(_LIGHT + np.array([0.0, 0.0, 1.0]))
+_SHININESS = 24.0  # Blinn-Phong exponent of a wet gloss
+_BULGE = 1.6  # the lips' cross-section slope at their borders (normal tilt), vertical
+_WRAP = 1.1  # ... and toward the mouth corners (the lips wrap around the teeth arch)
+
+
+def _curve_distance(curve: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Distance in canvas pixels to an open polyline."""
+    img = np.full((size[1], size[0]), 255, np.uint8)
+    cv2.polylines(img, [np.round(curve * 16).astype(np.int32)], False, (0,), 1, cv2.LINE_8,
+                  shift=4)
+    return cv2.distanceTransform(img, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
 def _gloss_map(mf: MouthFrame, xy: np.ndarray, alpha_c: np.ndarray, cw: float) -> np.ndarray:
-    """Specular band along each lip's fullest part, brightest at the centre of the mouth.
+    """Specular term (0..1) of a Blinn-Phong light on a surface normal estimated for each lip.
 
-    Lips are convex: with light from above the camera, the highlight runs along the lower lip
-    a little below its middle and, weaker, along the upper lip; it follows the landmarks.
+    Each lip is modelled as a swelling between its inner and outer contour: across the lip
+    (t = 0 at the inner border, 1 at the outer) its normal tilts from facing into the mouth
+    to facing out (up or down), and along the mouth it turns sideways toward the corners. The
+    light is above the camera, so the highlight sits where the lower lip's upper surface faces
+    between the light and the camera, and fades toward the corners where the lips turn away.
+    The painter modulates it by the lips' own shading and texture.
     """
     h, w = alpha_c.shape
-    canvas = np.zeros((h, w), np.float32)
-    for outer, inner, pos, strength in (
-        (OUTER_LOWER, INNER_LOWER, 0.42, 1.0),
-        (OUTER_UPPER, INNER_UPPER, 0.55, 0.45),
-    ):
-        line = mf.to_canvas(_lip_centre_line(xy, outer, inner, pos))
-        n = len(line)
-        # Brighter in the middle of the mouth, fading toward the corners.
-        fade = np.sin(np.linspace(0.15, np.pi - 0.15, n - 1)) ** 1.5
-        thick = max(round(0.03 * cw), 1)
-        for j in range(n - 1):
-            p, q = np.round(line[j:j + 2] * 4).astype(np.int32)
-            cv2.line(canvas, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])),
-                     (float(strength * fade[j]),), thick, cv2.LINE_AA, shift=2)
-    sigma = 0.02 * cw
-    canvas = np.asarray(cv2.GaussianBlur(canvas, (0, 0), sigma), dtype=np.float32)
-    peak = float(canvas.max())
-    if peak > 0:
-        canvas /= peak
-    return canvas * alpha_c
+    size = (w, h)
+    corners = mf.to_canvas(xy[[OUTER_UPPER[0], OUTER_UPPER[-1]]])
+    u = (np.arange(w, dtype=np.float32) - corners[0, 0]) / max(corners[1, 0] - corners[0, 0], 1.0)
+    nx = np.broadcast_to(_WRAP * np.sin(np.pi * (np.clip(u, 0.0, 1.0) - 0.5))[None, :], (h, w))
+    spec = np.zeros((h, w), np.float32)
+    for outer, inner, sign in ((OUTER_LOWER, INNER_LOWER, 1.0), (OUTER_UPPER, INNER_UPPER, -1.0)):
+        out_c = mf.to_canvas(catmull_rom(xy[list(outer)]))
+        in_c = mf.to_canvas(catmull_rom(xy[list(inner)]))
+        region = np.zeros((h, w), np.uint8)
+        poly = np.vstack([out_c, in_c[::-1]])
+        cv2.fillPoly(region, [np.round(poly * 16).astype(np.int32)], (1,), cv2.LINE_8, shift=4)
+        d_in, d_out = _curve_distance(in_c, size), _curve_distance(out_c, size)
+        t = d_in / np.maximum(d_in + d_out, 1e-3)
+        # Lower lip: up (+y) at its inner border, toward the camera mid-way, down at the
+        # outer border; the upper lip the other way round.
+        ny = sign * _BULGE * np.cos(np.pi * t)
+        norm = np.sqrt(nx * nx + ny * ny + 1.0)
+        ndh = (nx * _HALF[0] + ny * _HALF[1] + _HALF[2]) / norm
+        s = np.power(np.clip(ndh, 0.0, 1.0), _SHININESS).astype(np.float32)
+        spec = np.where(region > 0, np.maximum(spec, s), spec)
+    spec = np.asarray(cv2.GaussianBlur(spec, (0, 0), 0.006 * cw), dtype=np.float32) * alpha_c
+    # The finish's gloss strength is its brightest highlight, whatever the mouth's shape.
+    peak = float(spec.max())
+    return spec / peak if peak > 1e-3 else spec
 
 
 def _sparkle_texture(options: PainterOptions) -> np.ndarray:
@@ -170,9 +201,10 @@ def _sparkle_texture(options: PainterOptions) -> np.ndarray:
 
 def _shade_crop(
     crop: np.ndarray, alpha: np.ndarray, gloss: np.ndarray, sparkle: np.ndarray, shade: Shade,
-    look: FinishLook, options: PainterOptions,
-) -> np.ndarray:
-    """The fully painted crop (BGR float 0..1) before blending with alpha * intensity."""
+    look: FinishLook, options: PainterOptions, mouth_px: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fully painted crop and the chroma-only tinted crop (BGR float 0..1), before
+    blending with alpha (rim) * intensity."""
     lab = cv2.cvtColor(crop, cv2.COLOR_BGR2LAB)
     L, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
     w = alpha * alpha  # weight the lips' statistics toward the solid interior
@@ -181,9 +213,16 @@ def _shade_crop(
     target = srgb_to_lab(np.array(shade.rgb, dtype=np.float64))
     # Lightness: the shade's, plus the lips' own variation (shading, texture), with original
     # highlights compressed for matte (a matte lipstick scatters instead of reflecting).
-    dl = L - lm
+    # Broad shading (the lips' form and the light) and fine texture (lines, grain) apart: the
+    # finish compresses the shading's highlights, the texture is kept so matte is not flat.
+    sigma = max(0.025 * mouth_px, 0.6)
+    lw = cv2.GaussianBlur(L * w, (0, 0), sigma)
+    smooth = lw / np.maximum(cv2.GaussianBlur(w, (0, 0), sigma), 1e-4)
+    smooth = np.where(w > 1e-3, smooth, L)
+    fine = np.clip(L - smooth, -look.texture_cap, look.texture_cap) * look.texture
+    dl = smooth - lm
     dl = np.where(dl > 0, look.highlight_cap * np.tanh(dl / max(look.highlight_cap, 1e-3)), dl)
-    dl = look.detail * dl
+    dl = look.detail * dl + fine
     # Compression skews the variation; re-centre it so the lips' mean lands on the shade.
     dl -= float((dl * w).sum() / ws)
     L2 = target[0] + dl
@@ -206,4 +245,10 @@ def _shade_crop(
     painted = cv2.cvtColor(
         np.dstack([np.clip(L2, 0, 100), a2, b2]).astype(np.float32), cv2.COLOR_LAB2BGR
     )
-    return np.clip(painted, 0.0, 1.0)
+    # Rim: the pixel's own lightness with the shade's hue; chroma shrinks with lightness below
+    # the shade's (a dark gap edge cannot carry a bright red's chroma and stays a dark line).
+    fade = np.clip(L / max(float(target[0]), 1.0), 0.0, 1.0)
+    tinted = cv2.cvtColor(
+        np.dstack([L, (target[1] + cd * (a - am)) * fade, (target[2] + cd * (b - bm)) * fade]
+                  ).astype(np.float32), cv2.COLOR_LAB2BGR)
+    return np.clip(painted, 0.0, 1.0), np.clip(tinted, 0.0, 1.0)

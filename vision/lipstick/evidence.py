@@ -116,7 +116,19 @@ def _slit_columns(sd_outer: np.ndarray, span: float) -> np.ndarray:
 def mouth_opening(
     lab: np.ndarray, sd_outer: np.ndarray, sd_inner: np.ndarray, params: MaskParams
 ) -> np.ndarray:
-    """Boolean canvas mask of the mouth opening: teeth, tongue, cavity, the gap between lips.
+    """Boolean canvas mask of the mouth opening (see mouth_opening_evidence)."""
+    return mouth_opening_evidence(lab, sd_outer, sd_inner, params)[0]
+
+
+def mouth_opening_evidence(
+    lab: np.ndarray, sd_outer: np.ndarray, sd_inner: np.ndarray, params: MaskParams
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(opening, llr): the boolean canvas mask of the mouth opening and the colour
+    log-likelihood ratio opening vs lips behind it (float32, None where there was no colour
+    model: too few samples). The ratio lets the rim next to the opening be tinted only where
+    it looks like lip (teeth and the cavity score high).
+
+    The opening mask of the mouth opening: teeth, tongue, cavity, the gap between lips.
 
     Deep inside the inner landmark contour is always opening (tongue-safe). Near it, the
     landmark prior (signed distance over its uncertainty) is fused with colour evidence:
@@ -131,7 +143,7 @@ def mouth_opening(
     band = (sd_inner > -params.band * cw) & (sd_outer > 0) & ~trusted
     lip_ref = (sd_inner < -params.band * cw) & (sd_outer > 0.02 * cw)
     if lip_ref.sum() < 30:
-        return trusted
+        return trusted, None
     # The upper lip is usually in shadow: compare a gap with the darker of the two lips.
     rows = np.arange(L.shape[0], dtype=np.float32)[:, None]
     centre = _fill_nan(_column_mean(np.broadcast_to(rows, L.shape), sd_inner > -2))
@@ -150,7 +162,7 @@ def mouth_opening(
     cores[core_row[gap], cols[gap]] = True
     seeds = trusted | cores
     if seeds.sum() < 10:
-        return trusted
+        return trusted, None
     x0 = samples(lab, lip_ref)
     x1 = lab[seeds].astype(np.float64)
     split = np.median(x0[:, 0])
@@ -159,7 +171,7 @@ def mouth_opening(
         if len(part) >= 5:
             llr = np.maximum(llr, lda_llr(lab, part, x0, ridge=4.0))
     if not np.isfinite(llr).any():
-        return trusted
+        return trusted, None
     # Colour may pull the border outward by up to clip sigmas, and reclaim lip-coloured
     # pixels inside the landmark contour by up to reclaim sigmas.
     z = sd_inner / (params.inner_sigma * cw) + np.clip(
@@ -171,4 +183,4 @@ def mouth_opening(
     keep = np.zeros(n, bool)
     keep[np.unique(lbl[seeds])] = True
     keep[0] = False
-    return keep[lbl] | trusted
+    return keep[lbl] | trusted, np.nan_to_num(llr, neginf=-50.0).astype(np.float32)

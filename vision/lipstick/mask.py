@@ -17,7 +17,7 @@ from vision.lipstick.contour import (
     mouth_width,
     outer_contour,
 )
-from vision.lipstick.evidence import is_closed, mouth_opening, refine_outer
+from vision.lipstick.evidence import is_closed, mouth_opening_evidence, refine_outer
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,10 @@ class MaskParams:
     inner_feather: float = 0.005  # ramp from the margin to full colour
     slit_span: float = 0.5  # closed mouth: lips part only this share of the half-width from mid
     slit_gap: float = 0.0125  # closed mouth: margin next to the slit (its pixels are mixed)
+    # The rim next to the opening (the colour-free margin, its ramp and the opening's own edge
+    # pixels) is recoloured chroma-only: the shade's hue and chroma on the pixel's own lightness.
+    rim_reach: float = 0.02  # how far into the opening the rim tint reaches
+    rim_llr_scale: float = 1.0  # colour gate: tint x sigmoid(-llr / scale), llr opening vs lip
 
 
 DEFAULT_PARAMS = MaskParams()
@@ -119,6 +123,20 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
+@dataclass(frozen=True)
+class LipLayers:
+    """What the painter needs on the mouth canvas (float32, 0..1 each).
+
+    alpha: full colour (the lip mask). rim: chroma-only tint next to the mouth opening, where
+    the mask's colour-free margin would otherwise leave the lips' own colour showing as a ring;
+    it keeps each pixel's lightness, so a dark gap stays dark and teeth are gated out by colour.
+    """
+
+    alpha: np.ndarray
+    rim: np.ndarray
+    frame: MouthFrame
+
+
 def lip_mask_canvas(
     frame_bgr: np.ndarray, xy: np.ndarray, params: MaskParams = DEFAULT_PARAMS
 ) -> tuple[np.ndarray, MouthFrame]:
@@ -126,11 +144,20 @@ def lip_mask_canvas(
 
     xy: (478, 2) landmarks in pixel-index coordinates (pixel centres at integers).
     """
+    layers = lip_layers_canvas(frame_bgr, xy, params)
+    return layers.alpha, layers.frame
+
+
+def lip_layers_canvas(
+    frame_bgr: np.ndarray, xy: np.ndarray, params: MaskParams = DEFAULT_PARAMS
+) -> LipLayers:
+    """Lip alpha and the chroma-only rim tint on the mouth canvas (see LipLayers)."""
     h, w = frame_bgr.shape[:2]
     mf = mouth_frame(xy, (w, h), params)
     outside = mf.box[2] <= mf.box[0] or mf.box[3] <= mf.box[1]
     if outside or mouth_width(xy) < _MIN_MOUTH_PX:
-        return np.zeros((mf.size[1], mf.size[0]), np.float32), mf
+        empty = np.zeros((mf.size[1], mf.size[0]), np.float32)
+        return LipLayers(empty, empty, mf)
     cw = params.canvas_width
     sd_outer = _signed_distance(mf.to_canvas(outer_contour(xy)), mf.size)
     sd_inner = _signed_distance(mf.to_canvas(inner_contour(xy)), mf.size)
@@ -140,7 +167,7 @@ def lip_mask_canvas(
         crop, mf.crop_matrix(), mf.size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
     lab = cv2.cvtColor(canvas.astype(np.float32) * (1.0 / 255.0), cv2.COLOR_BGR2LAB)
-    opening = mouth_opening(lab, sd_outer, sd_inner, params)
+    opening, llr = mouth_opening_evidence(lab, sd_outer, sd_inner, params)
     if params.outer_llr_clip > 0:
         sd_outer = refine_outer(lab, sd_outer, sd_inner, params)
     outer_alpha = _smoothstep(sd_outer / (params.feather * cw) + 0.5)
@@ -150,7 +177,31 @@ def lip_mask_canvas(
     # they get a wider colour-free margin than the edge of an open mouth does.
     margin = params.slit_gap if is_closed(sd_inner, params) else params.inner_gap
     inner_alpha = _smoothstep((gap - margin * cw) / (params.inner_feather * cw))
-    return (outer_alpha * inner_alpha).astype(np.float32), mf
+    alpha = (outer_alpha * inner_alpha).astype(np.float32)
+    return LipLayers(alpha, _rim(opening, llr, outer_alpha, inner_alpha, params), mf)
+
+
+def _rim(opening: np.ndarray, llr: np.ndarray | None, outer_alpha: np.ndarray,
+         inner_alpha: np.ndarray, params: MaskParams) -> np.ndarray:
+    """Chroma-only tint weight for the band between full colour and the mouth opening.
+
+    The colour-free margin and the opening's edge are mixed pixels (part lip, part opening:
+    that is why the mask leaves them out), so they get half the tint, rising to full with the
+    mask's own ramp outside the opening and fading to none within rim_reach inside it. By
+    colour, the mask's own opening-vs-lip ratio gates it, so teeth and the cavity stay as they
+    are. Half is also the most a band pixel gets where the mask has no colour: a full tint
+    there paints the pixels the reference labels call teeth (docs/lipstick.md).
+    """
+    cw = params.canvas_width
+    if not opening.any() or params.rim_reach <= 0:
+        return np.zeros_like(outer_alpha, dtype=np.float32)
+    depth = cv2.distanceTransform(opening.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    near = np.where(opening, 0.5 * _smoothstep(1.0 - depth / (params.rim_reach * cw)),
+                    0.5 + 0.5 * inner_alpha)
+    gate = 1.0 if llr is None else 1.0 / (1.0 + np.exp(np.clip(llr / params.rim_llr_scale,
+                                                               -30.0, 30.0)))
+    rim = outer_alpha * (1.0 - inner_alpha) * near * gate
+    return np.asarray(np.maximum(rim, 0.0), dtype=np.float32)
 
 
 def lip_mask_crop(
@@ -182,6 +233,24 @@ def lip_mask(frame_bgr: np.ndarray, face: Face, params: MaskParams = DEFAULT_PAR
     return out
 
 
+def lip_layers(
+    frame_bgr: np.ndarray, face: Face, params: MaskParams = DEFAULT_PARAMS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Full-frame float32 (H, W) maps: the lip alpha (as lip_mask) and the chroma-only rim tint
+    next to the mouth opening (see LipLayers)."""
+    h, w = frame_bgr.shape[:2]
+    out = np.zeros((2, h, w), np.float32)
+    layers = lip_layers_canvas(frame_bgr, face.xy.astype(np.float64) - 0.5, params)
+    x0, y0, x1, y1 = layers.frame.box
+    if x1 > x0 and y1 > y0:
+        for i, m in enumerate((layers.alpha, layers.rim)):
+            out[i, y0:y1, x0:x1] = cv2.warpAffine(
+                m, layers.frame.crop_matrix(), (x1 - x0, y1 - y0),
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
+                borderValue=(0.0,))
+    return out[0], out[1]
+
+
 def polygon_lip_mask(face: Face, size: tuple[int, int]) -> np.ndarray:
     """Baseline: the plain polygon between the outer and inner lip landmarks, uint8 0/1 (H, W)."""
     outer = face.xy[list(OUTER_UPPER) + list(OUTER_LOWER[::-1][1:-1])]
@@ -192,5 +261,16 @@ def polygon_lip_mask(face: Face, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-__all__ = ["DEFAULT_PARAMS", "MaskParams", "MouthFrame", "lip_mask", "lip_mask_canvas",
-           "lip_mask_crop", "mouth_width", "polygon_lip_mask"]
+__all__ = [
+    "DEFAULT_PARAMS",
+    "LipLayers",
+    "MaskParams",
+    "MouthFrame",
+    "lip_layers",
+    "lip_layers_canvas",
+    "lip_mask",
+    "lip_mask_canvas",
+    "lip_mask_crop",
+    "mouth_width",
+    "polygon_lip_mask",
+]

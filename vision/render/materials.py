@@ -13,8 +13,11 @@ from vision.errors import CatalogError
 # Part kinds: "frame" takes the variant's frame colour, "lens" the variant's tint, "accent" keeps
 # the GLB material's own colour (e.g. printed details).
 FRAME, LENS, ACCENT = "frame", "lens", "accent"
-METALLIC = {"metal": 0.9, "acetate": 0.0}
-ROUGHNESS = {"metal": 0.3, "acetate": 0.4, LENS: 0.1}
+# Shading inputs by the product's `material` (shaders.GLASSES_FS): metallic > 0.5 selects the
+# environment-mapped metal model (coloured reflection), otherwise acetate (translucent-looking
+# coloured plastic with a white highlight); lenses have their own Fresnel-rim model.
+METALLIC = {"metal": 1.0, "acetate": 0.0}
+ROUGHNESS = {"metal": 0.25, "acetate": 0.3, LENS: 0.1}
 
 
 @dataclass(frozen=True)

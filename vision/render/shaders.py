@@ -17,9 +17,17 @@ void main() {
 """
 
 # Output is premultiplied alpha. Lighting is in camera space: ambient + one directional light
-# (Blinn-Phong) + a sky/ground environment term on the reflected ray, so metal has something to
-# reflect instead of rendering black. Normals are faced toward the viewer, which makes imported
-# meshes with inconsistent winding shade correctly.
+# (Blinn-Phong) + a procedural environment on the reflected ray (materials.py chooses the
+# inputs per part). Normals are faced toward the viewer, which makes imported meshes with
+# inconsistent winding shade correctly.
+#  - metal (u_metallic ~1): no diffuse; a strong, coloured (f0 = the frame colour) reflection of
+#    a studio environment: bright sky with a softbox above, a dark horizon band, a warm floor,
+#    so the frame shows bright and dark streaks along its curvature like polished metal.
+#  - acetate (u_metallic 0): a coloured body lit with wrapped diffuse light plus a tint of
+#    light scattered through the plastic at grazing angles (translucent look), a white,
+#    sharp specular highlight and a faint clear-coat reflection.
+#  - lens: the tint with its opacity, plus a Fresnel rim: reflection and opacity rise toward
+#    grazing angles, so the lens edges brighten faintly like coated glass.
 GLASSES_FS = """
 #version 330
 uniform vec4 u_color;
@@ -31,6 +39,19 @@ uniform float u_ambient;
 in vec3 v_pos;
 in vec3 v_normal;
 out vec4 f_color;
+
+vec3 environment(vec3 r) {
+    // A studio: floor, dark horizon band, bright sky, a softbox above and in front.
+    float y = r.y;
+    vec3 floor_c = vec3(0.30, 0.27, 0.24);
+    vec3 horizon = vec3(0.10, 0.10, 0.11);
+    vec3 sky = vec3(0.85, 0.88, 0.95);
+    vec3 c = mix(floor_c, horizon, smoothstep(-0.45, -0.05, y));
+    c = mix(c, sky, smoothstep(0.0, 0.35, y));
+    float box = smoothstep(0.80, 0.95, dot(r, normalize(vec3(-0.2, 0.75, 0.65))));
+    return c + vec3(1.6) * box;
+}
+
 void main() {
     vec3 v = normalize(-v_pos);
     vec3 n = normalize(v_normal);
@@ -42,18 +63,33 @@ void main() {
     float shin = mix(256.0, 8.0, u_roughness);
     float spec = pow(max(dot(n, h), 0.0), shin) * (shin + 8.0) / 25.0;
     vec3 r = reflect(-v, n);
-    vec3 env = mix(vec3(0.42, 0.38, 0.34), vec3(1.0, 1.0, 1.0), smoothstep(-0.5, 0.5, r.y));
+    vec3 env = environment(r);
     vec3 base = u_color.rgb;
-    vec3 f0 = mix(vec3(0.04), base, u_metallic);
-    vec3 fres = f0 + (1.0 - f0) * pow(1.0 - ndv, 5.0) * (1.0 - u_roughness);
-    vec3 diffuse = base * (1.0 - u_metallic) * (u_ambient + 0.75 * ndl);
-    vec3 specular = fres * env * mix(1.25, 0.45, u_roughness) + f0 * spec * ndl * 0.5;
+    float grazing = pow(1.0 - ndv, 5.0);
     if (u_is_lens > 0.5) {
-        float a = clamp(u_color.a + 0.35 * (fres.r - 0.04), 0.0, 1.0);
-        f_color = vec4(diffuse * a + specular * 0.6, a);
-    } else {
-        f_color = vec4(diffuse + specular, 1.0);
+        float fres = 0.04 + 0.96 * grazing;
+        float a = clamp(u_color.a + 0.5 * fres, 0.0, 1.0);
+        vec3 diffuse = base * (u_ambient + 0.75 * ndl);
+        vec3 refl = env * fres * 0.8 + vec3(spec * ndl * 0.15);
+        f_color = vec4(diffuse * u_color.a + refl, a);
+        return;
     }
+    if (u_metallic > 0.5) {
+        vec3 f0 = mix(vec3(0.04), base, u_metallic);
+        vec3 fres = f0 + (1.0 - f0) * grazing * (1.0 - u_roughness);
+        vec3 refl = fres * env * 1.1;
+        vec3 highlight = f0 * spec * ndl * 0.6;
+        vec3 diffuse = base * (1.0 - u_metallic) * (u_ambient + 0.75 * ndl);
+        f_color = vec4(diffuse + refl + highlight, 1.0);
+        return;
+    }
+    // Acetate: wrapped diffuse, light scattered through the rim of the plastic, clear coat.
+    float wrap = max((dot(n, l) + 0.35) / 1.35, 0.0);
+    vec3 diffuse = base * (u_ambient + 0.7 * wrap);
+    vec3 scatter = base * sqrt(max(base, vec3(0.0))) * 0.35 * pow(1.0 - ndv, 2.0);
+    float coat = 0.04 + 0.96 * grazing;
+    vec3 specular = vec3(spec * ndl * 0.35) + coat * env * 0.25;
+    f_color = vec4(diffuse + scatter + specular, 1.0);
 }
 """
 

@@ -168,7 +168,10 @@ class TestAnalyze:
                              headers={"Content-Type": "image/jpeg"}).json()["fit"]
             missing = c.post("/v1/tryon/analyze", content=data, params={"sku": "NOPE"},
                              headers={"Content-Type": "image/jpeg"})
-        assert verdict["frame_width_mm"] == 129.0
+        catalog = json.loads((Path(__file__).resolve().parents[3] / "assets" / "models3d"
+                              / "catalog.json").read_text())
+        rec_s = next(p for p in catalog["products"] if p["sku"] == "REC-S")
+        assert verdict["frame_width_mm"] == rec_s["frame_width_mm"]  # the catalog's, not ours
         width = verdict["frame_width_mm"]
         expected = "too narrow" if width < lo else "too wide" if width > hi else "good fit"
         assert verdict["verdict"] == expected
