@@ -47,8 +47,18 @@ $(TEST_STAMP): requirements-test.lock $(RUN_STAMP)
 # Run time only: OS libraries + requirements.lock + the project (editable).
 setup: os-packages $(RUN_STAMP)
 
-# Everything the tests, linters and benchmarks need on top: + Chromium + requirements-test.lock.
-setup-test: setup os-packages-test $(TEST_STAMP)
+# Node.js SDK test dependencies (tests/node, @segment/analytics-node): `npm ci` when the lock is
+# newer than the stamp; left out where node/npm are missing (test_segment_node.py then skips).
+NODE_STAMP := tests/node/node_modules/.installed
+NODE_TEST := $(if $(shell command -v node >/dev/null && command -v npm),$(NODE_STAMP))
+
+$(NODE_STAMP): tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund
+	touch $@
+
+# Everything the tests, linters and benchmarks need on top: + Chromium + requirements-test.lock
+# + the Node.js SDK for its tests.
+setup-test: setup os-packages-test $(TEST_STAMP) $(NODE_TEST)
 
 run: setup
 	$(BIN)/python -m service --host $(HOST) --port $(PORT)

@@ -25,7 +25,7 @@ from benchmarks.vision_core import DEFAULT_DATA, VIDEOS, frames
 from vision.errors import PoseError
 from vision.geometry import Camera, estimate_pose
 from vision.landmarks import Face
-from vision.measure import FaceMeter
+from vision.meter import FaceMeter
 
 SIZE = (640, 480)
 EVERY = (1, 2, 4, 8)

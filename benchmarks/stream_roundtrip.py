@@ -82,7 +82,11 @@ class Server:
         env = {
             **os.environ,
             "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite",
-            "TRYON_DEMO_API_KEY": KEY,
+            # An admin key (the demo key may only mint sessions); one key opens every stream.
+            "TRYON_BOOTSTRAP_ADMIN_KEY": KEY,
+            "TRYON_MAX_STREAMS_PER_PRINCIPAL": "64",
+            "TRYON_EVENT_SPOOL_DIR": str(tmp / "spool"),
+            "TRYON_LAKE_DIR": str(tmp / "lake"),
             "TRYON_RATE_LIMIT_PER_MINUTE": "0",
             "TRYON_DEMO_RATE_LIMIT_PER_MINUTE": "0",
             "TRYON_WORKER_THREADS": str(threads),
@@ -113,8 +117,9 @@ class Server:
 def one_stream(url: str, sku: str, frames: list[bytes], out: dict[str, Any],
                barrier: threading.Barrier) -> None:
     rtt, server_ms, faces = [], [], 0
-    with connect(f"ws://{url}/v1/tryon/stream?key={KEY}&sku={sku}&channel=kiosk",
-                 max_size=8 * 1024 * 1024) as ws:
+    # The key travels in a header: credentials in the URL are refused (and would be logged).
+    with connect(f"ws://{url}/v1/tryon/stream?sku={sku}&channel=kiosk",
+                 additional_headers={"X-API-Key": KEY}, max_size=8 * 1024 * 1024) as ws:
         while json.loads(ws.recv())["type"] != "selected":
             pass
         barrier.wait()

@@ -19,7 +19,7 @@ import numpy as np
 from benchmarks.common import Stats, markdown_table, write_results
 from vision.geometry import Camera, estimate_pose
 from vision.landmarks import FaceTracker, FaceTrackerOptions, RunningMode
-from vision.measure import FaceMeter
+from vision.meter import FaceMeter
 from vision.smoothing import LandmarkSmoother
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,8 +18,8 @@ if TYPE_CHECKING:  # the types only: this module sits below the features it name
     from service.settings import Settings
     from service.shoppers.erasure import Eraser
     from service.shoppers.retention import Purger
+    from service.touchpoints.batcher import EventBatcher
     from service.touchpoints.service import Ingestor
-    from service.touchpoints.sink import EventBatcher
     from service.tryon.catalog import CatalogService
     from service.tryon.pipelines import ImagePipelines, PipelineFactory
     from service.tryon.workers import StreamRegistry, WorkerPool

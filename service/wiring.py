@@ -34,11 +34,13 @@ from service.runtime import Runtime
 from service.settings import Settings
 from service.shoppers.erasure import Eraser
 from service.shoppers.retention import Purger
+from service.touchpoints.batcher import EventBatcher
 from service.touchpoints.models import Event
 from service.touchpoints.rejections import RejectionRecorder
 from service.touchpoints.repository import erase_events, purge_events
 from service.touchpoints.service import AfterInsertHook, Ingestor
-from service.touchpoints.sink import DatabaseEventSink, EventBatcher, EventSink, EventSpool
+from service.touchpoints.sink import DatabaseEventSink, EventSink
+from service.touchpoints.spool import EventSpool
 from service.tryon.catalog import CatalogService, glb_limits
 from service.tryon.pipelines import ImagePipelines, PipelineFactory, render_options
 from service.tryon.workers import StreamRegistry, WorkerPool

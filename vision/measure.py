@@ -1,4 +1,4 @@
-"""Face measurements for eyewear: pupillary distance, temple width, frame size and fit advice."""
+"""Face measurements for eyewear from one frame: pupillary distance, temple width, quality."""
 
 # Scale comes from the iris: the visible iris (horizontal visible iris diameter, HVID) of adults
 # is 11.7 mm with a spread of about 0.5 mm, and because the wearer looks at the screen beside the
@@ -11,13 +11,29 @@
 from __future__ import annotations
 
 import math
-from collections import deque
-from dataclasses import asdict, dataclass, field, replace
-from typing import Literal
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from vision.errors import PoseError
+
+# The fit rule lives in vision.fit; its names stay importable from here for their many users.
+from vision.fit import FRAME_BAND_HALF_MM as FRAME_BAND_HALF_MM
+from vision.fit import FRAME_FIT_TOLERANCE_MM as FRAME_FIT_TOLERANCE_MM
+from vision.fit import FRAME_TO_TEMPLE_WIDTH as FRAME_TO_TEMPLE_WIDTH
+from vision.fit import SIZE_BAND_HYSTERESIS_MM as SIZE_BAND_HYSTERESIS_MM
+from vision.fit import SIZE_BAND_RANGES_MM as SIZE_BAND_RANGES_MM
+from vision.fit import SIZE_BANDS_MM as SIZE_BANDS_MM
+from vision.fit import FitAdvice as FitAdvice
+from vision.fit import FitVerdict as FitVerdict
+from vision.fit import SizeBand as SizeBand
+from vision.fit import fit_advice as fit_advice
+from vision.fit import fit_verdict as fit_verdict
+from vision.fit import frame_band_mm as frame_band_mm
+from vision.fit import frame_fits as frame_fits
+from vision.fit import ideal_frame_width_mm as ideal_frame_width_mm
+from vision.fit import size_band as size_band
+from vision.fit import size_band_hysteresis as size_band_hysteresis
 from vision.geometry import Camera, CanonicalFace, HeadPose, estimate_pose, transform_points
 from vision.landmarks import Face
 
@@ -34,53 +50,6 @@ LEFT_IRIS = (473, 474, 475, 476, 477)
 TEMPLE_RIGHT, TEMPLE_LEFT = 127, 356
 # Eyelid and corner points for the eye-openness check (wearer's right, then left eye).
 EYE_LIDS = ((159, 145, 33, 133), (386, 374, 263, 362))
-# Frame total width ~ this fraction of the contour width at the temples. The contour points lie
-# on the silhouette, a few mm outside the temple skin; 0.9 maps MediaPipe's canonical adult face
-# (temple contour 154.9 mm, PD 63.6 mm) to 139 mm, the upper end of the common "medium" size,
-# and its own 3D glasses (148 mm) sit 6% above that on the same face.
-FRAME_TO_TEMPLE_WIDTH = 0.9
-FRAME_BAND_HALF_MM = 4.0
-SIZE_BANDS_MM = ((130.0, "S"), (140.0, "M"))  # < 130 S, < 140 M, else L
-# The size bands as non-overlapping frame-width ranges [lo, hi) in mm (what a shopper is told).
-SIZE_BAND_RANGES_MM: dict[str, tuple[float, float]] = {
-    "S": (120.0, 130.0),
-    "M": (130.0, 140.0),
-    "L": (140.0, 150.0),
-}
-# A stream's advised size changes only when the ideal frame width is past the band's edge by
-# this much (frame-width mm): a still shopper whose estimate wobbles at 140 mm keeps one size.
-SIZE_BAND_HYSTERESIS_MM = 2.0
-# One definition of "fits", shared by the fit advice, the offers and the fit-gap report.
-FRAME_FIT_TOLERANCE_MM = FRAME_BAND_HALF_MM
-
-
-def ideal_frame_width_mm(face_width_mm: float | np.ndarray) -> float | np.ndarray:
-    """The frame total width that suits a face width measured temple to temple (127-356)."""
-    return FRAME_TO_TEMPLE_WIDTH * face_width_mm
-
-
-def frame_band_mm(
-    face_width_mm: float, face_width_uncertainty_mm: float = 0.0
-) -> tuple[float, float]:
-    """The one fit rule: the frame total widths (low, high) that suit a face width.
-
-    Centred on the ideal width; half-width FRAME_BAND_HALF_MM, widened when the face width's
-    own uncertainty (scaled like the width) is larger.
-    """
-    centre = float(ideal_frame_width_mm(face_width_mm))
-    half = max(FRAME_BAND_HALF_MM, FRAME_TO_TEMPLE_WIDTH * face_width_uncertainty_mm)
-    return centre - half, centre + half
-
-
-def frame_fits(
-    frame_width_mm: float, face_width_mm: float, tolerance_mm: float = FRAME_FIT_TOLERANCE_MM
-) -> bool:
-    """Whether a frame of this total width fits a face of this width (the band above, for a
-    face width alone: offers, analytics, the products filter); `tolerance_mm` widens it."""
-    lo, hi = frame_band_mm(face_width_mm)
-    extra = tolerance_mm - FRAME_BAND_HALF_MM
-    return lo - extra <= float(frame_width_mm) <= hi + extra
-
 
 # Quality limits.
 # The iris must span this many pixels: landmark noise of ~0.5 px is then <= 5% of a diameter
@@ -107,9 +76,6 @@ FACE_WIDTH_PLAUSIBLE_MM = (110.0, 180.0)
 # per-frame spread (robust sd / median) of PD at most MAX_POOLED_SPREAD.
 MIN_POOLED_FRAMES = 30
 MAX_POOLED_SPREAD = 0.04
-
-SizeBand = Literal["S", "M", "L"]
-FitVerdict = Literal["good fit", "too narrow", "too wide"]
 
 
 @dataclass(frozen=True)
@@ -175,85 +141,6 @@ def plausibility_flags(pd_mm: float, face_width_mm: float) -> tuple[str, ...]:
     return tuple(flags)
 
 
-@dataclass(frozen=True)
-class FitAdvice:
-    """Frame-size advice for one measured face, and the verdict on a frame when one is given.
-
-    recommended_frame_width_mm: the (low, high) frame total widths that suit the face.
-    frame_width_mm and verdict are None when no glasses product was given.
-    """
-
-    size_band: SizeBand
-    recommended_frame_width_mm: tuple[float, float]
-    reliable: bool
-    frame_width_mm: float | None = None
-    verdict: FitVerdict | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        """The API's JSON shape: frame_width_mm and verdict only when a frame was given.
-
-        size_band_mm is the size's own range (S/M/L never overlap); the recommended range is
-        the face's own band, which may straddle two sizes.
-        """
-        lo, hi = self.recommended_frame_width_mm
-        out: dict[str, object] = {
-            "size_band": self.size_band,
-            "size_band_mm": list(SIZE_BAND_RANGES_MM[self.size_band]),
-            "recommended_frame_width_mm": [round(lo, 1), round(hi, 1)],
-            "reliable": self.reliable,
-        }
-        if self.frame_width_mm is not None:
-            out["frame_width_mm"] = self.frame_width_mm
-            out["verdict"] = self.verdict
-        return out
-
-
-def fit_verdict(frame_width_mm: float, band_mm: tuple[float, float]) -> FitVerdict:
-    """Whether a frame's total width falls below, inside (inclusive) or above a width band."""
-    lo, hi = band_mm
-    if frame_width_mm < lo:
-        return "too narrow"
-    return "too wide" if frame_width_mm > hi else "good fit"
-
-
-def fit_advice(m: FaceMeasurements | None, frame_width_mm: float | None) -> FitAdvice | None:
-    """The fit rule: the face's recommended band and size, and the frame's verdict against it.
-
-    None without measurements; frame_width_mm: the selected glasses' total width, or None.
-    """
-    if m is None or not m.reliable:
-        # Unreliable (a quality flag, implausible values, a stream not converged yet): the
-        # shopper gets no size and no verdict rather than a wrong one.
-        return None
-    band = (float(m.recommended_frame_width_mm[0]), float(m.recommended_frame_width_mm[1]))
-    if frame_width_mm is None:
-        return FitAdvice(m.size_band, band, bool(m.reliable))
-    width = float(frame_width_mm)
-    return FitAdvice(m.size_band, band, bool(m.reliable), width, fit_verdict(width, band))
-
-
-def size_band(frame_width_mm: float) -> SizeBand:
-    """S / M / L for a frame's total width in mm."""
-    for limit, band in SIZE_BANDS_MM:
-        if frame_width_mm < limit:
-            return band  # type: ignore[return-value]
-    return "L"
-
-
-def size_band_hysteresis(
-    frame_width_mm: float, previous: SizeBand | None, margin_mm: float = SIZE_BAND_HYSTERESIS_MM
-) -> SizeBand:
-    """size_band, but keeping `previous` unless the width is past its range by margin_mm."""
-    band = size_band(frame_width_mm)
-    if previous is None or band == previous:
-        return band
-    lo, hi = SIZE_BAND_RANGES_MM[previous]
-    lo = lo if previous != "S" else -math.inf
-    hi = hi if previous != "L" else math.inf
-    if lo - margin_mm <= frame_width_mm < hi + margin_mm:
-        return previous
-    return band
-
 
 def iris_diameters_px(face: Face) -> np.ndarray:
     """(2,) mean of the horizontal and vertical iris diameters in pixels: (right eye, left eye)."""
@@ -296,7 +183,7 @@ def _distance_flags(distance_cm: float) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class _FrameGeometry:
+class FrameGeometry:
     eye_scales: np.ndarray  # (2,) true / canonical size, from each iris
     pd_cm: float  # pupil distance in canonical-size cm
     width_cm: float  # temple width in canonical-size cm
@@ -307,7 +194,7 @@ class _FrameGeometry:
     flags: tuple[str, ...]
 
 
-def _frame_geometry(face: Face, pose: HeadPose, camera: Camera) -> _FrameGeometry:
+def frame_geometry(face: Face, pose: HeadPose, camera: Camera) -> FrameGeometry:
     metric = pose.metric_landmarks
     if metric is None:
         raise PoseError("pose has no metric landmarks; use estimate_pose")
@@ -323,7 +210,7 @@ def _frame_geometry(face: Face, pose: HeadPose, camera: Camera) -> _FrameGeometr
     eye_scales = true_depth / depth
     mismatch = float(abs(eye_scales[0] - eye_scales[1]) / eye_scales.mean())
     openness = _eye_openness(face)
-    return _FrameGeometry(
+    return FrameGeometry(
         eye_scales=eye_scales,
         pd_cm=float(np.linalg.norm(pupils[1] - pupils[0])),
         width_cm=float(np.linalg.norm(metric[TEMPLE_LEFT] - metric[TEMPLE_RIGHT])),
@@ -346,10 +233,10 @@ def measure_face(
     """
     if pose is None or pose.metric_landmarks is None:
         pose = estimate_pose(face, camera)
-    return _measure(pose, _frame_geometry(face, pose, camera), scale, scale_rel_sd)
+    return measure_geometry(pose, frame_geometry(face, pose, camera), scale, scale_rel_sd)
 
 
-def _measure(pose: HeadPose, g: _FrameGeometry, scale: float | None,
+def measure_geometry(pose: HeadPose, g: FrameGeometry, scale: float | None,
              scale_rel_sd: float | None) -> FaceMeasurements:
     mismatch = g.mismatch
     if scale is None:
@@ -391,98 +278,3 @@ def _measure(pose: HeadPose, g: _FrameGeometry, scale: float | None,
         extras={"scale": scale, "frame_scale": float(g.eye_scales.mean()),
                 "iris_mismatch": mismatch, "eye_openness": g.openness},
     )
-
-
-class FaceMeter:
-    """Per-stream measurements: the pooled estimate, and whether it can be trusted.
-
-    The face's size (from the irises) is a constant of the person, so it is pooled over recent
-    good frames (median); each frame's PD and width (at the pooled scale) are pooled too, and
-    the medians are what the stream reports. Frames with a biasing quality flag (turned head,
-    closed eyes, a cut-off face, ...) do not add to the pools; a small iris only makes a
-    frame noisier, which the median absorbs, so it pools but is not reliable itself.
-
-    Reliable = this frame has no quality flag (iris >= MIN_IRIS_PX, frontal, eyes open, in
-    view), the pooled values are plausible, and the estimate has converged (at least
-    `min_frames` pooled frames whose PD spread is at most MAX_POOLED_SPREAD). The size band
-    has hysteresis (size_band_hysteresis): it changes only when the pooled width is past the
-    band's edge by SIZE_BAND_HYSTERESIS_MM.
-    """
-
-    def __init__(self, window: int = 150, min_frames: int = MIN_POOLED_FRAMES) -> None:
-        self.window = window
-        self.min_frames = min_frames
-        self._scales: deque[float] = deque(maxlen=window)
-        # Each pooled frame's scale-free geometry (pd_cm, distance_cm, width_cm at canonical
-        # size): every report scales them all with the current pooled scale, so early frames
-        # measured with a not-yet-settled scale do not drag the estimate.
-        self._geom: deque[tuple[float, float, float]] = deque(maxlen=window)
-        self._band: SizeBand | None = None
-
-    def reset(self) -> None:
-        """A new face (a shopper left, another came): forget everything pooled."""
-        self._scales.clear()
-        self._geom.clear()
-        self._band = None
-
-    @property
-    def frames_pooled(self) -> int:
-        return len(self._scales)
-
-    def update(self, face: Face, pose: HeadPose, camera: Camera) -> FaceMeasurements:
-        g = _frame_geometry(face, pose, camera)
-        poolable = set(g.flags) <= POOLABLE_FLAGS
-        if poolable:
-            self._scales.append(float(g.eye_scales.mean()))
-            self._geom.append((g.pd_cm, g.distance_cm, g.width_cm))
-        if len(self._scales) < self.min_frames:
-            m = _measure(pose, g, None, None)
-            return replace(
-                m,
-                quality_flags=(*m.quality_flags, "not_converged"),
-                reliable=False,
-                pooled_frames=len(self._scales),
-                converged=False,
-            )
-        arr = np.fromiter(self._scales, dtype=np.float64, count=len(self._scales))
-        med = float(np.median(arr))
-        # Population spread of iris size does not average out; the frame noise does.
-        mad_sd = 1.4826 * float(np.median(np.abs(arr - med))) / med
-        rel = math.sqrt((IRIS_DIAMETER_SD_MM / IRIS_DIAMETER_MM) ** 2 + mad_sd**2 / len(arr))
-        frame = _measure(pose, g, med, rel)
-        geom = np.array(self._geom, dtype=np.float64)
-        dist_mm = 10.0 * med * geom[:, 1]
-        pds = 10.0 * med * geom[:, 0] * (dist_mm + EYE_ROTATION_RADIUS_MM) / dist_mm
-        widths = 10.0 * med * geom[:, 2]
-        pd, width = float(np.median(pds)), float(np.median(widths))
-        spread = 1.4826 * float(np.median(np.abs(pds - pd))) / pd
-        converged = len(pds) >= self.min_frames and spread <= MAX_POOLED_SPREAD
-        # The pooled values' 1-sigma: the scale's (population iris spread and its own frame
-        # noise) and the per-frame geometry's spread averaged over the pool, plus 2% model.
-        n = len(pds)
-        pd_unc = pd * math.sqrt(rel**2 + 0.02**2 + spread**2 / n)
-        w_spread = 1.4826 * float(np.median(np.abs(widths - width))) / width
-        width_unc = width * math.sqrt(rel**2 + 0.015**2 + w_spread**2 / n)
-        flags = tuple(f for f in frame.quality_flags if not f.startswith("implausible_"))
-        flags += plausibility_flags(pd, width)
-        if not converged:
-            flags += ("not_converged",)
-        reliable = not flags
-        ideal = float(ideal_frame_width_mm(width))
-        band = size_band_hysteresis(ideal, self._band)
-        if reliable:
-            self._band = band  # only a trusted estimate moves the advised size
-        return replace(
-            frame,
-            pd_mm=pd,
-            pd_uncertainty_mm=pd_unc,
-            face_width_mm=width,
-            face_width_uncertainty_mm=width_unc,
-            recommended_frame_width_mm=frame_band_mm(width, width_unc),
-            size_band=band,
-            quality_flags=flags,
-            reliable=reliable,
-            pooled_frames=n,
-            converged=converged,
-            extras={**frame.extras, "pd_frame_mm": frame.pd_mm, "pd_spread": spread},
-        )

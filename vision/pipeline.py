@@ -14,7 +14,8 @@ from vision.errors import PoseError, SelectionError
 from vision.frames import FrameLimits, decode, encode_jpeg, to_bgr
 from vision.geometry import Camera, CanonicalFace, HeadPose, estimate_pose
 from vision.landmarks import Face, FaceTracker, FaceTrackerOptions, RunningMode
-from vision.measure import FaceMeasurements, FaceMeter, FitAdvice, fit_advice, measure_face
+from vision.measure import FaceMeasurements, FitAdvice, fit_advice, measure_face
+from vision.meter import FaceMeter
 from vision.smoothing import LandmarkSmoother, SmoothingOptions
 
 if TYPE_CHECKING:

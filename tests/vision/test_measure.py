@@ -16,12 +16,12 @@ from vision.landmarks import Face, FaceTracker, FaceTrackerOptions, RunningMode
 from vision.measure import (
     FRAME_TO_TEMPLE_WIDTH,
     FaceMeasurements,
-    FaceMeter,
     FitAdvice,
     fit_advice,
     measure_face,
     size_band,
 )
+from vision.meter import FaceMeter
 from vision.smoothing import LandmarkSmoother
 
 MAX_PD_CV = 0.03  # issue 2: over the frames of one video with |yaw| < 20 degrees

@@ -22,11 +22,11 @@ from vision.measure import (
     MIN_POOLED_FRAMES,
     PD_PLAUSIBLE_MM,
     SIZE_BAND_RANGES_MM,
-    FaceMeter,
     fit_advice,
     measure_face,
     size_band_hysteresis,
 )
+from vision.meter import FaceMeter
 from vision.smoothing import LandmarkSmoother
 
 RELIABLE_PD_MM = (54.0, 74.0)  # adults' 1st..99th percentile

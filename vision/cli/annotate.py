@@ -21,7 +21,8 @@ from vision.errors import FrameError, PoseError, VisionError
 from vision.frames import FrameLimits, decode, to_bgr
 from vision.geometry import Camera, CanonicalFace, HeadPose, estimate_pose, transform_points
 from vision.landmarks import Face, FaceTracker, FaceTrackerOptions, RunningMode
-from vision.measure import FaceMeasurements, FaceMeter, measure_face
+from vision.measure import FaceMeasurements, measure_face
+from vision.meter import FaceMeter
 from vision.smoothing import LandmarkSmoother, SmoothingOptions
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".y4m"}

@@ -120,7 +120,9 @@ def glasses_rows(photos: list[_Photo], catalog: GlassesCatalog, tile: int) -> li
     return rows
 
 
-def lipstick_rows(photos: list[_Photo], tile: int) -> list[np.ndarray]:
+def lipstick_rows(
+    photos: list[_Photo], tile: int, intensity: float = 1.0
+) -> list[np.ndarray]:
     try:
         from vision.lipstick import LipstickPainter, load_shades
     except ImportError:
@@ -142,7 +144,7 @@ def lipstick_rows(photos: list[_Photo], tile: int) -> list[np.ndarray]:
         size = 2.4 * float(np.linalg.norm(xy[61] - xy[291]))
         tiles = [_label(_crop(ph.image, centre, size, tile), ph.name)]
         for shade in picked:
-            out = painter.apply(ph.image, ph.face, shade, 1.0)
+            out = painter.apply(ph.image, ph.face, shade, intensity)
             finish = getattr(shade.finish, "value", shade.finish)
             tiles.append(_label(_crop(out, centre, size, tile), f"{shade.name} {finish}"))
         rows.append(np.hstack(tiles))
@@ -173,10 +175,14 @@ def build_sheet(
     glasses_faces = _docs_faces(data) if docs else GLASSES_FACES
     lip_faces = _docs_faces(data)[:3] if docs else LIP_FACES
     sections = [_stack(glasses_rows(_load_photos(data, glasses_faces), catalog, tile),
-                       "Glasses (moderngl EGL, head occluder, 4x MSAA): rows = real faces")]
-    lips = lipstick_rows(_load_photos(data, lip_faces), tile)
-    if lips:
-        sections.append(_stack(lips, "Lipstick shades at intensity 1 (two per finish)"))
+                       "Glasses (moderngl EGL, head occluder, temples fitted to the head, "
+                       "anti-aliased): rows = real faces")]
+    lip_photos = _load_photos(data, lip_faces)
+    for intensity in (1.0, 0.5):
+        lips = lipstick_rows(lip_photos, tile, intensity)
+        if lips:
+            title = f"Lipstick shades at {intensity:.0%} intensity (two per finish)"
+            sections.append(_stack(lips, title))
     width = max(s.shape[1] for s in sections)
     credits = [f"{p.sku}: {p.credit}" for p in catalog if p.license.startswith("CC-BY")]
     foot = np.full((18 * len(credits) + 6, width, 3), BG, np.uint8)

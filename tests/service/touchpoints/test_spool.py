@@ -17,9 +17,11 @@ from sqlalchemy import func, select
 
 from service.db.engine import make_engine, make_sessionmaker
 from service.db.migrate import upgrade
+from service.touchpoints.batcher import EventBatcher
 from service.touchpoints.models import Event
 from service.touchpoints.service import Ingestor
-from service.touchpoints.sink import DatabaseEventSink, EventBatcher, EventSpool, SinkUnavailable
+from service.touchpoints.sink import DatabaseEventSink, SinkUnavailable
+from service.touchpoints.spool import EventSpool
 from tests.service.harness import wait_for
 from tests.service.touchpoints.support import track
 

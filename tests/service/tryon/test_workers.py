@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from service.touchpoints.batcher import EventBatcher
 from service.touchpoints.events import Who
-from service.touchpoints.sink import EventBatcher
 from service.tryon.stream_events import TryOnSession
 from service.tryon.workers import Busy, LatestFrameSlot, WorkerPool
 
