@@ -40,7 +40,8 @@ from service.analytics.definitions import (
     Filters,
 )
 from service.analytics.fitgap import plausible_widths
-from service.analytics.lake import SCHEMA, EventLake, LakeState
+from service.analytics.lake import EventLake
+from service.analytics.lake_layout import SCHEMA, LakeState
 from service.identity.models import ShopperGroup
 
 Row = dict[str, Any]

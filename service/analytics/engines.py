@@ -24,7 +24,8 @@ from service.analytics import queries
 from service.analytics.definitions import Filters
 from service.analytics.duck import DuckEngine, DuckReports
 from service.analytics.fitgap import consented_face_widths
-from service.analytics.lake import EventLake, LakeMismatch, lake_location
+from service.analytics.lake import EventLake
+from service.analytics.lake_layout import LakeMismatch, lake_location
 from service.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -32,8 +32,6 @@ class LakeExporter(LakeStore):
     re-read and de-duplicated against the lake's ids, so a late commit is never skipped.
     """
 
-    # ---- export ----------------------------------------------------------------------
-
     def export(self, engine: Engine, *, compact: bool = True) -> ExportResult:
         """Bring the lake up to date with the events table (incremental, idempotent)."""
         t_start = time.perf_counter()
@@ -145,7 +143,7 @@ class LakeExporter(LakeStore):
                     t = pq.read_table(
                         self.file_path(day, f["name"]), columns=["id"], filesystem=self.fs
                     )
-                    have.append(t.column("id").combinechunks())
+                    have.append(t.column("id").combine_chunks())
         if not have:
             return batch
         known = pa.concat_arrays(have)

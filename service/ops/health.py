@@ -52,7 +52,18 @@ async def readyz(rt: RuntimeDep) -> JSONResponse:
             "status": "ready" if ok else "unavailable",
             "checks": checks,
             "render_devices": devices,
+            "landmark_backend": rt.settings.landmark_backend,
+            "landmark_providers": _landmark_providers(rt.settings.landmark_backend),
             "pid": os.getpid(),  # which worker process answered (several under the supervisor)
         },
         status_code=200 if ok else 503,
     )
+
+
+def _landmark_providers(backend: str) -> list[str]:
+    if backend != "onnx":
+        return []
+    # Imported only for the onnx backend: the MediaPipe path does not load onnxruntime.
+    from vision.landmarks_onnx.models import active_providers
+
+    return active_providers()

@@ -19,6 +19,10 @@ class ReadyOut(BaseModel):
     render_devices: list[str] = Field(
         description="GL renderers the workers have drawn on (empty until a frame was drawn)"
     )
+    landmark_backend: str = Field(description="mediapipe (CPU graph) or onnx")
+    landmark_providers: list[str] = Field(
+        description="ONNX Runtime execution providers in use (empty until the onnx backend ran)"
+    )
     pid: int = Field(
         description="The answering worker process (python -m service runs several; see "
         "docs/service_api.md)"

@@ -34,6 +34,7 @@ from vision.render.temples import (
 
 BBOX_PAD_PX = 2  # anti-aliased edges spill a pixel past the projected vertices
 MAX_CACHED_PRODUCTS = 64  # GPU meshes kept per renderer (a few hundred KB each)
+EAR_REFIT_MM = 0.1  # temples are refitted when an ear point moves at least this far
 
 
 @dataclass(frozen=True)
@@ -113,19 +114,31 @@ class _GpuProduct:
             else:
                 rigid.append(part.vertices[:, :3])
         self.points = np.vstack(rigid).astype(np.float64)
+        # Rigid points, then each temple's fitted points (rewritten in place by fit()).
+        self._all = np.vstack([self.points] + [p.vertices[:, :3] for _, p, _ in self.temples]
+                              ).astype(np.float64)
+        self._ears: np.ndarray | None = None  # the ear points the temple buffers hold
 
     def fit(self, pose: HeadPose | None) -> np.ndarray:
         """Fit the temples to this face, None: the canonical head (rewriting their buffers);
-        (n, 3) all points, GLB mm."""
+        (n, 3) all points, GLB mm (read-only: shared across frames).
+
+        Ears within EAR_REFIT_MM of those the buffers were fitted to keep that fit (no refit,
+        no upload): landmark noise moves them ~0.05 mm a frame, and 0.1 mm at the ear moves
+        the arm by well under a pixel at 1280x720."""
         if not self.temples:
             return self.points
         ears = ear_points_mm(None if pose is None else face_frame_landmarks(pose))
-        pts = [self.points]
+        if self._ears is not None and float(np.abs(ears - self._ears).max()) < EAR_REFIT_MM:
+            return self._all
+        start = len(self.points)
         for rig, part, vbo in self.temples:
             fitted = fitted_vertices(rig, part.vertices, ears)
             vbo.write(fitted.tobytes())
-            pts.append(fitted[:, :3].astype(np.float64))
-        return np.vstack(pts)
+            self._all[start:start + len(fitted)] = fitted[:, :3]
+            start += len(fitted)
+        self._ears = ears
+        return self._all
 
     def release(self) -> None:
         for _, vao, bufs in self.parts:

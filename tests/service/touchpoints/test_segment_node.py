@@ -1,4 +1,5 @@
-"""Segment HTTP Tracking API compatibility, driven by the real Node.js SDK (@segment/analytics-node).
+"""Segment HTTP Tracking API compatibility, driven by the real Node.js SDK
+(@segment/analytics-node).
 
 tests/node/send_segment.mjs sends a JSON file of messages with the SDK (track/identify),
 flushes with closeAndFlush and prints what the SDK reported. `make setup-test` installs the
