@@ -61,16 +61,25 @@ def streams(results_dir: Path = RESULTS) -> Path | None:
     if not rows:
         return None
     plt = _pyplot()
-    n = [r["streams"] for r in rows]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(n, [r["total_fps"] for r in rows], "o-", label="total fps")
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    # One line per server worker-process count (older results have no "workers": one server).
+    for workers in sorted({r.get("workers") or 1 for r in rows}):
+        mine = [r for r in rows if (r.get("workers") or 1) == workers]
+        n = [r["streams"] for r in mine]
+        label = f"{workers} worker process{'es' if workers > 1 else ''}"
+        ax.plot(n, [r["total_fps"] for r in mine], "o-", label=label)
+        ax2.plot(n, [r["p95_ms"] for r in mine], "s--", label=label)
+    n = sorted({r["streams"] for r in rows})
     ax.set_xlabel("concurrent streams")
     ax.set_ylabel("frames/s (all streams)")
-    ax2 = ax.twinx()
-    ax2.plot(n, [r["p95_ms"] for r in rows], "s--", color="tab:red", label="p95 ms")
+    ax.set_title("total fps")
+    ax2.set_xlabel("concurrent streams")
     ax2.set_ylabel("p95 round trip (ms)")
+    ax2.set_title("p95 latency")
+    ax2.set_xticks(n)
+    ax2.legend()
     ax.set_xticks(n)
-    fig.legend(loc="upper center")
+    ax.legend()
     fig.tight_layout()
     out = results_dir / "streams.png"
     fig.savefig(out, dpi=80)

@@ -16,7 +16,7 @@ SECTIONS = {
     "vision_core": "Landmark stage vs the whole vision core (issue: foundation)",
     "render_glasses": "Glasses render + composite vs the landmark step",
     "lipstick": "Lipstick mask + paint vs the landmark step",
-    "stream_roundtrip": "WebSocket round trip, 1/2/4 concurrent streams, vs in-process",
+    "stream_roundtrip": "WebSocket round trip, 1/2/4/8 streams, 1 vs 2 worker processes",
     "ingest": "Touchpoint ingestion (SYNTHETIC events)",
     "analytics_load": "Analytics and offers latency at 1M SYNTHETIC events",
     "analytics_lake": "Event lake + DuckDB vs the SQL store at 1M SYNTHETIC events",

@@ -1,10 +1,15 @@
-"""WebSocket round trip of a 640x480 frame on loopback (1/2/4 streams) vs the in-process pipeline.
+"""WebSocket round trip of a 640x480 frame on loopback (1/2/4/8 streams, 1 and 2 worker
+processes) vs the in-process pipeline.
 
-The server is a separate uvicorn process (the real app, SQLite in a temp dir); this process is
-the client. Each stream sends a frame and waits for its composited JPEG (lock-step), so the
-round trip is latency, and frames per second per stream is what a kiosk would see.
+The server is `python -m service --workers N` in another process (the real app, SQLite in a
+temp dir), started once per N in the same run; this process is the client. Each stream sends a
+frame and waits for its composited JPEG (lock-step), so the round trip is latency, frames per
+second per stream is what a kiosk would see, and total fps is the server's throughput. The
+server keeps at most one frame of a stream running and one waiting (latest frame wins), so a
+lock-step client never builds a backlog: latency grows with the streams sharing the cores,
+not with time.
 
-    python -m benchmarks.stream_roundtrip [--frames 120] [--streams 1 2 4] [--sku REC-M]
+    python -m benchmarks.stream_roundtrip [--frames 120] [--streams 1 2 4 8] [--workers 1 2]
 """
 
 from __future__ import annotations
@@ -78,7 +83,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, port: int, tmp: Path, threads: int) -> None:
+    """`python -m service --workers N` (N > 1: uvicorn's supervisor and N worker processes)."""
+
+    def __init__(self, port: int, tmp: Path, threads: int, workers: int = 1) -> None:
         env = {
             **os.environ,
             "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite",
@@ -90,14 +97,17 @@ class Server:
             "TRYON_RATE_LIMIT_PER_MINUTE": "0",
             "TRYON_DEMO_RATE_LIMIT_PER_MINUTE": "0",
             "TRYON_WORKER_THREADS": str(threads),
+            "TRYON_MAX_STREAMS": "16",  # per worker process; 8 streams may all land on one
             "TRYON_RETENTION_ON_STARTUP": "false",
         }
         self.url = f"127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "service.app:create_app",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            cwd=ROOT, env=env,
+            [sys.executable, "-m", "service", "--workers", str(workers),
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+            stderr=(tmp / "server.log").open("wb"),  # uvicorn logs every connection at info
         )
+        self.log = tmp / "server.log"
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -106,7 +116,9 @@ class Server:
             except httpx.HTTPError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("server did not start")
+                self.proc.kill()
+                tail = self.log.read_text(errors="replace")[-2000:]
+                raise SystemExit(f"server did not start:\n{tail}")
             time.sleep(0.2)
 
     def stop(self) -> None:
@@ -153,12 +165,28 @@ def run_streams(url: str, sku: str, frames: list[bytes], n: int) -> list[dict[st
     return results
 
 
+def _row(workers: int, n: int, res: list[dict[str, Any]]) -> dict[str, Any]:
+    rtt = Stats.from_samples(np.concatenate([r["rtt"] for r in res]))
+    srv = Stats.from_samples(np.concatenate([r["server_ms"] for r in res]))
+    fps = [r["fps"] for r in res]
+    return {
+        "path": "websocket round trip", "workers": workers, "streams": n,
+        "p50_ms": round(rtt.p50_ms, 2), "p95_ms": round(rtt.p95_ms, 2),
+        "fps_per_stream": round(float(np.mean(fps)), 1),
+        "min_fps_per_stream": round(float(np.min(fps)), 1),
+        "total_fps": round(float(np.sum(fps)), 1),
+        "server_p50_ms": round(srv.p50_ms, 2),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=120)
-    ap.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4, 8])
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                    help="server worker processes, one server per value in this run")
     ap.add_argument("--sku", default="REC-M")
-    ap.add_argument("--threads", type=int, default=2, help="server worker_threads")
+    ap.add_argument("--threads", type=int, default=2, help="server worker_threads per process")
     ap.add_argument("--port", type=int, default=0, help="0 = a free loopback port")
     args = ap.parse_args()
 
@@ -166,46 +194,46 @@ def main() -> None:
     # The in-process baseline runs before and after the streams (the machine is shared, so
     # one pass can land in someone else's busy spell); the better pass is the baseline.
     first = in_process(frames, args.sku)
+    load = [round(os.getloadavg()[0], 2)]
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        server = Server(args.port or free_port(), Path(tmp), args.threads)
-        try:
-            for n in args.streams:
-                res = run_streams(server.url, args.sku, frames, n)
-                rtt = Stats.from_samples(np.concatenate([r["rtt"] for r in res]))
-                srv = Stats.from_samples(np.concatenate([r["server_ms"] for r in res]))
-                fps = [r["fps"] for r in res]
-                rows.append({
-                    "path": "websocket round trip", "streams": n,
-                    "p50_ms": round(rtt.p50_ms, 2), "p95_ms": round(rtt.p95_ms, 2),
-                    "fps_per_stream": round(float(np.mean(fps)), 1),
-                    "total_fps": round(float(np.sum(fps)), 1),
-                    "server_p50_ms": round(srv.p50_ms, 2),
-                })
-        finally:
-            server.stop()
+    for workers in args.workers:
+        with tempfile.TemporaryDirectory() as tmp:
+            server = Server(args.port or free_port(), Path(tmp), args.threads, workers)
+            try:
+                for n in args.streams:
+                    rows.append(_row(workers, n, run_streams(server.url, args.sku, frames, n)))
+                    load.append(round(os.getloadavg()[0], 2))
+            finally:
+                server.stop()
     second = in_process(frames, args.sku)
     base, stages = min(first, second, key=lambda r: r[0].p50_ms)
     for r in rows:
         r["p50_vs_in_process"] = round(r["p50_ms"] / base.p50_ms, 2)
     rows.insert(0, {
-        "path": "in-process pipeline", "streams": 1, "p50_ms": round(base.p50_ms, 2),
-        "p95_ms": round(base.p95_ms, 2), "fps_per_stream": round(base.fps, 1),
+        "path": "in-process pipeline", "workers": None, "streams": 1,
+        "p50_ms": round(base.p50_ms, 2), "p95_ms": round(base.p95_ms, 2),
+        "fps_per_stream": round(base.fps, 1), "min_fps_per_stream": None,
         "total_fps": round(base.fps, 1), "server_p50_ms": None, "p50_vs_in_process": 1.0,
     })
     notes = (
         f"640x480 JPEG frames from {VIDEO.name}, glasses {args.sku} with occluder; "
         f"{args.frames} measured frames per stream after {WARMUP} warm-up, lock-step (send, "
-        f"wait for the composited JPEG). Server: uvicorn in another process, worker_threads="
-        f"{args.threads}; clients: one thread per stream in this process. server_p50_ms is "
-        "the pipeline time the server reports (decode..encode); the rest of the round trip is "
-        "WebSocket, event loop and queueing. In-process baseline p50 of the two passes: "
-        f"{first[0].p50_ms:.1f} / {second[0].p50_ms:.1f} ms. In-process stage medians (ms): "
-        + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()) + "."
+        "wait for the composited JPEG). Server: `python -m service --workers N` in another "
+        f"process, worker_threads={args.threads} per worker process, one server per N "
+        f"({', '.join(map(str, args.workers))}) in this run; clients: one thread per stream in "
+        "this process (the kernel hands each connection to one worker; it may not balance "
+        "them evenly). server_p50_ms is the pipeline time the server reports (decode..encode); "
+        "the rest of the round trip is WebSocket, event loop and queueing. In-process baseline "
+        f"p50 of the two passes: {first[0].p50_ms:.1f} / {second[0].p50_ms:.1f} ms. In-process "
+        "stage medians (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()) + ". "
+        f"Load average (1 min) before and after each row: {', '.join(map(str, load))}."
     )
     json_path, md_path = write_results("stream_roundtrip", rows, title="WebSocket try-on round "
-                                       "trip (640x480)", notes=notes,
-                                       extra={"in_process_stages_ms": stages})
+                                       "trip (640x480), 1 vs 2 worker processes", notes=notes,
+                                       extra={"in_process_stages_ms": stages,
+                                              "command": " ".join(["python -m benchmarks."
+                                                                   "stream_roundtrip",
+                                                                   *sys.argv[1:]])})
     print(md_path.read_text())
     print(f"saved {json_path} and {md_path}")
 

@@ -54,6 +54,7 @@ GroupBy = Annotated[
 # Store ids as events carry them: 1-64 characters, no control characters.
 StoreId = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 LATEST_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 Metrics = Annotated[
     Literal["all", "counts"],
     Query(description="counts: only exact sums (no unique shoppers/percentiles), from rollups"),
@@ -74,11 +75,13 @@ def get_filters(
     end = end.replace(tzinfo=UTC) if end and end.tzinfo is None else end
     for name, t in (("start", start), ("end", end)):
         try:  # in UTC, with room for a conversion window after it
-            ok = t is None or t.astimezone(UTC) < LATEST_TIME
+            ok = t is None or EARLIEST_TIME <= t.astimezone(UTC) < LATEST_TIME
         except OverflowError:
             ok = False
         if not ok:
-            raise Unprocessable(f"{name} must be between 0001-01-01 and 9999-01-01 UTC")
+            # No event is older than 2000 (ingest refuses them), and day arithmetic on the
+            # first or last representable dates overflows.
+            raise Unprocessable(f"{name} must be between 2000-01-01 and 9999-01-01 UTC")
     if start and end and end <= start:
         raise Unprocessable("end must be after start")
     return Filters(start, end, channel, store_id, product_type)
@@ -190,9 +193,9 @@ def shades(
     """Shade popularity, optionally per skin-tone band."""
     src = _source(rt, session, metrics)
     if metrics == "counts":
-        rows = queries.shade_popularity(session, f, by_skin_tone, metrics)
+        rows = _run(queries.shade_popularity, session, f, by_skin_tone, metrics)
     else:
-        rows = src.shade_popularity(f, by_skin_tone)
+        rows = _run(src.shade_popularity, f, by_skin_tone)
     return _respond(rows, format, "shades", f, **_meta(src))
 
 

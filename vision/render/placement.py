@@ -19,6 +19,38 @@ HEAD_BACK_Z_CM = -17.0
 HEAD_BACK_SHRINK = 0.55
 
 
+def inverse_3x3(m: np.ndarray) -> np.ndarray:
+    """inv(m) of a (3, 3) matrix from its cofactors (cross products of the rows).
+
+    The per-frame matrices are tiny; np.linalg.inv goes through OpenBLAS's LAPACK, which can
+    wake its worker threads and then waits for a core (measured 0.25 ms a call on the 2-core
+    box while llvmpipe and MediaPipe threads run, against ~2 us here)."""
+    a = np.asarray(m, dtype=np.float64)
+    r0, r1, r2 = a[0], a[1], a[2]
+    c0 = np.array([r1[1] * r2[2] - r1[2] * r2[1], r1[2] * r2[0] - r1[0] * r2[2],
+                   r1[0] * r2[1] - r1[1] * r2[0]])
+    c1 = np.array([r2[1] * r0[2] - r2[2] * r0[1], r2[2] * r0[0] - r2[0] * r0[2],
+                   r2[0] * r0[1] - r2[1] * r0[0]])
+    c2 = np.array([r0[1] * r1[2] - r0[2] * r1[1], r0[2] * r1[0] - r0[0] * r1[2],
+                   r0[0] * r1[1] - r0[1] * r1[0]])
+    det = float(r0 @ c0)
+    if det == 0.0 or not np.isfinite(det):
+        return np.linalg.inv(a)  # raises LinAlgError on a singular matrix, as before
+    return np.stack([c0, c1, c2], axis=1) / det
+
+
+def inverse_affine(m: np.ndarray) -> np.ndarray:
+    """inv(m) of a (4, 4) affine transform (last row 0 0 0 1) without LAPACK; any other
+    matrix goes to np.linalg.inv."""
+    a = np.asarray(m, dtype=np.float64)
+    if not np.array_equal(a[3], [0.0, 0.0, 0.0, 1.0]):
+        return np.linalg.inv(a)
+    out = np.eye(4)
+    out[:3, :3] = inverse_3x3(a[:3, :3])
+    out[:3, 3] = -out[:3, :3] @ a[:3, 3]
+    return out
+
+
 def bridge_point_cm(canonical: CanonicalFace | None = None) -> np.ndarray:
     """(3,) canonical-space position (cm) of the glasses' origin."""
     canon = canonical or CanonicalFace.load()

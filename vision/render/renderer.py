@@ -23,6 +23,7 @@ from vision.render.placement import (
     anchored_glasses_to_camera,
     glasses_to_face,
     head_proxy,
+    inverse_3x3,
 )
 from vision.render.targets import AAChoice, Antialias, BoxTargets, choose_aa, crop_projection
 from vision.render.temples import (
@@ -34,7 +35,7 @@ from vision.render.temples import (
 
 BBOX_PAD_PX = 2  # anti-aliased edges spill a pixel past the projected vertices
 MAX_CACHED_PRODUCTS = 64  # GPU meshes kept per renderer (a few hundred KB each)
-EAR_REFIT_MM = 0.1  # temples are refitted when an ear point moves at least this far
+EAR_REFIT_MM = 0.2  # temples are refitted when an ear point moves at least this far
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,8 @@ class _GpuProduct:
         (n, 3) all points, GLB mm (read-only: shared across frames).
 
         Ears within EAR_REFIT_MM of those the buffers were fitted to keep that fit (no refit,
-        no upload): landmark noise moves them ~0.05 mm a frame, and 0.1 mm at the ear moves
-        the arm by well under a pixel at 1280x720."""
+        no upload): landmark noise moves them ~0.05 mm a frame, and 0.2 mm at the ear moves
+        the arm by under half a pixel at 1280x720."""
         if not self.temples:
             return self.points
         ears = ear_points_mm(None if pose is None else face_frame_landmarks(pose))
@@ -297,12 +298,18 @@ class GlassesRenderer:
             self._occ_prog["u_proj"].write(_mat4(proj))
             self._occ_prog["u_mv"].write(_mat4(face_to_cam))
             self._occ_prog["u_push"].value = self.options.occluder_push_cm
+            # The head proxy is closed and wound outward (counter-clockwise seen from outside):
+            # its back faces never hold the nearest depth, so skipping them changes no pixel
+            # and saves llvmpipe their setup and depth tests.
+            ctx.front_face = "ccw"
+            ctx.enable(mgl.CULL_FACE)
             self._occ_vao.render(mgl.TRIANGLES)
+            ctx.disable(mgl.CULL_FACE)
             fbo.color_mask = (True, True, True, True)
         prog = self._prog
         prog["u_mvp"].write(_mat4(proj @ model_view))
         prog["u_mv"].write(_mat4(model_view))
-        nrm = np.linalg.inv(model_view[:3, :3]).T
+        nrm = inverse_3x3(model_view[:3, :3]).T
         prog["u_nrm"].write(np.asarray(nrm, dtype="f4").T.tobytes())
         prog["u_light_dir"].value = self.options.light_dir
         prog["u_ambient"].value = self.options.ambient

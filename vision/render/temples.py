@@ -19,7 +19,7 @@ import numpy as np
 
 from vision.geometry import CanonicalFace, HeadPose, transform_points
 from vision.render.materials import MeshPart
-from vision.render.placement import bridge_point_cm, head_proxy
+from vision.render.placement import bridge_point_cm, head_proxy, inverse_affine
 
 TEMPLE_NODES = {"temple_left": 1, "temple_right": -1}  # node name -> side (+x = wearer's left)
 # Ear contact point from the face: the temple rests on the skull at the top of the ear's root,
@@ -88,7 +88,7 @@ def face_frame_landmarks(pose: HeadPose | None) -> np.ndarray:
     the pose has no metric landmarks."""
     if pose is None or pose.metric_landmarks is None:
         return np.asarray(CanonicalFace.load().vertices, dtype=np.float64)
-    inv = np.linalg.inv(np.asarray(pose.matrix, dtype=np.float64))
+    inv = inverse_affine(np.asarray(pose.matrix, dtype=np.float64))
     return transform_points(inv, np.asarray(pose.metric_landmarks[:468], dtype=np.float64))
 
 

@@ -91,6 +91,8 @@ class TestEndpoints:
             {"start": "0001-01-01T00:00:00+23:59"},  # before year 1 in UTC
             {"end": "9999-12-31T23:59:59-23:59"},  # after year 9999 in UTC
             {"start": "9999-12-31T00:00:00", "end": "9999-12-31T12:00:00"},  # + window
+            {"end": "0001-01-01T00:00:00Z"},  # a day before it overflowed (the lake's days)
+            {"start": "1999-12-31T23:59:59Z"},  # before any event can be
         ],
     )
     @pytest.mark.parametrize(
@@ -101,7 +103,7 @@ class TestEndpoints:
         r = client.get(f"/v1/analytics/{path}", headers={"X-API-Key": client.analyst},
                        params=params)
         assert r.status_code == 422, r.text
-        assert "between 0001-01-01 and 9999-01-01" in r.json()["error"]["message"]
+        assert "between 2000-01-01 and 9999-01-01" in r.json()["error"]["message"]
 
     def test_no_server_side_charts(self, client) -> None:
         # One chart stack: the dashboard draws the reports' JSON itself.

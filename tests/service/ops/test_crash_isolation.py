@@ -48,6 +48,8 @@ class Supervised:
             "TRYON_RATE_LIMIT_PER_MINUTE": "0",
             "TRYON_WORKER_THREADS": "1",
             "TRYON_RETENTION_ON_STARTUP": "false",
+            # One key opens streams until two workers serve one each (the cap is per worker).
+            "TRYON_MAX_STREAMS_PER_PRINCIPAL": "32",
         })
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
