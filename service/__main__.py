@@ -10,8 +10,14 @@ workers start, so they never race each other on start-up.
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# Before numpy loads (workers inherit it): the per-frame linear algebra is tiny (3x3 inverses,
+# 33x3 SVDs), and OpenBLAS's own threads waiting for a busy core made one 9 µs inverse cost
+# ~0.25 ms inside the frame loop (measured, benchmarks/RESULTS.md). Set it to override.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse
 
 import uvicorn
 
