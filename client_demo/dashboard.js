@@ -120,7 +120,10 @@ function render(catalog) {
   $('#kpi-tryons').textContent = int(tryOns);
   $('#kpi-carted').textContent = int(totals.carted ?? carted);
   $('#kpi-ordered').textContent = int(totals.orders ?? ordered);
-  $('#kpi-revenue').textContent = revenue == null ? '–' : money(revenue, totals.currency || 'EUR');
+  // The service's totals name a currency only when every order shares one (null: mixed).
+  const currency = d.funnelTotals ? totals.currency : 'EUR';
+  $('#kpi-revenue').textContent = revenue == null ? '–'
+    : currency ? money(revenue, currency) : `${Number(revenue).toFixed(2)} (mixed currencies)`;
   $('#kpi-revenue').parentElement.hidden = revenue == null; // not reported by this service
   $('#kpi-conv').textContent = tried ? pct(ordered / tried) : '–';
   const all = d.npsAll.find((r) => r.channel === 'all');

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from service.touchpoints.names import TRY_ON_EVENTS, EventName
@@ -85,3 +86,41 @@ class Filters:
     channel: str | None = None
     store_id: str | None = None
     product_type: ProductType | None = None
+
+
+def _money_number(v: Any) -> Decimal | None:
+    return Decimal(str(v)) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def line_amount(price: Any, quantity: Any) -> Decimal:
+    """Revenue of one order line: price x quantity (a numeric quantity, else 1); a line
+    without a numeric price counts 0. sql.order_amount and sql.order_lines are the SQL."""
+    p = price if isinstance(price, Decimal) else _money_number(price)
+    if p is None:
+        return Decimal(0)
+    q = _money_number(quantity)
+    return p * (q if q is not None else Decimal(1))
+
+
+def order_line_amounts(sku: str | None, price: Any, props: dict[str, Any]) -> list[Decimal]:
+    """An Order Completed's revenue per line, as the funnel counts it.
+
+    Multi-line (no sku column): one amount per `products` line that has a sku. Single sku
+    (the sku column): the `price` column x `quantity`; when it has no price, the one
+    `products` line of that sku (ingest stores a one-line order's sku in the column).
+    """
+    lines = props.get("products")
+    if sku is None:
+        if not isinstance(lines, list):
+            return []
+        return [
+            line_amount(line.get("price"), line.get("quantity"))
+            for line in lines
+            if isinstance(line, dict) and line.get("sku") is not None
+        ]
+    if price is not None:
+        return [line_amount(price, props.get("quantity"))]
+    one = lines[0] if isinstance(lines, list) and len(lines) == 1 else None
+    if isinstance(one, dict) and one.get("sku") == sku:
+        return [line_amount(one.get("price"), one.get("quantity"))]
+    return [Decimal(0)]

@@ -278,6 +278,7 @@ class DuckReports:
         cnames = ", ".join(f"c.{n}" for n in names)
         gnames = ", ".join(names)
         conv_events = _in((CART_EVENT, ORDER_EVENT))
+        is_order = f"e.event = {_lit(ORDER_EVENT)}"
         sql = f"""
             WITH who AS (
                 SELECT e.*, coalesce(c.canonical, e.shopper_id) AS shopper
@@ -290,23 +291,38 @@ class DuckReports:
                 GROUP BY ALL
             ),
             conv AS (
-                SELECT e.shopper, e.sku, e.event, e.timestamp FROM who e
+                SELECT e.shopper, e.sku, e.event, e.timestamp,
+                    CASE WHEN {is_order} THEN coalesce(e.order_amounts[1], 0) ELSE 0 END
+                        AS amount,
+                    e.currency
+                FROM who e
                 WHERE e.event IN {conv_events} AND e.sku IS NOT NULL AND {in_range}
                 UNION ALL
-                SELECT e.shopper, unnest(e.order_skus) AS sku, e.event, e.timestamp FROM who e
+                -- two unnests in one SELECT zip the lists (order_amounts follows order_skus)
+                SELECT e.shopper, unnest(e.order_skus) AS sku, e.event, e.timestamp,
+                    unnest(e.order_amounts) AS amount, e.currency
+                FROM who e
                 WHERE e.event = {_lit(ORDER_EVENT)} AND e.sku IS NULL
                   AND e.order_skus IS NOT NULL AND {in_range}
             ),
             joined AS (
                 SELECT c.shopper, {cnames},
                     max(CASE WHEN v.event = {_lit(CART_EVENT)} THEN 1 ELSE 0 END) AS carted,
-                    max(CASE WHEN v.event = {_lit(ORDER_EVENT)} THEN 1 ELSE 0 END) AS ordered
+                    max(CASE WHEN v.event = {_lit(ORDER_EVENT)} THEN 1 ELSE 0 END) AS ordered,
+                    sum(CASE WHEN v.event = {_lit(ORDER_EVENT)} THEN v.amount ELSE 0 END)
+                        AS revenue,
+                    min(CASE WHEN v.event = {_lit(ORDER_EVENT)} THEN v.currency END) AS cur_min,
+                    max(CASE WHEN v.event = {_lit(ORDER_EVENT)} THEN v.currency END) AS cur_max,
+                    sum(CASE WHEN v.event = {_lit(ORDER_EVENT)} AND v.currency IS NULL
+                        THEN 1 ELSE 0 END) AS cur_none
                 FROM cohorts c LEFT JOIN conv v
                   ON v.shopper = c.shopper AND v.sku = c.sku AND v.timestamp >= c.t0
                  AND epoch_us(v.timestamp) <= epoch_us(c.t0) + {int(window_us)}
                 GROUP BY c.shopper, {cnames}
             )
-            SELECT {gnames}, count(*), sum(carted), sum(ordered) FROM joined GROUP BY {gnames}
+            SELECT {gnames}, count(*), sum(carted), sum(ordered), sum(revenue),
+                min(cur_min), max(cur_max), sum(cur_none)
+            FROM joined GROUP BY {gnames}
         """
         out = []
         n = len(names)
@@ -321,6 +337,8 @@ class DuckReports:
                     int(r[n + 1] or 0),
                     int(r[n + 2] or 0),
                     window_hours,
+                    revenue=r[n + 3],
+                    currency=shaping.one_currency(r[n + 4], r[n + 5], r[n + 6]),
                 )
             )
         return shaping.sort_funnel(out, names)

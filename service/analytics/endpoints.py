@@ -11,7 +11,7 @@ from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
 from service.access.deps import AnalystDep
-from service.analytics import queries
+from service.analytics import queries, shaping
 from service.analytics.definitions import (
     FIT_BIN_MM,
     FIT_TOLERANCE_MM,
@@ -173,11 +173,13 @@ def funnel(
     format: Format = "json",
     window_hours: Annotated[float | None, Query(gt=0, le=24 * 90)] = None,
 ) -> Response:
-    """Try-on -> cart -> order per product within the conversion window after the first try-on."""
+    """Try-on -> cart -> order (and its revenue) per product within the conversion window
+    after the first try-on."""
     w = _window(settings, window_hours)
     src = _source(rt, session)
     rows = _run(src.funnel, f, w, _dims(group_by))
-    return _respond(rows, format, "funnel", f, window_hours=w, **_meta(src))
+    totals = shaping.funnel_totals(rows)
+    return _respond(rows, format, "funnel", f, window_hours=w, totals=totals, **_meta(src))
 
 
 @router.get("/shades", responses=report_responses(ShadeReport))

@@ -11,7 +11,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, Engine, func, select, text
 
-from service.analytics.lake_layout import ExportResult, LakeMismatch, LakeState, database_identity
+from service.analytics.lake_layout import (
+    LAYOUT,
+    ExportResult,
+    LakeMismatch,
+    LakeState,
+    database_identity,
+)
 from service.analytics.lake_rows import chunks, read_batches, select_rows, split_days, to_table
 from service.analytics.lake_store import LakeStore
 from service.touchpoints.models import Event
@@ -42,12 +48,22 @@ class LakeExporter(LakeStore):
         """The manifest, exported first when its data is older than max_staleness_s."""
         state = self.read_state()
         as_of = state.as_of_dt()
-        if as_of is not None and _age_s(as_of) <= max_staleness_s and not state.dirty_days:
+        if (
+            as_of is not None
+            and _age_s(as_of) <= max_staleness_s
+            and not state.dirty_days
+            and state.layout >= LAYOUT
+        ):
             return state
         with self.writer(engine):
             state = self.read_state()  # another process may have exported meanwhile
             as_of = state.as_of_dt()
-            if as_of is None or _age_s(as_of) > max_staleness_s or state.dirty_days:
+            if (
+                as_of is None
+                or _age_s(as_of) > max_staleness_s
+                or state.dirty_days
+                or state.layout < LAYOUT
+            ):
                 self._export_locked(engine, compact=True, t_start=time.perf_counter())
                 state = self.read_state()
         return state
@@ -88,6 +104,9 @@ class LakeExporter(LakeStore):
                     state.watermark = state.settled = top
                     state.checkpoints = []
             obsolete: list[str] = []
+            if state.layout < LAYOUT:  # files of an older layout: re-export every day
+                state.dirty_days = sorted(set(state.dirty_days) | set(state.files))
+                state.layout = LAYOUT
             if state.dirty_days:
                 for day in list(state.dirty_days):
                     n, old = self._rebuild_day(conn, state, day)

@@ -54,8 +54,14 @@ SCHEMA = pa.schema(
         ("nps_score", pa.float64()),  # Feedback Submitted: properties.score, else .nps
         ("face_width_mm", pa.float64()),  # any event with a numeric properties.face_width_mm
         ("order_skus", pa.list_(pa.string())),  # a multi-line Order Completed's product skus
+        # Order Completed: price x quantity per line (definitions.order_line_amounts), one per
+        # order_skus entry, or one for a single-sku order (the sku column); 0 without a price.
+        ("order_amounts", pa.list_(pa.decimal128(18, 2))),
     ]
 )
+# The layout of the files: a manifest written with an older one has its days re-exported
+# from SQL before a report reads them (1: order_amounts added).
+LAYOUT = 1
 ID_COLUMNS = ("shopper_id", "anonymous_id", "user_id")
 
 
@@ -74,6 +80,7 @@ class LakeState:
     as_of: str | None = None  # ISO time: every event committed before it is in the lake
     files: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # day -> files
     dirty_days: list[str] = field(default_factory=list)  # days to re-export from SQL
+    layout: int = 0  # LAYOUT of the files (older: every day is re-exported)
 
     def as_of_dt(self) -> datetime | None:
         return datetime.fromisoformat(self.as_of) if self.as_of else None

@@ -16,14 +16,16 @@ from service.analytics.definitions import (
     FEEDBACK_EVENT,
     ORDER_EVENT,
     SHADE_EVENT,
+    order_line_amounts,
     skin_tone_band,
 )
 from service.analytics.lake_layout import SCHEMA, STRING_COLUMNS
 from service.touchpoints.models import Event
 
-# Derived columns (skin_tone_band, nps_score, face_width_mm, order_skus) are the definitions
-# of service.analytics.definitions applied once at export, so no report needs a JSON function
-# (DuckDB's JSON support is an extension) and every engine reads the same values.
+# Derived columns (skin_tone_band, nps_score, face_width_mm, order_skus, order_amounts) are
+# the definitions of service.analytics.definitions applied once at export, so no report needs
+# a JSON function (DuckDB's JSON support is an extension) and every engine reads the same
+# values.
 
 
 def select_rows() -> Any:
@@ -64,17 +66,19 @@ def _number(v: Any) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
-def derived(event_name: str, sku: str | None, props_text: str | None) -> tuple[Any, ...]:
-    """(skin_tone_band, nps_score, face_width_mm, order_skus) of one event: the report
-    definitions (definitions.py; the SQL in sql.py and fitgap.py) applied once."""
-    band = nps = width = skus = None
-    needs = (
-        event_name in (SHADE_EVENT, FEEDBACK_EVENT)
-        or (event_name == ORDER_EVENT and sku is None)
-        or (props_text is not None and "face_width_mm" in props_text)
+def derived(
+    event_name: str, sku: str | None, props_text: str | None, price: Any = None
+) -> tuple[Any, ...]:
+    """(skin_tone_band, nps_score, face_width_mm, order_skus, order_amounts) of one event:
+    the report definitions (definitions.py; the SQL in sql.py and fitgap.py) applied once."""
+    band = nps = width = skus = amounts = None
+    needs = event_name in (SHADE_EVENT, FEEDBACK_EVENT, ORDER_EVENT) or (
+        props_text is not None and "face_width_mm" in props_text
     )
     if not needs or not props_text:
-        return (_band_without_props(event_name), None, None, None)
+        if event_name == ORDER_EVENT and sku is not None:
+            amounts = order_line_amounts(sku, price, {})
+        return (_band_without_props(event_name), None, None, None, amounts)
     try:
         props = json.loads(props_text)
     except ValueError:
@@ -93,7 +97,9 @@ def derived(event_name: str, sku: str | None, props_text: str | None) -> tuple[A
             for line in props["products"]
             if isinstance(line, dict) and line.get("sku") is not None
         ]
-    return band, nps, width, skus
+    if event_name == ORDER_EVENT and (sku is not None or skus is not None):
+        amounts = order_line_amounts(sku, price, props)
+    return band, nps, width, skus, amounts
 
 
 def _band_without_props(event_name: str) -> str | None:
@@ -114,11 +120,12 @@ def to_table(rows: Sequence[Any]) -> pa.Table:
         props = m["properties"]
         cols["properties"].append(props)
         cols["context"].append(m["context"])
-        band, nps, width, skus = derived(m["event"], m["sku"], props)
+        band, nps, width, skus, amounts = derived(m["event"], m["sku"], props, m["price"])
         cols["skin_tone_band"].append(band)
         cols["nps_score"].append(nps)
         cols["face_width_mm"].append(width)
         cols["order_skus"].append(skus)
+        cols["order_amounts"].append(amounts)
     return pa.table({f.name: pa.array(cols[f.name], f.type) for f in SCHEMA}, schema=SCHEMA)
 
 

@@ -28,6 +28,7 @@ from service.analytics.sql import (
     filter_clause,
     is_pg,
     iso_day,
+    order_amount,
     order_lines,
     percentiles,
     shopper_key,
@@ -155,11 +156,17 @@ def funnel(
         in_range.append(Event.timestamp >= f.start)
     if f.end is not None:
         in_range.append(Event.timestamp < f.end + timedelta(seconds=window_s))
+    is_order = Event.event == ORDER_EVENT
     raw_conv = union_all(
-        select(Event.shopper_id, Event.sku, Event.event, Event.timestamp).where(
-            Event.event.in_((CART_EVENT, ORDER_EVENT)), Event.sku.is_not(None), *in_range
-        ),
-        order_lines(session, *in_range),
+        select(
+            Event.shopper_id,
+            Event.sku,
+            Event.event,
+            Event.timestamp,
+            case((is_order, order_amount(session)), else_=0).label("amount"),
+            Event.currency,
+        ).where(Event.event.in_((CART_EVENT, ORDER_EVENT)), Event.sku.is_not(None), *in_range),
+        order_lines(session, *in_range, amounts=True),
     ).subquery("rc")
     conv_q = (
         select(
@@ -167,6 +174,8 @@ def funnel(
             raw_conv.c.sku,
             raw_conv.c.event,
             raw_conv.c.timestamp,
+            raw_conv.c.amount,
+            raw_conv.c.currency,
         )
         .select_from(raw_conv)
         .outerjoin(canon, canon.c.id == raw_conv.c.shopper_id)
@@ -182,6 +191,13 @@ def funnel(
             *[cohorts.c[n] for n in names],
             func.max(case((conv.c.event == CART_EVENT, 1), else_=0)).label("carted"),
             func.max(case((conv.c.event == ORDER_EVENT, 1), else_=0)).label("ordered"),
+            # Revenue: every order line of the sku in the window (definitions.line_amount).
+            func.sum(case((conv.c.event == ORDER_EVENT, conv.c.amount), else_=0)).label("revenue"),
+            func.min(case((conv.c.event == ORDER_EVENT, conv.c.currency))).label("cur_min"),
+            func.max(case((conv.c.event == ORDER_EVENT, conv.c.currency))).label("cur_max"),
+            func.sum(
+                case((and_(conv.c.event == ORDER_EVENT, conv.c.currency.is_(None)), 1), else_=0)
+            ).label("cur_none"),
         )
         .select_from(cohorts)
         .outerjoin(
@@ -202,6 +218,10 @@ def funnel(
         func.count().label("tried"),
         func.sum(joined.c.carted).label("carted"),
         func.sum(joined.c.ordered).label("ordered"),
+        func.sum(joined.c.revenue).label("revenue"),
+        func.min(joined.c.cur_min).label("cur_min"),
+        func.max(joined.c.cur_max).label("cur_max"),
+        func.sum(joined.c.cur_none).label("cur_none"),
     ).group_by(*gk)
     out = []
     for r in session.execute(stmt):
@@ -214,6 +234,8 @@ def funnel(
                 int(m["carted"] or 0),
                 int(m["ordered"] or 0),
                 window_hours,
+                revenue=m["revenue"],
+                currency=shaping.one_currency(m["cur_min"], m["cur_max"], m["cur_none"]),
             )
         )
     return shaping.sort_funnel(out, names)

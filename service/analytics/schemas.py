@@ -46,6 +46,21 @@ class FunnelRow(GroupedRow):
     order_rate: float
     cart_to_order_rate: float | None
     window_hours: float
+    revenue: float = Field(
+        description="price x quantity of the order lines of this sku that count for `ordered`"
+        " (the same shopper and window); a line without a price counts 0"
+    )
+    currency: str | None = Field(
+        description="the currency of those orders when they all name one; null when there are"
+        " none, they are mixed, or one names none"
+    )
+
+
+class FunnelTotals(BaseModel):
+    revenue: float = Field(description="the sum of the rows' revenue")
+    currency: str | None = Field(
+        description="the one currency of every row with an order; null when mixed or none"
+    )
 
 
 class ShadeRow(BaseModel):
@@ -78,6 +93,7 @@ class ProductReport(Report):
 class FunnelReport(Report):
     report: Literal["funnel"]
     window_hours: float
+    totals: FunnelTotals
     rows: list[FunnelRow]
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from service.analytics.definitions import DIMENSIONS
 
 Row = dict[str, Any]
+CENT = Decimal("0.01")
 
 
 def check_dims(dims: Sequence[str], allowed: Sequence[str] = DIMENSIONS) -> list[str]:
@@ -38,6 +40,9 @@ def funnel_row(
     carted: int,
     ordered: int,
     window_hours: float,
+    *,
+    revenue: Any = 0,
+    currency: str | None = None,
 ) -> Row:
     return {
         **dict(zip(names, key, strict=True)),
@@ -48,6 +53,30 @@ def funnel_row(
         "order_rate": ordered / tried,
         "cart_to_order_rate": ordered / carted if carted else None,
         "window_hours": window_hours,
+        "revenue": cents(revenue),
+        "currency": currency,
+    }
+
+
+def cents(value: Any) -> float:
+    """A money sum (Decimal from PostgreSQL and DuckDB, float from SQLite) to the cent."""
+    return float(Decimal(str(value or 0)).quantize(CENT, rounding=ROUND_HALF_EVEN))
+
+
+def one_currency(lo: str | None, hi: str | None, missing: Any) -> str | None:
+    """The currency of a row's orders when they all name the same one (min = max, none
+    without); else None (no orders, mixed, or an order without a currency)."""
+    return lo if lo is not None and lo == hi and not missing else None
+
+
+def funnel_totals(rows: Sequence[Row]) -> Row:
+    """The funnel's `totals`: revenue = the rows' sum; currency when every row with an
+    order reports the same one, else None ("mixed")."""
+    with_orders = [r for r in rows if r["ordered"]]
+    currencies = {r["currency"] for r in with_orders}
+    return {
+        "revenue": cents(sum(Decimal(str(r["revenue"])) for r in rows)),
+        "currency": currencies.pop() if len(currencies) == 1 else None,
     }
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Connection,
     Date,
     Float,
+    Numeric,
     Select,
     and_,
     case,
@@ -140,8 +141,56 @@ def _f(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
-def order_lines(session: Session, *conds: ColumnElement[bool]) -> Select[Any]:
-    """(shopper_id, sku, event, timestamp) for each line of multi-line orders.
+def _json_number(session: Session, doc: Any, *path: str) -> tuple[Any, Any]:
+    """(is a JSON number, its value) at path in doc."""
+    if is_pg(session):
+        value = func.jsonb_extract_path(doc, *path)
+        text_ = func.jsonb_extract_path_text(doc, *path)
+        return func.jsonb_typeof(value) == "number", cast(text_, Numeric)
+    at = "$" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in path)
+    return func.json_type(doc, at).in_(("integer", "real")), func.json_extract(doc, at)
+
+
+def _amount(session: Session, doc: Any, price: Any, *path: str) -> ColumnElement[Any]:
+    """definitions.line_amount: price x the numeric `quantity` at path (else 1); 0 without a
+    price. `price` None: the numeric `price` at path."""
+    q_ok, q = _json_number(session, doc, *path, "quantity")
+    qty = case((q_ok, q), else_=1)
+    if price is None:
+        p_ok, p = _json_number(session, doc, *path, "price")
+        return case((p_ok, p * qty), else_=0)
+    return case((price.is_not(None), price * qty), else_=0)
+
+
+def order_amount(session: Session) -> ColumnElement[Any]:
+    """definitions.order_line_amounts of a single-sku Order Completed (the sku column): the
+    price column x properties.quantity; without a price, its one `products` line of that sku."""
+    props = Event.properties
+    if is_pg(session):
+        lines = func.jsonb_extract_path(props, "products")
+        one = and_(
+            case((func.jsonb_typeof(lines) == "array", func.jsonb_array_length(lines)), else_=0)
+            == 1,
+            func.jsonb_extract_path_text(props, "products", "0", "sku") == Event.sku,
+        )
+    else:
+        one = and_(
+            func.json_type(props, "$.products") == "array",
+            func.json_array_length(props, "$.products") == 1,
+            func.json_extract(props, "$.products[0].sku") == Event.sku,
+        )
+    return case(
+        (Event.price.is_not(None), _amount(session, props, Event.price)),
+        (one, _amount(session, props, None, "products", "0")),
+        else_=0,
+    )
+
+
+def order_lines(
+    session: Session, *conds: ColumnElement[bool], amounts: bool = False
+) -> Select[Any]:
+    """(shopper_id, sku, event, timestamp) for each line of multi-line orders, plus the
+    line's `amount` (definitions.line_amount) and the order's `currency` when `amounts`.
 
     An Order Completed with several `products` lines has no sku column (ingest stores one
     only for single-line orders), so the lines are unnested from the JSON here.
@@ -158,8 +207,11 @@ def order_lines(session: Session, *conds: ColumnElement[bool]) -> Select[Any]:
         )
         sku = func.json_extract(tv.c.value, "$.sku")
         guard = func.json_type(Event.properties, "$.products") == "array"
+    cols: list[Any] = [Event.shopper_id, sku.label("sku"), Event.event, Event.timestamp]
+    if amounts:
+        cols += [_amount(session, tv.c.value, None).label("amount"), Event.currency]
     return (
-        select(Event.shopper_id, sku.label("sku"), Event.event, Event.timestamp)
+        select(*cols)
         .select_from(Event)
         .join(tv, true())
         .where(Event.event == "Order Completed", Event.sku.is_(None), guard, *conds)

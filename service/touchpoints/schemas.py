@@ -210,6 +210,8 @@ class OrderCompletedProps(Properties):
     # One line: `sku` (stored in the sku column). Several: `products` (each line's sku).
     products: Annotated[list[OrderLine], Field(max_length=200)] = []
     total: Money | None = None
+    # A one-line order's quantity (revenue = price x quantity); lines carry their own.
+    quantity: Annotated[int, Field(ge=1, le=1000)] | None = None
 
     @model_validator(mode="after")
     def _has_lines(self) -> OrderCompletedProps:

@@ -34,8 +34,9 @@ def seed_events() -> list[dict]:
     RND-47: tried by s1, s2, s3 (web); carted by s1, s2; ordered by s1; dwell 10/20/30 s.
     REC-M: tried by s4 (kiosk), nothing else. Shades (a lipstick's sku is its shade):
     classic-red tried by s1, s2, s3, carted and ordered by s1 (24 EUR); nude-rose by s4.
-    All products: 8 try-ons, 3 carted, 2 ordered. NPS: web 10, 9, 3 -> 33.3; kiosk 10 -> 100;
-    app 0 -> -100; all: 3 promoters, 2 detractors of 5 -> 20.
+    All products: 8 try-ons, 3 carted, 2 ordered, revenue 129 + 24 = 153 EUR.
+    NPS: web 10, 9, 3 -> 33.3; kiosk 10 -> 100; app 0 -> -100;
+    all: 3 promoters, 2 detractors of 5 -> 20.
     """
     t0 = datetime.now(UTC) - timedelta(hours=3)
     m = timedelta(minutes=1)
@@ -163,6 +164,9 @@ class TestDashboard:
         assert page.inner_text("#kpi-ordered") == "2"
         assert page.inner_text("#kpi-conv") == "25.0%"
         assert page.inner_text("#kpi-nps") == "20"
+        # Revenue (the funnel's totals): s1's RND-47 order 129 + classic-red order 24 EUR.
+        assert page.is_visible("#kpi-revenue")
+        assert page.inner_text("#kpi-revenue").replace("\u00a0", " ") in ("€153.00", "153,00 €")
 
         products = bars(page, "#chart-products")
         assert sorted(products.values()) == [1, 1, 3, 3]
@@ -212,9 +216,11 @@ class TestDashboard:
         apply_filters(page, **{"f-type": "lipstick"})
         assert sorted(page.evaluate(SKUS_JS)) == ["classic-red", "nude-rose"]
         assert page.inner_text("#kpi-ordered") == "1"
+        assert page.inner_text("#kpi-revenue").replace("\u00a0", " ") in ("€24.00", "24,00 €")
         apply_filters(page, **{"f-type": "glasses"})
         assert sorted(page.evaluate(SKUS_JS)) == ["REC-M", "RND-47"]
         assert page.inner_text("#kpi-ordered") == "1"
+        assert page.inner_text("#kpi-revenue").replace("\u00a0", " ") in ("€129.00", "129,00 €")
         assert page.inner_text("#kpi-nps") == "20"  # NPS has no product type
 
         # Channel filter: kiosk only. The NPS tile stays the one over all channels.

@@ -89,9 +89,28 @@ def fixture_events() -> list[dict]:
         # Funnel (72 h window): s1 carts and orders in time; s2 carts after 100 h (too late);
         # s3 orders without a cart event; s4 carted an hour BEFORE trying (not a conversion).
         ev("Product Added", "s1", T0 + 2 * H, "kiosk", sku="RB-1"),
-        ev("Order Completed", "s1", T0 + 3 * H, "web", sku="RB-1", order_id="o1"),
+        # Revenue (price x quantity per line of the sku): RB-1 120 + 99.50; RB-2 2 x 80.
+        ev(
+            "Order Completed",
+            "s1",
+            T0 + 3 * H,
+            "web",
+            sku="RB-1",
+            order_id="o1",
+            price=120,
+            currency="EUR",
+        ),
         ev("Product Added", "s2", T0 + 100 * H, "web", sku="RB-1"),
-        ev("Order Completed", "s3", T0 + 25 * H, "kiosk", sku="RB-1", order_id="o3"),
+        ev(
+            "Order Completed",
+            "s3",
+            T0 + 25 * H,
+            "kiosk",
+            sku="RB-1",
+            order_id="o3",
+            price=99.5,
+            currency="EUR",
+        ),
         ev("Product Added", "s4", T0 - H, "web", sku="RB-2"),
         # s6 tries RB-2 and buys it in a two-line order (no sku column: lines are unnested).
         ev(fa, "s6", T0, "web", sku="RB-2"),
@@ -101,7 +120,8 @@ def fixture_events() -> list[dict]:
             T0 + H,
             "web",
             order_id="o6",
-            products=[{"sku": "RB-2"}, {"sku": "RB-9"}],
+            currency="EUR",
+            products=[{"sku": "RB-2", "price": 80, "quantity": 2}, {"sku": "RB-9", "price": 10}],
         ),
         # NPS: kiosk 10, 9, 7, 3; web 0, 6.
         *[

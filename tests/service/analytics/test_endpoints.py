@@ -36,11 +36,14 @@ class TestEndpoints:
             params={"window_hours": 72, "product_type": "glasses"},
         ).json()
         assert {r["sku"]: r["ordered"] for r in body["rows"]} == {"RB-1": 2, "RB-2": 1}
+        assert {r["sku"]: r["revenue"] for r in body["rows"]} == {"RB-1": 219.5, "RB-2": 160.0}
+        assert body["totals"] == {"revenue": 379.5, "currency": "EUR"}
         assert body["filters"]["product_type"] == "glasses"
         lips = client.get(
             "/v1/analytics/funnel", headers=h, params={"product_type": "lipstick"}
         ).json()
         assert {r["sku"] for r in lips["rows"]} == {"ruby", "nude"}
+        assert lips["totals"] == {"revenue": 0.0, "currency": None}
         csv = client.get("/v1/analytics/products", headers=h, params={"format": "csv"})
         assert csv.headers["content-type"].startswith("text/csv")
         assert csv.text.splitlines()[0].startswith("sku,variant,try_ons")

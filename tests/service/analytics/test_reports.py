@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.analytics import queries
+from service.analytics import queries, shaping
 from service.analytics.definitions import Filters
 from service.analytics.fitgap import Frame, consented_face_widths, fit_gap
 from tests.service.analytics.support import T0, H, fixture_events, migrated, store
@@ -80,12 +80,22 @@ class TestFunnel:
             ("RB-2",): (3, 0, 1),
         }
         assert rows[("RB-1",)]["order_rate"] == pytest.approx(2 / 3)
+        # Revenue by hand: RB-1 = s1's 120 + s3's 99.50; RB-2 = s6's line 2 x 80 (the RB-9
+        # line was never tried); lipstick had no orders.
+        assert {k: (r["revenue"], r["currency"]) for k, r in rows.items()} == {
+            ("RB-1",): (219.5, "EUR"),
+            ("RB-2",): (160.0, "EUR"),
+        }
+        assert shaping.funnel_totals(list(rows.values())) == {"revenue": 379.5, "currency": "EUR"}
+        assert shaping.funnel_totals(list(lipstick.values())) == {"revenue": 0.0, "currency": None}
 
     def test_longer_window_catches_late_cart(self, db) -> None:
         with db() as s:
             assert by(queries.funnel(s, Filters(), 120.0), "sku")[("RB-1",)]["carted"] == 2
             # A 2 h window: s3's order came 1 h after its try-on, s1's 3 h after its first.
-            assert by(queries.funnel(s, Filters(), 2.0), "sku")[("RB-1",)]["ordered"] == 1
+            short = by(queries.funnel(s, Filters(), 2.0), "sku")[("RB-1",)]
+            assert short["ordered"] == 1
+            assert short["revenue"] == 99.5  # s1's order (3 h after its try-on) is out
 
     def test_by_channel(self, db) -> None:
         with db() as s:
