@@ -130,12 +130,19 @@ class TestDashboard:
             timeout=WAIT_MS)
         assert page.is_hidden("#board")
         assert page.evaluate("sessionStorage.getItem('tryon.analyst_key')") is None
-        # The 403 is the point here. Chromium reports it on the console asynchronously, so
-        # wait for that report before clearing it (cleared too early, it landed afterwards).
-        for _ in range(60):
-            if any("403" in e for e in page.watch.errors):
+        # The 403s are the point here (the board asks for several reports at once). Chromium
+        # reports each on the console asynchronously: wait until the requests have settled and
+        # no new report arrived for half a second, then clear them.
+        page.wait_for_load_state("networkidle")
+        seen, quiet = -1, 0
+        for _ in range(100):
+            n = len(page.watch.errors)
+            quiet = quiet + 1 if n == seen else 0
+            seen = n
+            if quiet >= 10 and n:
                 break
             page.wait_for_timeout(50)
+        assert all("403" in e for e in page.watch.errors), page.watch.errors
         page.watch.errors.clear()
 
     def test_seeded_numbers_render(self, new_page: Any, seeded: None, api_keys: dict[str, str],
