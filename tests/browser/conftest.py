@@ -105,6 +105,11 @@ class LiveServer:
             # One test session makes a few hundred calls with the one demo key.
             "TRYON_DEMO_RATE_LIMIT_PER_MINUTE": "100000",
             "TRYON_RATE_LIMIT_PER_MINUTE": "100000",
+            # Every page mints a session from 127.0.0.1: the per-client budgets (tested in
+            # tests/service/access) must not turn a busy test run into 429s on the console.
+            "TRYON_SESSION_MINT_PER_MINUTE_PER_CLIENT": "100000",
+            "TRYON_CLIENT_RATE_LIMIT_PER_MINUTE": "100000",
+            "TRYON_SESSION_RATE_LIMIT_PER_MINUTE": "100000",
             "TRYON_REDIS_URL": "",
         }
         env.pop("DATABASE_URL", None)
