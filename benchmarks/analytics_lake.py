@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import insert
 
+from benchmarks.analytics_load import CHANNELS, DAYS, END, EVENT_MIX, N_SHOPPERS, N_SKUS
 from benchmarks.common import machine_info, markdown_table, write_report
 from service.analytics.definitions import Filters
 from service.analytics.engines import AnalyticsRuntime, build_analytics
@@ -43,18 +44,9 @@ from service.touchpoints.models import Event
 from service.wiring import erasers
 
 PG_ADMIN = os.environ.get("TRYON_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-END = datetime(2026, 6, 1, tzinfo=UTC)
-DAYS, N_SKUS, N_SHOPPERS, N_LINKS = 90, 40, 50_000, 5_000
-MIX = {
-    "Frame Applied": 0.38,
-    "Try-On Dwell": 0.34,
-    "Shade Applied": 0.10,
-    "Product Added": 0.07,
-    "Order Completed": 0.03,
-    "Feedback Submitted": 0.02,
-    "Try-On Started": 0.06,
-}
-CHANNELS = ["web", "kiosk", "app", "store_staff", "call_centre"]
+# The same SYNTHETIC shape as the SQL-store benchmark (one definition, compared side by side).
+N_LINKS = 5_000
+MIX = EVENT_MIX
 COLS = [
     "message_id", "event", "anonymous_id", "user_id", "shopper_id", "channel", "store_id",
     "sku", "variant", "shade", "dwell_ms", "timestamp", "received_at", "source", "properties",

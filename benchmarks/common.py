@@ -116,3 +116,22 @@ def write_results(name: str, rows: Sequence[Mapping[str, Any]], *, title: str | 
     md_path = results_dir / f"{name}.md"
     md_path.write_text("\n".join(md))
     return json_path, md_path
+
+
+def wait_until_ready(url: str, proc: Any, log: Path, timeout_s: float = 120.0) -> None:
+    """Poll http://url/readyz until 200; a server that exits or never gets ready is killed and
+    the tail of its log is the error (benchmarks that start the service as a subprocess)."""
+    import httpx  # test/bench-only dependency
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"http://{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise SystemExit(f"server did not start:\n{tail}")
+        time.sleep(0.2)

