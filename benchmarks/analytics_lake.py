@@ -373,6 +373,8 @@ def main() -> None:
     )
     print(md)
     name = "analytics_lake" if b == "postgres" else f"analytics_lake_{b}"
+    if args.events != 1_000_000:  # 10M, 100M: a section of their own beside the 1M run
+        name += f"_{args.events / 1e6:g}m"
     write_report(name, {"args": vars(args), "machine": machine, **res}, md)
 
 

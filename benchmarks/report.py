@@ -7,7 +7,8 @@ from pathlib import Path
 from benchmarks.common import RESULTS, machine_info
 from benchmarks.plots import all_plots
 
-# Order and one line of context per benchmark; the command is always `python -m benchmarks.NAME`.
+# Order and one line of context per benchmark; the command is `python -m benchmarks.NAME`
+# unless COMMANDS says otherwise.
 SECTIONS = {
     "frame_latency": "End to end: ours vs the landmarks-only floor vs the newcomer reference",
     "aa_quality": "Anti-aliasing per device: cost and difference from 8x8 supersampling",
@@ -20,9 +21,11 @@ SECTIONS = {
     "ingest": "Touchpoint ingestion (SYNTHETIC events)",
     "analytics_load": "Analytics and offers latency at 1M SYNTHETIC events",
     "analytics_lake": "Event lake + DuckDB vs the SQL store at 1M SYNTHETIC events",
+    "analytics_lake_10m": "Event lake + DuckDB vs the SQL store at 10M SYNTHETIC events",
     "offers_quality": "Offer ranking quality on SYNTHETIC shoppers",
     "stream_soak": "Server RSS over 1,000 stream sessions (kiosks run for weeks)",
 }
+COMMANDS = {"analytics_lake_10m": "python -m benchmarks.analytics_lake --events 10000000"}
 OUT = Path(__file__).resolve().parent / "RESULTS.md"
 
 
@@ -55,7 +58,8 @@ def build(results_dir: Path = RESULTS, plots: list[Path] | None = None) -> str:
         parts += [_demote(notes.read_text()), ""]
     for name, what in SECTIONS.items():
         md = results_dir / f"{name}.md"
-        parts += [f"## {name}: {what}", "", f"Command: `python -m benchmarks.{name}`", ""]
+        cmd = COMMANDS.get(name, f"python -m benchmarks.{name}")
+        parts += [f"## {name}: {what}", "", f"Command: `{cmd}`", ""]
         parts += [_demote(md.read_text()) if md.is_file() else "_not run yet_", ""]
     return "\n".join(parts)
 

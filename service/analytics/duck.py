@@ -41,7 +41,7 @@ from service.analytics.definitions import (
 )
 from service.analytics.fitgap import plausible_widths
 from service.analytics.lake import EventLake
-from service.analytics.lake_layout import SCHEMA, LakeState
+from service.analytics.lake_layout import SCHEMA, LakeState, shopper_keys
 from service.identity.models import ShopperGroup
 
 Row = dict[str, Any]
@@ -150,10 +150,11 @@ class DuckEngine:
             con.register("lake_remote", dataset)
             con.execute("CREATE OR REPLACE VIEW events AS SELECT * FROM lake_remote")
         groups = session.execute(select(ShopperGroup.shopper_id, ShopperGroup.canonical_id)).all()
+        # Keyed like the lake's shopper_key column: joins and distinct counts on integers.
         canon = pa.table(
             {
-                "id": pa.array([g[0] for g in groups], pa.string()),
-                "canonical": pa.array([g[1] for g in groups], pa.string()),
+                "key": shopper_keys(pa.array([g[0] for g in groups], pa.string())),
+                "canonical": shopper_keys(pa.array([g[1] for g in groups], pa.string())),
             }
         )
         con.register("canon_arrow", canon)
@@ -230,17 +231,31 @@ class DuckReports:
         tryon = f"e.event IN {_in(TRY_ON_EVENTS)}"
         dwell = f"e.event = {_lit(DWELL_EVENT)}"
         keys = ", ".join(["e.sku AS sku", *[DIM_SQL[d] for d in dims]])
+        on = " AND ".join(f"t.{k} IS NOT DISTINCT FROM d.{k}" for k in names)
+        out = ", ".join(f"coalesce(t.{k}, d.{k})" for k in names)
+        # Two scans, each reading only its own events' row groups (the files are sorted by
+        # event): the distinct count over try-ons, the dwell percentiles over dwell events.
+        # One scan with FILTERed aggregates over both took twice as long at 10M events.
         sql = f"""
-            SELECT {keys},
-                count(*) FILTER (WHERE {tryon}) AS try_ons,
-                count(DISTINCT coalesce(c.canonical, e.shopper_id)) FILTER (WHERE {tryon}),
-                count(*) FILTER (WHERE {dwell}) AS dwell_events,
-                quantile_cont(e.dwell_ms, [0.5, 0.9]) FILTER (WHERE {dwell})
-            FROM __EVENTS__ e LEFT JOIN canon c ON c.id = e.shopper_id
-            WHERE e.sku IS NOT NULL AND ({tryon} OR ({dwell} AND e.dwell_ms IS NOT NULL))
-              AND {where}
-            GROUP BY ALL
+            WITH t AS (
+                SELECT {keys}, count(*) AS try_ons,
+                    count(DISTINCT coalesce(c.canonical, e.shopper_key)) AS uniq
+                FROM __EVENTS__ e LEFT JOIN canon c ON c.key = e.shopper_key
+                WHERE e.sku IS NOT NULL AND {tryon} AND {where}
+                GROUP BY ALL
+            ),
+            d AS (
+                SELECT {keys}, count(*) AS dwell_events,
+                    quantile_cont(e.dwell_ms, [0.5, 0.9]) AS qs
+                FROM __EVENTS__ e
+                WHERE e.sku IS NOT NULL AND {dwell} AND e.dwell_ms IS NOT NULL AND {where}
+                GROUP BY ALL
+            )
+            SELECT {out}, coalesce(t.try_ons, 0), coalesce(t.uniq, 0),
+                coalesce(d.dwell_events, 0), d.qs
+            FROM t FULL JOIN d ON {on}
         """
+        params = params + params
         rows = []
         n = len(names)
         for r in self._q(sql, params, f):
@@ -277,35 +292,38 @@ class DuckReports:
         keys = ", ".join(["e.sku AS sku", *[DIM_SQL[d] for d in dims]])
         cnames = ", ".join(f"c.{n}" for n in names)
         gnames = ", ".join(names)
+        tnames = ", ".join(f"a.{n}" for n in names)
+        on = " AND ".join(f"a.{n} IS NOT DISTINCT FROM b.{n}" for n in names)
         conv_events = _in((CART_EVENT, ORDER_EVENT))
         is_order = f"e.event = {_lit(ORDER_EVENT)}"
         sql = f"""
-            WITH who AS (
-                SELECT e.*, coalesce(c.canonical, e.shopper_id) AS shopper
-                FROM __EVENTS__ e LEFT JOIN canon c ON c.id = e.shopper_id
-            ),
-            cohorts AS (
-                SELECT e.shopper, {keys}, min(e.timestamp) AS t0
-                FROM who e
+            WITH cohorts AS (
+                SELECT coalesce(c.canonical, e.shopper_key) AS shopper, {keys},
+                    min(e.timestamp) AS t0
+                FROM __EVENTS__ e LEFT JOIN canon c ON c.key = e.shopper_key
                 WHERE e.event IN {_in(TRY_ON_EVENTS)} AND e.sku IS NOT NULL AND {where}
                 GROUP BY ALL
             ),
             conv AS (
-                SELECT e.shopper, e.sku, e.event, e.timestamp,
+                SELECT coalesce(c.canonical, e.shopper_key) AS shopper, e.sku, e.event,
+                    e.timestamp,
                     CASE WHEN {is_order} THEN coalesce(e.order_amounts[1], 0) ELSE 0 END
                         AS amount,
                     e.currency
-                FROM who e
+                FROM __EVENTS__ e LEFT JOIN canon c ON c.key = e.shopper_key
                 WHERE e.event IN {conv_events} AND e.sku IS NOT NULL AND {in_range}
                 UNION ALL
                 -- two unnests in one SELECT zip the lists (order_amounts follows order_skus)
-                SELECT e.shopper, unnest(e.order_skus) AS sku, e.event, e.timestamp,
+                SELECT coalesce(c.canonical, e.shopper_key) AS shopper,
+                    unnest(e.order_skus) AS sku, e.event, e.timestamp,
                     unnest(e.order_amounts) AS amount, e.currency
-                FROM who e
+                FROM __EVENTS__ e LEFT JOIN canon c ON c.key = e.shopper_key
                 WHERE e.event = {_lit(ORDER_EVENT)} AND e.sku IS NULL
                   AND e.order_skus IS NOT NULL AND {in_range}
             ),
-            joined AS (
+            -- Only cohorts that converted go through the join; the cohort counts come
+            -- from the cohorts alone (a LEFT JOIN of every cohort cost a third more).
+            hits AS (
                 SELECT c.shopper, {cnames},
                     max(CASE WHEN v.event = {_lit(CART_EVENT)} THEN 1 ELSE 0 END) AS carted,
                     max(CASE WHEN v.event = {_lit(ORDER_EVENT)} THEN 1 ELSE 0 END) AS ordered,
@@ -315,14 +333,21 @@ class DuckReports:
                     max(CASE WHEN v.event = {_lit(ORDER_EVENT)} THEN v.currency END) AS cur_max,
                     sum(CASE WHEN v.event = {_lit(ORDER_EVENT)} AND v.currency IS NULL
                         THEN 1 ELSE 0 END) AS cur_none
-                FROM cohorts c LEFT JOIN conv v
+                FROM cohorts c JOIN conv v
                   ON v.shopper = c.shopper AND v.sku = c.sku AND v.timestamp >= c.t0
                  AND epoch_us(v.timestamp) <= epoch_us(c.t0) + {int(window_us)}
                 GROUP BY c.shopper, {cnames}
+            ),
+            tried AS (SELECT {gnames}, count(*) AS n FROM cohorts GROUP BY {gnames}),
+            conv_groups AS (
+                SELECT {gnames}, sum(carted) AS carted, sum(ordered) AS ordered,
+                    sum(revenue) AS revenue, min(cur_min) AS cur_min, max(cur_max) AS cur_max,
+                    sum(cur_none) AS cur_none
+                FROM hits GROUP BY {gnames}
             )
-            SELECT {gnames}, count(*), sum(carted), sum(ordered), sum(revenue),
-                min(cur_min), max(cur_max), sum(cur_none)
-            FROM joined GROUP BY {gnames}
+            SELECT {tnames}, a.n, b.carted, b.ordered, coalesce(b.revenue, 0), b.cur_min,
+                b.cur_max, coalesce(b.cur_none, 0)
+            FROM tried a LEFT JOIN conv_groups b ON {on}
         """
         out = []
         n = len(names)
@@ -351,8 +376,8 @@ class DuckReports:
         )
         sql = f"""
             SELECT {", ".join(keys)}, count(*),
-                count(DISTINCT coalesce(c.canonical, e.shopper_id))
-            FROM __EVENTS__ e LEFT JOIN canon c ON c.id = e.shopper_id
+                count(DISTINCT coalesce(c.canonical, e.shopper_key))
+            FROM __EVENTS__ e LEFT JOIN canon c ON c.key = e.shopper_key
             WHERE e.event = {_lit(SHADE_EVENT)} AND e.shade IS NOT NULL AND {where}
             GROUP BY ALL
         """
@@ -386,6 +411,6 @@ class DuckReports:
         sql = f"""
             SELECT avg(e.face_width_mm) FROM __EVENTS__ e
             WHERE e.face_width_mm IS NOT NULL AND {where}
-            GROUP BY e.shopper_id
+            GROUP BY e.shopper_key
         """
         return plausible_widths(r[0] for r in self._q(sql, params, f))

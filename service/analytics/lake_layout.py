@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, text
 
 # Hive-style, one folder per UTC day of the event timestamp:
@@ -57,12 +59,34 @@ SCHEMA = pa.schema(
         # Order Completed: price x quantity per line (definitions.order_line_amounts), one per
         # order_skus entry, or one for a single-sku order (the sku column); 0 without a price.
         ("order_amounts", pa.list_(pa.decimal128(18, 2))),
+        # shopper_id as a number (shopper_key below): distinct counts and joins on 64-bit
+        # integers instead of strings, 2-4x faster in a columnar engine.
+        ("shopper_key", pa.int64()),
     ]
 )
 # The layout of the files: a manifest written with an older one has its days re-exported
-# from SQL before a report reads them (1: order_amounts added).
-LAYOUT = 1
+# from SQL before a report reads them (1: order_amounts added; 2: shopper_key added, rows
+# sorted by event, sku, variant, shopper_key in row groups of row_group_rows).
+LAYOUT = 2
 ID_COLUMNS = ("shopper_id", "anonymous_id", "user_id")
+SORT_COLUMNS = ("event", "sku", "variant", "shopper_key", "timestamp")
+
+
+def shopper_key(shopper_id: str) -> int:
+    """The lake's number for a shopper id: the first 8 bytes of SHA-256 of its UTF-8 text,
+    big-endian, signed (what Trino's `from_big_endian_64(substr(sha256(to_utf8(id)), 1, 8))`
+    gives, so a second engine can key the identity links the same way). Two ids share a key
+    with probability about n^2 / 2^65: 3e-6 for ten million shoppers."""
+    return int.from_bytes(hashlib.sha256(shopper_id.encode()).digest()[:8], "big", signed=True)
+
+
+def shopper_keys(ids: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """shopper_key of every id (null stays null), hashing each distinct id once."""
+    enc = pc.dictionary_encode(ids)
+    if isinstance(enc, pa.ChunkedArray):
+        enc = enc.combine_chunks()
+    keys = pa.array([shopper_key(v) for v in enc.dictionary.to_pylist()], pa.int64())
+    return pc.take(keys, enc.indices)
 
 
 class LakeMismatch(RuntimeError):

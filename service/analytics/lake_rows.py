@@ -19,7 +19,7 @@ from service.analytics.definitions import (
     order_line_amounts,
     skin_tone_band,
 )
-from service.analytics.lake_layout import SCHEMA, STRING_COLUMNS
+from service.analytics.lake_layout import SCHEMA, STRING_COLUMNS, shopper_keys
 from service.touchpoints.models import Event
 
 # Derived columns (skin_tone_band, nps_score, face_width_mm, order_skus, order_amounts) are
@@ -126,11 +126,12 @@ def to_table(rows: Sequence[Any]) -> pa.Table:
         cols["face_width_mm"].append(width)
         cols["order_skus"].append(skus)
         cols["order_amounts"].append(amounts)
-    return pa.table({f.name: pa.array(cols[f.name], f.type) for f in SCHEMA}, schema=SCHEMA)
+    arrays = {f.name: pa.array(cols[f.name], f.type) for f in SCHEMA if f.name != "shopper_key"}
+    arrays["shopper_key"] = shopper_keys(arrays["shopper_id"])
+    return pa.table(arrays, schema=SCHEMA)
 
 
 def split_days(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
     days = pc.strftime(table.column("timestamp"), format="%Y-%m-%d")
     for day in pc.unique(days).to_pylist():
         yield day, table.filter(pc.equal(days, day))
-

@@ -24,6 +24,7 @@ from service.analytics.lake_layout import (
     EVENTS_DIR,
     LOCK_FILE,
     SCHEMA,
+    SORT_COLUMNS,
     STATE_FILE,
     LakeState,
 )
@@ -41,7 +42,7 @@ class LakeStore:
         *,
         export_chunk_rows: int = 200_000,
         compact_min_files: int = 8,
-        row_group_rows: int = 128_000,
+        row_group_rows: int = 16_384,
     ) -> None:
         self.location = location
         if "://" in location and not location.startswith("file://"):
@@ -156,7 +157,9 @@ class LakeStore:
     # ---- files -----------------------------------------------------------------------
 
     def _add_file(self, state: LakeState, day: str, table: pa.Table) -> None:
-        table = table.sort_by([("event", "ascending"), ("timestamp", "ascending")])
+        # Sorted so that a report's filter on the event skips whole row groups by their
+        # statistics and its groups (sku, variant) and shoppers arrive in runs.
+        table = table.sort_by([(c, "ascending") for c in SORT_COLUMNS])
         ids = table.column("id")
         lo, hi = pc.min(ids).as_py(), pc.max(ids).as_py()
         name = f"part-{lo:012d}-{hi:012d}-{secrets.token_hex(4)}.parquet"
@@ -168,7 +171,7 @@ class LakeStore:
             table,
             target,
             filesystem=self.fs,
-            compression="zstd",
+            compression="lz4",  # LZ4_RAW: ~10% faster scans than zstd, ~25% larger
             row_group_size=self.row_group_rows,
         )
         if self.local:
@@ -224,4 +227,3 @@ def _after_root_end(session: Session, fn: Any) -> None:
 
     event.listen(session, "after_commit", on_commit, once=True)
     event.listen(session, "after_transaction_end", on_end)
-

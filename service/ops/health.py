@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 
 from service.deps import RuntimeDep
+from service.ops.devices import landmark_providers
 from service.ops.schemas import HealthOut, ReadyOut
 
 router = APIRouter(tags=["health"])
@@ -53,17 +54,8 @@ async def readyz(rt: RuntimeDep) -> JSONResponse:
             "checks": checks,
             "render_devices": devices,
             "landmark_backend": rt.settings.landmark_backend,
-            "landmark_providers": _landmark_providers(rt.settings.landmark_backend),
+            "landmark_providers": landmark_providers(rt.settings.landmark_backend),
             "pid": os.getpid(),  # which worker process answered (several under the supervisor)
         },
         status_code=200 if ok else 503,
     )
-
-
-def _landmark_providers(backend: str) -> list[str]:
-    if backend != "onnx":
-        return []
-    # Imported only for the onnx backend: the MediaPipe path does not load onnxruntime.
-    from vision.landmarks_onnx.models import active_providers
-
-    return active_providers()

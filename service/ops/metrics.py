@@ -15,6 +15,7 @@ from prometheus_client import (
 )
 
 from service.deps import RuntimeDep
+from service.ops.devices import landmark_providers
 
 router = APIRouter(tags=["health"])
 
@@ -73,6 +74,20 @@ class TryOnMetrics:
             "Spooled stream events written once the database answered again",
             registry=r,
         )
+        # Set at scrape time (labels change when a worker first draws or builds its models).
+        self.devices = Gauge(
+            "tryon_device_info",
+            "Where the vision runs: landmark backend/provider and GL render device (value 1)",
+            ["stage", "backend", "device"],
+            registry=r,
+        )
+
+    def set_devices(self, landmark_backend: str, providers: list[str], gl: list[str]) -> None:
+        self.devices.clear()
+        for p in providers or ["mediapipe-cpu" if landmark_backend == "mediapipe" else "none"]:
+            self.devices.labels("landmarks", landmark_backend, p).set(1)
+        for d in gl:
+            self.devices.labels("render", "opengl", d).set(1)
 
     def observe(self, timings_ms: Mapping[str, float], path: str) -> None:
         for stage, ms in timings_ms.items():
@@ -85,4 +100,6 @@ class TryOnMetrics:
 
 @router.get("/metrics", include_in_schema=False)
 def metrics(rt: RuntimeDep) -> Response:
+    backend = rt.settings.landmark_backend
+    rt.metrics.set_devices(backend, landmark_providers(backend), rt.renderers.devices())
     return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)

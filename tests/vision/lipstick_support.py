@@ -98,3 +98,40 @@ def mask_table(cases: list[LipCase]) -> tuple[list[dict], str]:
         f"| {mean['ours_floor']:.3f} | {mean['poly_floor']:.3f} |"
     )
     return rows, "\n".join(lines)
+
+
+def _hue(bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(..., 2) unit a*b* direction (the hue: a shadowed lip keeps it) and the chroma C*."""
+    lab = cv2.cvtColor(np.ascontiguousarray(bgr, dtype=np.uint8).reshape(-1, 1, 3),
+                       cv2.COLOR_BGR2LAB).reshape(*bgr.shape[:-1], 3).astype(np.float64)
+    ab = lab[..., 1:] - 128.0
+    c = np.hypot(ab[..., 0], ab[..., 1])
+    return ab / np.maximum(c, 1e-6)[..., None], c
+
+
+def shade_share(original: np.ndarray, painted: np.ndarray, shade_rgb: tuple[int, int, int]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel, how far the painted hue moved from the original's toward the shade's
+    (0 = still the lips' own hue, 1 = the shade's), and where that is measurable: the hues
+    differ by more than ~17 degrees and both pixels carry some colour (C* > 4)."""
+    u0, c0 = _hue(original)
+    u1, c1 = _hue(painted)
+    us, _ = _hue(np.array(shade_rgb[::-1], np.uint8)[None, :])
+    d = us[0] - u0
+    n2 = (d * d).sum(axis=-1)
+    share = ((u1 - u0) * d).sum(axis=-1) / np.maximum(n2, 1e-9)
+    return share, (n2 > 0.3 ** 2) & (c0 > 4.0) & (c1 > 4.0)
+
+
+def enamel(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Teeth pixels (label 8) that look like teeth: lighter than the lips' median L*, or grey
+    (under half their median chroma) without being dark (above half their median L*: the
+    unlit cavity is not enamel). The labels' teeth also take in the lips' shadowed inner edge
+    (lip-coloured and darker than the lips), which this leaves out."""
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float64)
+    light = lab[..., 0]
+    chroma = np.hypot(lab[..., 1] - 128.0, lab[..., 2] - 128.0)
+    lips = np.isin(labels, LIP_LABELS)
+    l_lips, c_lips = float(np.median(light[lips])), float(np.median(chroma[lips]))
+    return (labels == TEETH_LABEL) & (
+        (light > l_lips) | ((chroma < 0.5 * c_lips) & (light > 0.5 * l_lips)))

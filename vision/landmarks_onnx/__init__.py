@@ -1,5 +1,5 @@
-"""The `onnx` landmark backend: MediaPipe's face detector, face mesh and iris models converted
-to ONNX (vision/data/models) on ONNX Runtime, CPU or GPU. Select it with
+"""The `onnx` landmark backend: MediaPipe's face detector and attention face mesh models
+converted to ONNX (vision/data/models) on ONNX Runtime, CPU or GPU. Select it with
 FaceTrackerOptions(backend="onnx"); see docs/vision_core.md."""
 
 from vision.landmarks_onnx.batcher import MicroBatcher

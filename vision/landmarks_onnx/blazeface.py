@@ -48,6 +48,21 @@ class RawDetection:
     score: float
 
 
+def warp_rect(rgb: np.ndarray, cx: float, cy: float, width: float, height: float,
+              angle: float, out_w: int, out_h: int, border: int) -> np.ndarray:
+    """The rotated rectangle (centre, size, angle in radians) warped to out_w x out_h, exactly
+    as MediaPipe's ImageToTensorCalculator on the CPU does it (cv::boxPoints,
+    getPerspectiveTransform in float32, warpPerspective bilinear): a warpAffine with the same
+    matrix rounds its sample positions differently, which moves hard faces' landmarks by
+    pixels. uint8 out."""
+    src = cv2.boxPoints(((float(cx), float(cy)), (float(width), float(height)),
+                         float(np.degrees(angle))))
+    dst = np.array([[0, out_h], [0, 0], [out_w, 0], [out_w, out_h]], dtype=np.float32)
+    m = cv2.getPerspectiveTransform(src.astype(np.float32), dst)
+    return cv2.warpPerspective(rgb, m, (out_w, out_h), flags=cv2.INTER_LINEAR,
+                               borderMode=border, borderValue=(0, 0, 0))
+
+
 def letterbox(rgb: np.ndarray) -> tuple[np.ndarray, float, float, float]:
     """The frame padded to a square with zeros and scaled to 128x128, in [-1, 1] (NHWC) as
     MediaPipe's ImageToTensorCalculator (keep_aspect_ratio, BORDER_ZERO) makes it; returns the
@@ -55,10 +70,7 @@ def letterbox(rgb: np.ndarray) -> tuple[np.ndarray, float, float, float]:
     h, w = rgb.shape[:2]
     side = float(max(w, h))
     x0, y0 = (w - side) / 2, (h - side) / 2
-    s = INPUT / side
-    m = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], dtype=np.float64)
-    img = cv2.warpAffine(rgb, m, (INPUT, INPUT), flags=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    img = warp_rect(rgb, w / 2, h / 2, side, side, 0.0, INPUT, INPUT, cv2.BORDER_CONSTANT)
     return img.astype(np.float32) * (2.0 / 255.0) - 1.0, x0, y0, side
 
 

@@ -1,4 +1,4 @@
-"""The three converted MediaPipe models on ONNX Runtime, shared by every tracker in a process."""
+"""The converted MediaPipe models on ONNX Runtime, shared by every tracker in a process."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from vision.errors import LandmarkError
+from vision.landmarks_onnx import attention
 from vision.landmarks_onnx import providers as prov
 from vision.landmarks_onnx.batcher import MicroBatcher
 
@@ -18,14 +20,13 @@ log = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
 DETECTOR = "face_detection_short_range.onnx"
-MESH = "face_landmark.onnx"
-IRIS = "iris_landmark.onnx"
+MESH = "face_landmark_with_attention.onnx"
 
 
 class LandmarkModels:
-    """Sessions for the detector (128x128), the 468-point mesh (192x192) and the iris model
-    (64x64), all NHWC float32 with a dynamic batch. With `batch_window_ms` > 0 each model's
-    calls from concurrent trackers go through a MicroBatcher."""
+    """Sessions for the detector (128x128) and the attention mesh model (192x192: mesh, lips,
+    eyes, irises, face flag), NHWC float32 with a dynamic batch. With `batch_window_ms` > 0
+    each model's calls from concurrent trackers go through a MicroBatcher."""
 
     def __init__(self, providers: Sequence[str] = (), batch_window_ms: float = 0.0,
                  max_batch: int = 64, threads: int = 0) -> None:
@@ -36,7 +37,10 @@ class LandmarkModels:
             # small models a second intra-op thread does not lower the latency of one call.
             threads = 1
         self._sessions = {name: prov.make_session(str(MODELS_DIR / name), requested, threads)
-                          for name in (DETECTOR, MESH, IRIS)}
+                          for name in (DETECTOR, MESH)}
+        outputs = tuple(o.name for o in self._sessions[MESH].get_outputs())
+        if outputs != attention.OUTPUTS:  # the tracker reads them by position
+            raise LandmarkError(f"{MESH}: outputs {outputs}, expected {attention.OUTPUTS}")
         self.providers: list[str] = list(self._sessions[MESH].get_providers())
         self.provider: str = self.providers[0]
         if wanted[0] != prov.CPU and self.provider == prov.CPU:  # the one line on fall-back

@@ -1,6 +1,6 @@
 """FaceTracker on ONNX Runtime: MediaPipe's face-mesh pipeline rebuilt around the converted
-models (BlazeFace short range -> rotated face region -> 468-point mesh -> iris model per eye),
-tracking from the previous frame's landmarks in VIDEO mode."""
+models (BlazeFace short range -> rotated face region -> attention mesh model, 478 points with
+irises), tracking from the previous frame's landmarks in VIDEO mode."""
 
 from __future__ import annotations
 
@@ -14,20 +14,12 @@ from vision.errors import OptionsError, RunningModeError
 from vision.face_detect import FaceCrop
 from vision.frames import to_bgr
 from vision.landmarks import Face, FaceTracker, FaceTrackerOptions, RunningMode
-from vision.landmarks_onnx import blazeface
-from vision.landmarks_onnx.models import DETECTOR, IRIS, MESH, LandmarkModels, shared_models
+from vision.landmarks_onnx import attention, blazeface
+from vision.landmarks_onnx.models import DETECTOR, MESH, LandmarkModels, shared_models
 
 MESH_INPUT = 192
-IRIS_INPUT = 64
 FACE_SCALE = 1.5  # RectTransformation of the face ROI (from a detection or from landmarks)
-EYE_SCALE = 2.3  # ... of each eye ROI (iris_landmark_landmarks_to_roi)
-# Eye ROIs from mesh points (MediaPipe's "left" = 33/133 is the wearer's right eye, image
-# left when unmirrored; its iris becomes points 468..472). The other eye is mirrored for the
-# iris model, as MediaPipe's IrisLandmarkCpu does with is_right_eye.
-EYES = ((33, 133, False), (362, 263, True))
-ROT_FROM, ROT_TO = 33, 263
-# The mirrored eye's iris contour runs the other way round: 1 <-> 3 (MediaPipe's 478 order).
-_MIRRORED_ORDER = [0, 3, 2, 1, 4]  # rotation of the ROI from landmarks
+ROT_FROM, ROT_TO = 33, 263  # rotation of the ROI from landmarks
 
 
 @dataclass(frozen=True)
@@ -66,13 +58,10 @@ def _roi_matrix(roi: Roi, size: int) -> np.ndarray:
                      [s * k, c * k, roi.cy - roi.side / 2 * (s + c)]])
 
 
-def crop_roi(rgb: np.ndarray, roi: Roi, size: int, flip: bool = False) -> np.ndarray:
+def crop_roi(rgb: np.ndarray, roi: Roi, size: int) -> np.ndarray:
     """The ROI warped to size x size (bilinear, border replicated), float32 in [0, 1]."""
-    out = cv2.warpAffine(rgb, _roi_matrix(roi, size), (size, size),
-                         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                         borderMode=cv2.BORDER_REPLICATE)
-    if flip:  # mirrored like MediaPipe's ImageTransformation (cv::flip)
-        out = out[:, ::-1]
+    out = blazeface.warp_rect(rgb, roi.cx, roi.cy, roi.side, roi.side, roi.angle, size, size,
+                              cv2.BORDER_REPLICATE)
     return out.astype(np.float32) * (1.0 / 255.0)
 
 
@@ -164,34 +153,18 @@ class OnnxFaceTracker(FaceTracker):
             return []
         h, w = rgb.shape[:2]
         x = np.stack([crop_roi(rgb, t.roi, MESH_INPUT) for t in tracks])
-        lms, flags = self.models.run(MESH, x)
+        outs = self.models.run(MESH, x)
+        flags = outs[attention.FLAG]
         presence = 1.0 / (1.0 + np.exp(-flags[:, 0].astype(np.float64)))
         min_presence = self.options.min_tracking_confidence
-        keep = [i for i in range(len(tracks)) if presence[i] >= min_presence]
-        if not keep:
-            return []
-        meshes = [project(lms[i].reshape(468, 3), tracks[i].roi, MESH_INPUT) for i in keep]
-        eye_rois, eye_flip = [], []
-        for pts in meshes:
-            for a, b, flip in EYES:
-                eye_rois.append(roi_from_points(pts[a, :2], pts[b, :2], pts[[a, b], :2],
-                                                EYE_SCALE))
-                eye_flip.append(flip)
-        ex = np.stack([crop_roi(rgb, r, IRIS_INPUT, f)
-                       for r, f in zip(eye_rois, eye_flip, strict=True)])
-        _, iris = self.models.run(IRIS, ex)
         out = []
-        for k, (i, pts) in enumerate(zip(keep, meshes, strict=True)):
-            irises = []
-            for j in (2 * k, 2 * k + 1):
-                p = iris[j].reshape(5, 3).astype(np.float64)
-                if eye_flip[j]:  # unmirrored; contour order kept as the wearer's left eye
-                    p[:, 0] = IRIS_INPUT - p[:, 0]
-                    p = p[_MIRRORED_ORDER]
-                irises.append(project(p, eye_rois[j], IRIS_INPUT))
-            full = np.concatenate([pts, *irises])
+        for i in range(len(tracks)):
+            if presence[i] < min_presence:
+                continue
+            full = project(attention.refine(outs, i), tracks[i].roi, MESH_INPUT)
             face = Face.from_landmarks(full, tracks[i].score, (w, h))
-            nxt = roi_from_points(pts[ROT_FROM, :2], pts[ROT_TO, :2], pts[:, :2], FACE_SCALE)
+            # MediaPipe's next region comes from the refined 478 landmarks
+            nxt = roi_from_points(full[ROT_FROM, :2], full[ROT_TO, :2], full[:, :2], FACE_SCALE)
             out.append((face, _Track(nxt, tracks[i].score)))
         return out
 

@@ -26,3 +26,8 @@ class TestOps:
         assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
         # A worker has drawn glasses, so it reports its GL device (llvmpipe on a CPU machine).
         assert ready.json()["render_devices"]
+        # The same devices in /metrics, for dashboards (issue 13: provider "shown in /metrics").
+        info = [ln for ln in text.splitlines() if ln.startswith("tryon_device_info{")]
+        assert any('stage="landmarks"' in ln and 'backend="mediapipe"' in ln for ln in info)
+        gl = ready.json()["render_devices"][0]
+        assert any('stage="render"' in ln and f'device="{gl}"' in ln for ln in info), info
