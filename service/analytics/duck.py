@@ -107,8 +107,9 @@ class DuckEngine:
             },
         )
         # Parquet footers are read once per file, not once per report (files never change:
-        # a rewrite is a new file).
-        self._con.execute("SET parquet_metadata_cache = true")
+        # a rewrite is a new file). GLOBAL: the report cursors are connections of their own,
+        # and a plain SET left them re-reading 90 footers per report (+20 ms at 10M events).
+        self._con.execute("SET GLOBAL parquet_metadata_cache = true")
         self._lock = threading.Lock()
         self._version = ""
 

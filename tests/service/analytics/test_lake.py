@@ -362,3 +362,23 @@ def test_older_layout_is_reexported(env, tmp_path) -> None:
     assert fresh.files.keys() == before.keys()
     assert all(not {f["name"] for f in fresh.files[d]} & set(names) for d, names in before.items())
     assert fresh.rows() == state.rows()
+
+
+def test_shopper_key_column_and_sort(env) -> None:
+    """Every row's shopper_key is the documented SHA-256 key of its shopper_id (what a second
+    engine recomputes for the identity links), and each file is sorted for row-group skipping."""
+    import hashlib
+
+    from service.analytics.lake_layout import SORT_COLUMNS, shopper_key
+
+    _, lake, _, _, _ = env
+    assert shopper_key("shopper-1") == int.from_bytes(
+        hashlib.sha256(b"shopper-1").digest()[:8], "big", signed=True
+    )
+    for path in lake.live_files():
+        t = pq.read_table(path)
+        ids, keys = t["shopper_id"].to_pylist(), t["shopper_key"].to_pylist()
+        assert keys == [None if i is None else shopper_key(i) for i in ids]
+        rows = t.select(list(SORT_COLUMNS)).to_pylist()
+        order = [tuple((r[c] is None, r[c]) for c in SORT_COLUMNS) for r in rows]  # nulls last
+        assert order == sorted(order), path
