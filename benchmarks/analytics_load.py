@@ -12,6 +12,7 @@ Run: `python -m benchmarks.analytics_load [--events 1000000] [--backends sqlite,
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -37,9 +38,10 @@ from service.db.migrate import upgrade
 from service.identity.models import ShopperAlias, ShopperGroup
 from service.identity.service import rebuild_groups
 from service.offers.ranking import Item
-from service.offers.service import StatsCache, get_offers
-from service.settings import Settings
+from service.offers.service import OfferPolicy, StatsCache, get_offers
 from service.touchpoints.models import Event
+from service.touchpoints.service import Ingestor
+from service.wiring import ingest_hooks
 
 PG_ADMIN = os.environ.get("TRYON_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 END = datetime(2026, 6, 1, tzinfo=UTC)
@@ -159,8 +161,10 @@ def load(url: str, rows: list[dict[str, Any]]) -> float:
             raw.commit()
             # Steady state has autovacuum; after a bulk COPY, vacuum sets the visibility map
             # so index-only scans are possible, as they would be in production.
-            raw.driver_connection.autocommit = True
-            raw.driver_connection.execute("VACUUM ANALYZE events")
+            pg = raw.driver_connection  # the psycopg connection; None only once invalidated
+            assert pg is not None
+            pg.autocommit = True
+            pg.execute("VACUUM ANALYZE events")
         finally:
             raw.close()
     else:
@@ -214,7 +218,7 @@ def baseline_without_indexes(
     try:
         for name in BASELINE_QUERIES:
             with factory() as s:
-                out[name] = timed(lambda q=cases[name], s=s: q(s), max(2, runs // 2))
+                out[name] = timed(functools.partial(cases[name], s), max(2, runs // 2))
             print(f"  baseline (no analytics indexes) {name}: {out[name]}", flush=True)
     finally:
         run("upgrade")
@@ -234,7 +238,7 @@ def baseline_without_groups(
     try:
         for name in LINK_QUERIES:
             with factory() as s:
-                out[name] = timed(lambda q=cases[name], s=s: q(s), max(2, runs // 2))
+                out[name] = timed(functools.partial(cases[name], s), max(2, runs // 2))
             print(f"  baseline (no identity groups) {name}: {out[name]}", flush=True)
     finally:
         with engine.begin() as conn:
@@ -247,11 +251,12 @@ def bench_backend(url: str, n: int, runs: int, rows: list[dict[str, Any]]) -> di
     out["rollup_rebuild_s"] = build_rollups(url)
     engine = make_engine(url, pool_size=8) if "postgresql" in url else make_engine(url)
     factory = make_sessionmaker(engine)
+    first_day = END - timedelta(days=DAYS)
     last7 = Filters(start=END - timedelta(days=7), end=END)
-    everything = Filters(start=END - timedelta(days=DAYS), end=END)
+    everything = Filters(start=first_day, end=END)
     # Not on day boundaries: two partial edge days come from raw events.
-    ragged = Filters(start=everything.start + timedelta(hours=9), end=END - timedelta(hours=7))
-    kiosk = Filters(everything.start, END, "kiosk")
+    ragged = Filters(start=first_day + timedelta(hours=9), end=END - timedelta(hours=7))
+    kiosk = Filters(first_day, END, "kiosk")
     frames = [Frame(f"SKU-{i:02d}", 126.0 + i % 10 * 2) for i in range(N_SKUS)]
     cases: dict[str, Callable[[Any], Any]] = {
         "products 7d by variant": lambda s: queries.product_summary(s, last7, ("variant",)),
@@ -299,7 +304,7 @@ def bench_backend(url: str, n: int, runs: int, rows: list[dict[str, Any]]) -> di
     out["queries"] = {}
     for name, q in cases.items():
         with factory() as s:
-            out["queries"][name] = timed(lambda q=q, s=s: q(s), runs)
+            out["queries"][name] = timed(functools.partial(q, s), runs)
         print(f"  {name}: {out['queries'][name]}", flush=True)
     out["without_analytics_indexes"] = baseline_without_indexes(engine, factory, cases, runs)
     out["without_identity_groups"] = baseline_without_groups(engine, factory, cases, runs)
@@ -315,7 +320,9 @@ def bench_backend(url: str, n: int, runs: int, rows: list[dict[str, Any]]) -> di
         for i in range(N_SKUS)
     }
     cache = StatsCache(ttl_s=3600)
-    settings = Settings(offer_frequency_cap=10**6)
+    # The offer rules as the service builds them, with no frequency cap in the way.
+    policy = OfferPolicy(frequency_cap=10**6)
+    ingest = Ingestor(ingest_hooks())
     t0 = time.perf_counter()
     with factory() as s:
         cache.get(s, END)
@@ -325,7 +332,14 @@ def bench_backend(url: str, n: int, runs: int, rows: list[dict[str, Any]]) -> di
         t = time.perf_counter()
         with factory.begin() as s:
             get_offers(
-                s, settings, items, cache, f"shopper-{i * 7919 % N_SHOPPERS}", limit=5, now=END
+                s,
+                policy,
+                ingest,
+                items,
+                cache,
+                f"shopper-{i * 7919 % N_SHOPPERS}",
+                limit=5,
+                now=END,
             )
         return (time.perf_counter() - t) * 1000
 

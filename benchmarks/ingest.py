@@ -27,11 +27,13 @@ import httpx
 import numpy as np
 
 from benchmarks.common import write_report
+from service.analytics.rollups import apply_inserted
+from service.db.dml import table_of
 from service.db.engine import make_engine, make_sessionmaker
 from service.db.migrate import upgrade
-from service.touchpoints import service as touchpoints_service
 from service.touchpoints.models import Event
 from service.touchpoints.service import _prepare, ingest
+from service.wiring import ingest_hooks
 
 BATCH = 500
 PG_ADMIN_URL = os.environ.get("TRYON_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -83,14 +85,20 @@ def bench_service(url: str, batches: list[list[dict]]) -> dict[str, dict[str, fl
     upgrade(engine)
     factory = make_sessionmaker(engine)
     now = datetime.now(UTC)
+    # The app's after-insert hooks (service.wiring), as the HTTP path runs them; the path
+    # without rollups drops only the daily-rollup upsert.
+    hooks = ingest_hooks()
+    no_rollup_hooks = tuple(h for h in hooks if h is not apply_inserted)
     warm = synthetic_batch(np.random.default_rng(99))
     with factory.begin() as s:  # warm-up: connection, statement cache
-        ingest(s, warm, source="bench")
+        ingest(s, warm, source="bench", hooks=hooks)
 
-    raw, svc, replay, no_roll = [], [], [], []
+    raw: list[float] = []
+    svc: list[float] = []
+    replay: list[float] = []
+    no_roll: list[float] = []
     # Other message ids for the path without rollups (all must be new rows).
     plain = [synthetic_batch(np.random.default_rng(3000 + i)) for i in range(len(batches))]
-    with_rollups = touchpoints_service.apply_inserted
     # baseline rows are prepared (validated) outside the timer: it times the INSERT alone
     raw_rows = [
         [
@@ -104,26 +112,22 @@ def bench_service(url: str, batches: list[list[dict]]) -> dict[str, dict[str, fl
     for rows, b in zip(raw_rows, batches, strict=True):
         t0 = time.perf_counter()
         with factory.begin() as s:
-            s.execute(Event.__table__.insert(), rows)
+            s.execute(table_of(Event).insert(), rows)
         raw.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         with factory.begin() as s:
-            r = ingest(s, b, source="bench")
+            r = ingest(s, b, source="bench", hooks=hooks)
         svc.append(time.perf_counter() - t0)
         assert r.inserted == BATCH, r.to_dict()["results"][:3]
         t0 = time.perf_counter()
         with factory.begin() as s:
-            r = ingest(s, b, source="bench")
+            r = ingest(s, b, source="bench", hooks=hooks)
         replay.append(time.perf_counter() - t0)
         assert r.duplicates == BATCH
-        touchpoints_service.apply_inserted = lambda session, rows: None  # type: ignore[assignment]
-        try:
-            t0 = time.perf_counter()
-            with factory.begin() as s:
-                r = ingest(s, plain[len(no_roll)], source="bench")
-            no_roll.append(time.perf_counter() - t0)
-        finally:
-            touchpoints_service.apply_inserted = with_rollups
+        t0 = time.perf_counter()
+        with factory.begin() as s:
+            r = ingest(s, plain[len(no_roll)], source="bench", hooks=no_rollup_hooks)
+        no_roll.append(time.perf_counter() - t0)
         assert r.inserted == BATCH
     engine.dispose()
     return {

@@ -28,7 +28,7 @@ WARMUP = 5
 
 def load_frames(n: int) -> list[np.ndarray]:
     cap = cv2.VideoCapture(str(CLIP))
-    out = []
+    out: list[np.ndarray] = []
     while len(out) < n:
         ok, frame = cap.read()
         if not ok:

@@ -22,7 +22,7 @@ import numpy as np
 from benchmarks.common import Stats, markdown_table, write_results
 from benchmarks.reference import ReferenceRenderer
 from benchmarks.vision_core import DEFAULT_DATA, frames
-from vision.catalog import GlassesCatalog, GlassesProduct
+from vision.catalog import CatalogError, GlassesCatalog, GlassesProduct
 from vision.geometry import Camera, HeadPose, estimate_pose
 from vision.landmarks import Face, FaceTracker, FaceTrackerOptions, RunningMode
 from vision.render import GlassesRenderer, RenderOptions
@@ -106,7 +106,8 @@ def thread_scaling(samples: list[Sample], size: tuple[int, int], product: Glasse
     total = rounds * len(samples)
     result: dict[str, float] = {}
     for threads in (1, 2):
-        barrier, done = threading.Barrier(threads), []
+        barrier = threading.Barrier(threads)
+        done: list[float] = []
         ts = [threading.Thread(target=worker, args=(total // threads, barrier, done))
               for _ in range(threads)]
         cpu0 = time.process_time()
@@ -128,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = ap.parse_args(argv)
     product = GlassesCatalog.load().get(args.sku)
+    if product.scene is None:  # the catalog loads every GLB; guard as vision.render does
+        raise CatalogError(f"{product.sku}: product has no loaded GLB scene")
     tris = sum(len(g.faces) for g in product.scene.geometry.values())
     rows, scaling = [], {}
     gl = ""

@@ -176,7 +176,7 @@ def main() -> None:
     ap.add_argument("--name", default="stream_soak", help="results file name")
     args = ap.parse_args()
 
-    frames = load_frames(60, tuple(args.size))  # type: ignore[arg-type]
+    frames = load_frames(60, tuple(args.size))
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "server.log"  # MediaPipe's start-up chatter, per session
         server = Server(Path(tmp), args.threads, max(8, args.parallel), log)
