@@ -323,6 +323,21 @@ def bench(url: str, n: int, runs: int, lake_dir: str) -> dict[str, Any]:
     left = [p for p in lake_root.rglob("*") if p.is_file() and VICTIM.encode() in p.read_bytes()]
     res["erased_id_bytes_left_in_lake_files"] = len(left)
     print(f"  erased one shopper in {res['erase_one_shopper_s']:.2f} s: {counts}", flush=True)
+
+    # A shopper who has been around all along: rows in every day's compacted file, so every
+    # file of the lake is rewritten. Not a linked id, and no other id contains its text.
+    resident = f"shopper-{N_SHOPPERS - 1}"
+    t3 = time.perf_counter()
+    with sessions.begin() as s:
+        counts = erase_shopper(s, resident, erasers(settings))
+    res["erase_resident_shopper_s"] = time.perf_counter() - t3
+    res["erase_resident_counts"] = counts
+    left = [p for p in lake_root.rglob("*") if p.is_file() and resident.encode() in p.read_bytes()]
+    res["resident_id_bytes_left_in_lake_files"] = len(left)
+    print(
+        f"  erased a resident shopper in {res['erase_resident_shopper_s']:.1f} s: {counts}",
+        flush=True,
+    )
     rt.close()
     engine.dispose()
     return res
@@ -471,13 +486,17 @@ def main() -> None:
             "",
             f"- bulk load + links: {res['load_s']:.0f} s; first export to the lake: "
             f"{res['first_export_s']:.1f} s (RSS peak {res['export_rss_peak_mb']:.0f} MB)",
-            f"- lake: {res['lake_mb']:.1f} MB in {res['lake_files']} files (Parquet, zstd)",
+            f"- lake: {res['lake_mb']:.1f} MB in {res['lake_files']} files (Parquet, LZ4)",
             f"- memory: process RSS peak during the reports {res['reports_rss_peak_mb']:.0f} MB "
             "(DuckDB memory_limit 1GB, 2 threads)",
             f"- a burst of 100k events brought up to date in {res['burst_100k_export_s']:.1f} s",
             f"- erase one shopper (SQL + lake): {res['erase_one_shopper_s']:.2f} s, "
             f"{res['erase_counts']}; files still holding the id's bytes: "
             f"{res['erased_id_bytes_left_in_lake_files']}",
+            f"- erase a shopper with rows in every day's file (SYNTHETIC shopper-{N_SHOPPERS - 1}"
+            f"; every file of the lake rewritten): {res['erase_resident_shopper_s']:.1f} "
+            f"s, {res['erase_resident_counts']}; files still holding the id's bytes: "
+            f"{res['resident_id_bytes_left_in_lake_files']}",
             "",
             f"Machine: {machine['cpu']}, {machine['cpus']} CPUs, load {machine['load_avg_1m']}; "
             f"{machine['time']}.",

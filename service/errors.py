@@ -85,6 +85,11 @@ class RateLimited(ServiceError):
     code = "rate_limited"
 
 
+class Unavailable(ServiceError):
+    status_code = 503
+    code = "unavailable"
+
+
 # HTTP status of each vision error, most specific class first (vision knows nothing of HTTP).
 VISION_STATUS: tuple[tuple[type[VisionError], int], ...] = (
     (UnsupportedFormatError, 415),
