@@ -180,6 +180,38 @@ def test_products_parity(env, f, group_by) -> None:
         same(dr.product_summary(f, group_by), ref)
 
 
+@pytest.mark.parametrize("f", FILTERS[:4])
+@pytest.mark.parametrize("group_by", [("variant",), ("variant", "store", "day")])
+def test_products_parity_spill_safe_percentiles(env, f, group_by) -> None:
+    """The percentiles taken when quantile_cont runs out of memory (sorted windows) give the
+    SQL store's numbers too."""
+    session, dr = duck_reports(env)
+    dr.spill_safe = True
+    with session:
+        same(dr.product_summary(f, group_by), queries.product_summary(session, f, group_by))
+
+
+def test_report_over_memory_limit_retries_then_answers_503(env, tmp_path) -> None:
+    """A DuckDB engine with too little memory: the product report falls back to the
+    spilling percentiles; a report that still does not fit raises a 503 ServiceError."""
+    from service.analytics.duck import ReportOverMemory
+
+    factory, lake, _, engine, _ = env
+    tiny = DuckEngine(lake, memory_limit="1MB", threads=1)
+    try:
+        session = factory()
+        with session:
+            dr = DuckReports(tiny, session, lake.ensure_fresh(engine, 3600))
+            try:
+                rows = dr.product_summary(Filters(), ("variant", "store", "day"))
+            except ReportOverMemory as exc:
+                assert exc.status_code == 503 and "memory" in exc.message
+            else:
+                same(rows, queries.product_summary(session, Filters(), ("variant", "store", "day")))
+    finally:
+        tiny.close()
+
+
 @pytest.mark.parametrize("f", FILTERS)
 @pytest.mark.parametrize("window_hours", [72.0, 1.5, 24.0 * 30])
 @pytest.mark.parametrize("group_by", [(), ("channel",), ("variant", "day")])
