@@ -162,6 +162,13 @@ class DuckEngine:
         self._con.execute("SET GLOBAL parquet_metadata_cache = true")
         self._lock = threading.Lock()
         self._version = ""
+        self._spill_shapes: set[Any] = set()  # reports that need the spilling form
+
+    def needs_spill(self, shape: Any) -> bool:
+        return shape in self._spill_shapes
+
+    def mark_spill(self, shape: Any) -> None:
+        self._spill_shapes.add(shape)
 
     def close(self) -> None:
         self._con.close()
@@ -213,6 +220,7 @@ class DuckEngine:
         con.execute("CREATE OR REPLACE TABLE canon AS SELECT * FROM canon_arrow")
         con.unregister("canon_arrow")
         self._version = version
+        self._spill_shapes.clear()  # new data: the fast form may fit again
 
     def query(
         self,
@@ -320,15 +328,20 @@ class DuckReports:
         """
 
         params = params + params
+        # Grouping and days that ran out of memory with quantile_cont on this lake version go
+        # straight to the spilling form (not twice per request).
+        shape = (tuple(dims), f.start, f.end)
+        spill_safe = self.spill_safe or self.duck.needs_spill(shape)
         try:
-            result = self._q(sql(self.spill_safe), params, f)
+            result = self._q(sql(spill_safe), params, f)
         except ReportOverMemory:
-            if self.spill_safe:
+            if spill_safe:
                 raise
             # quantile_cont holds every value in memory and cannot spill (by variant,
             # channel and store at 100M events): the same percentiles from sorted windows,
             # which can; 6x slower at 10M, so only when the fast form ran out of memory.
             log.info("dwell percentiles over the memory limit; retrying with sorted windows")
+            self.duck.mark_spill(shape)
             result = self._q(sql(True), params, f)
         rows = []
         n = len(names)
