@@ -15,6 +15,7 @@ SECTIONS = {
     "codec": "JPEG decode/encode: OpenCV vs libjpeg-turbo, DCT downscaling",
     "iris_refinement": "Iris refinement every Nth frame: saving vs PD and placement",
     "vision_core": "Landmark stage vs the whole vision core (issue: foundation)",
+    "landmark_backends": "MediaPipe graph vs ONNX Runtime landmarks, 1-64 streams (GPU rows empty)",
     "render_glasses": "Glasses render + composite vs the landmark step",
     "lipstick": "Lipstick mask + paint vs the landmark step",
     "stream_roundtrip": "WebSocket round trip, 1/2/4/8 streams, 1 vs 2 worker processes",
@@ -22,10 +23,14 @@ SECTIONS = {
     "analytics_load": "Analytics and offers latency at 1M SYNTHETIC events",
     "analytics_lake": "Event lake + DuckDB vs the SQL store at 1M SYNTHETIC events",
     "analytics_lake_10m": "Event lake + DuckDB vs the SQL store at 10M SYNTHETIC events",
+    "analytics_lake_100m": "Event lake + DuckDB alone at 100M SYNTHETIC events",
     "offers_quality": "Offer ranking quality on SYNTHETIC shoppers",
     "stream_soak": "Server RSS over 1,000 stream sessions (kiosks run for weeks)",
 }
-COMMANDS = {"analytics_lake_10m": "python -m benchmarks.analytics_lake --events 10000000"}
+COMMANDS = {
+    "analytics_lake_10m": "python -m benchmarks.analytics_lake --events 10000000",
+    "analytics_lake_100m": "python -m benchmarks.analytics_lake --events 100000000 --backend none",
+}
 OUT = Path(__file__).resolve().parent / "RESULTS.md"
 
 
