@@ -82,7 +82,7 @@ lint: setup-test
 test: lint services
 	$(BIN)/python -m pytest
 
-BENCHMARKS := vision_core frame_latency render_glasses aa_quality codec iris_refinement lipstick stream_roundtrip ingest offers_quality analytics_load
+BENCHMARKS := vision_core landmark_backends frame_latency render_glasses aa_quality codec iris_refinement lipstick stream_roundtrip ingest offers_quality analytics_load analytics_lake
 
 # Every benchmark prints a table and writes benchmarks/results/NAME.{md,json}.
 # (The benchmarks' HTTP clients come with the test lock.)
