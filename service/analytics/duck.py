@@ -19,6 +19,7 @@ import logging
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -144,6 +145,8 @@ class DuckEngine:
         # Where large aggregates spill past memory_limit (analytics intermediates only, this
         # process's own folder, removed on close).
         self._spill = tempfile.mkdtemp(prefix="tryon-duckdb-")
+        # Also removed when the engine is collected or the process exits without close().
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._spill, True)
         self._con = duckdb.connect(
             ":memory:",
             config={
@@ -172,7 +175,7 @@ class DuckEngine:
 
     def close(self) -> None:
         self._con.close()
-        shutil.rmtree(self._spill, ignore_errors=True)
+        self._cleanup()
 
     @contextlib.contextmanager
     def _cursor(self, session: Session, state: LakeState) -> Iterator[Any]:
