@@ -246,6 +246,20 @@ def _close(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def timed_erasure(
+    sessions: Any, settings: Settings, lake_root: Path, shopper_id: str
+) -> tuple[float, dict[str, int], int]:
+    """Erase one shopper (SQL + lake): seconds, the erasers' counts, and how many files under
+    the lake still hold the id's bytes afterwards."""
+    t0 = time.perf_counter()
+    with sessions.begin() as s:
+        counts = erase_shopper(s, shopper_id, erasers(settings))
+    secs = time.perf_counter() - t0
+    needle = shopper_id.encode()
+    left = sum(1 for p in lake_root.rglob("*") if p.is_file() and needle in p.read_bytes())
+    return secs, counts, left
+
+
 def bench(url: str, n: int, runs: int, lake_dir: str) -> dict[str, Any]:
     res: dict[str, Any] = {}
     t0 = time.perf_counter()
@@ -315,29 +329,19 @@ def bench(url: str, n: int, runs: int, lake_dir: str) -> dict[str, Any]:
     lake_root = Path(rt.lake.root)
     files = [p for p in lake_root.rglob("*") if p.is_file()]
     assert any(VICTIM.encode() in p.read_bytes() for p in files)
-    t2 = time.perf_counter()
-    with sessions.begin() as s:
-        counts = erase_shopper(s, VICTIM, erasers(settings))
-    res["erase_one_shopper_s"] = time.perf_counter() - t2
+    secs, counts, left = timed_erasure(sessions, settings, lake_root, VICTIM)
+    res["erase_one_shopper_s"] = secs
     res["erase_counts"] = counts
-    left = [p for p in lake_root.rglob("*") if p.is_file() and VICTIM.encode() in p.read_bytes()]
-    res["erased_id_bytes_left_in_lake_files"] = len(left)
-    print(f"  erased one shopper in {res['erase_one_shopper_s']:.2f} s: {counts}", flush=True)
+    res["erased_id_bytes_left_in_lake_files"] = left
+    print(f"  erased one shopper in {secs:.2f} s: {counts}", flush=True)
 
     # A shopper who has been around all along: rows in every day's compacted file, so every
     # file of the lake is rewritten. Not a linked id, and no other id contains its text.
-    resident = f"shopper-{N_SHOPPERS - 1}"
-    t3 = time.perf_counter()
-    with sessions.begin() as s:
-        counts = erase_shopper(s, resident, erasers(settings))
-    res["erase_resident_shopper_s"] = time.perf_counter() - t3
+    secs, counts, left = timed_erasure(sessions, settings, lake_root, f"shopper-{N_SHOPPERS - 1}")
+    res["erase_resident_shopper_s"] = secs
     res["erase_resident_counts"] = counts
-    left = [p for p in lake_root.rglob("*") if p.is_file() and resident.encode() in p.read_bytes()]
-    res["resident_id_bytes_left_in_lake_files"] = len(left)
-    print(
-        f"  erased a resident shopper in {res['erase_resident_shopper_s']:.1f} s: {counts}",
-        flush=True,
-    )
+    res["resident_id_bytes_left_in_lake_files"] = left
+    print(f"  erased a resident shopper in {secs:.1f} s: {counts}", flush=True)
     rt.close()
     engine.dispose()
     return res

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from service.analytics import queries
 from service.analytics.definitions import Filters
-from service.analytics.duck import DuckEngine, DuckReports
+from service.analytics.duck import DuckReports
+from service.analytics.duck_engine import DuckEngine
 from service.analytics.fitgap import consented_face_widths
 from service.analytics.lake import EventLake
 from service.analytics.lake_layout import LakeMismatch, lake_location

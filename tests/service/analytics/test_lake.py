@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from service.analytics import queries, shaping
 from service.analytics.definitions import Filters
-from service.analytics.duck import DuckEngine, DuckReports
+from service.analytics.duck import DuckReports
+from service.analytics.duck_engine import DuckEngine
 from service.analytics.fitgap import Frame, consented_face_widths, fit_gap
 from service.analytics.lake import EventLake
 from service.analytics.lake_layout import LAYOUT
@@ -194,7 +195,7 @@ def test_products_parity_spill_safe_percentiles(env, f, group_by) -> None:
 def test_report_over_memory_limit_retries_then_answers_503(env, tmp_path) -> None:
     """A DuckDB engine with too little memory: the product report falls back to the
     spilling percentiles; a report that still does not fit raises a 503 ServiceError."""
-    from service.analytics.duck import ReportOverMemory
+    from service.analytics.duck_engine import ReportOverMemory
 
     factory, lake, _, engine, _ = env
     tiny = DuckEngine(lake, memory_limit="1MB", threads=1)
