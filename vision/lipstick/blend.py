@@ -14,7 +14,7 @@ from vision.lipstick.contour import (
     INNER_UPPER,
     OUTER_LOWER,
     OUTER_UPPER,
-    catmull_rom,
+    lip_curves,
 )
 from vision.lipstick.mask import DEFAULT_PARAMS, MaskParams, MouthFrame, lip_layers_canvas
 from vision.lipstick.shades import Finish, Shade, check_intensity
@@ -184,29 +184,40 @@ def _gloss_map(mf: MouthFrame, xy: np.ndarray, alpha_c: np.ndarray, cw: float) -
     light is above the camera, so the highlight sits where the lower lip's upper surface faces
     between the light and the camera, and fades toward the corners where the lips turn away.
     The painter modulates it by the lips' own shading and texture.
+
+    Worked out on a canvas of half the mouth canvas's size and scaled up: the term is smooth
+    (blurred by about a pixel of the full canvas afterwards), and a quarter of the pixels
+    brought satin, gloss and shimmer under the landmark step's cost (benchmarks/lipstick.py).
     """
     h, w = alpha_c.shape
-    size = (w, h)
-    corners = mf.to_canvas(xy[[OUTER_UPPER[0], OUTER_UPPER[-1]]])
-    u = (np.arange(w, dtype=np.float32) - corners[0, 0]) / max(corners[1, 0] - corners[0, 0], 1.0)
-    nx = np.broadcast_to(_WRAP * np.sin(np.pi * (np.clip(u, 0.0, 1.0) - 0.5))[None, :], (h, w))
-    spec = np.zeros((h, w), np.float32)
-    for outer, inner, sign in ((OUTER_LOWER, INNER_LOWER, 1.0), (OUTER_UPPER, INNER_UPPER, -1.0)):
-        out_c = mf.to_canvas(catmull_rom(xy[list(outer)]))
-        in_c = mf.to_canvas(catmull_rom(xy[list(inner)]))
-        region = np.zeros((h, w), np.uint8)
+    hh, hw = (h + 1) // 2, (w + 1) // 2
+    size = (hw, hh)
+    # Full-canvas coordinates to the half canvas, pixel centres aligned as cv2.resize has them.
+    curves = mf.to_canvas(
+        lip_curves(xy, (OUTER_LOWER, INNER_LOWER, OUTER_UPPER, INNER_UPPER)).reshape(-1, 2)
+    ).reshape(4, -1, 2) * 0.5 - 0.25
+    corners = mf.to_canvas(xy[[OUTER_UPPER[0], OUTER_UPPER[-1]]]) * 0.5 - 0.25
+    u = (np.arange(hw, dtype=np.float32) - corners[0, 0]) / max(corners[1, 0] - corners[0, 0], 0.5)
+    nx = np.broadcast_to(
+        (_WRAP * np.sin(np.pi * (np.clip(u, 0.0, 1.0) - 0.5)))[None, :], (hh, hw)
+    ).astype(np.float32)
+    spec = np.zeros((hh, hw), np.float32)
+    for out_c, in_c, sign in ((curves[0], curves[1], 1.0), (curves[2], curves[3], -1.0)):
+        region = np.zeros((hh, hw), np.uint8)
         poly = np.vstack([out_c, in_c[::-1]])
         cv2.fillPoly(region, [np.round(poly * 16).astype(np.int32)], (1,), cv2.LINE_8, shift=4)
         d_in, d_out = _curve_distance(in_c, size), _curve_distance(out_c, size)
         t = d_in / np.maximum(d_in + d_out, 1e-3)
         # Lower lip: up (+y) at its inner border, toward the camera mid-way, down at the
         # outer border; the upper lip the other way round.
-        ny = sign * _BULGE * np.cos(np.pi * t)
-        norm = np.sqrt(nx * nx + ny * ny + 1.0)
-        ndh = (nx * _HALF[0] + ny * _HALF[1] + _HALF[2]) / norm
-        s = _power(np.clip(ndh, 0.0, 1.0).astype(np.float32), _SHININESS)
-        spec = np.where(region > 0, np.maximum(spec, s), spec)
-    spec = np.asarray(cv2.GaussianBlur(spec, (0, 0), 0.006 * cw), dtype=np.float32) * alpha_c
+        ny = np.float32(sign * _BULGE) * np.cos(np.float32(np.pi) * t)
+        norm = np.sqrt(nx * nx + ny * ny + np.float32(1.0))
+        ndh = (nx * np.float32(_HALF[0]) + ny * np.float32(_HALF[1]) + np.float32(_HALF[2])) / norm
+        s = _power(np.clip(ndh, 0.0, 1.0), _SHININESS)
+        np.copyto(spec, np.maximum(spec, s), where=region > 0)
+    spec = cv2.GaussianBlur(spec, (0, 0), 0.003 * cw)
+    spec = np.asarray(cv2.resize(spec, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
+    spec *= alpha_c
     # The finish's gloss strength is its brightest highlight, whatever the mouth's shape.
     peak = float(spec.max())
     return spec / peak if peak > 1e-3 else spec

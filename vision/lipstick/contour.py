@@ -14,49 +14,59 @@ ALL_LIP_IDS = tuple(sorted(set(OUTER_UPPER + OUTER_LOWER + INNER_UPPER + INNER_L
 
 
 def catmull_rom(points: np.ndarray, samples_per_segment: int = 8, alpha: float = 0.5) -> np.ndarray:
-    """Open centripetal Catmull-Rom spline through (n, 2) points -> (m, 2), ends included.
+    """Open centripetal Catmull-Rom spline through (..., n, 2) points -> (..., m, 2), ends
+    included; leading axes are independent curves of n points each, computed in one pass.
 
     Centripetal (alpha=0.5) never overshoots or loops between close points, which matters at the
     mouth corners where landmarks bunch up. The end tangents come from mirrored phantom points,
     so each curve stays a cusp at the corners instead of being rounded off.
     """
     p = np.asarray(points, dtype=np.float64)
-    if len(p) < 3:
+    if p.shape[-2] < 3:
         return p.copy()
-    ext = np.vstack([2 * p[0] - p[1], p, 2 * p[-1] - p[-2]])
-    p0, p1, p2, p3 = ext[:-3], ext[1:-2], ext[2:-1], ext[3:]
+    ext = np.concatenate(
+        [2 * p[..., :1, :] - p[..., 1:2, :], p, 2 * p[..., -1:, :] - p[..., -2:-1, :]], axis=-2
+    )
+    p0, p1, p2, p3 = ext[..., :-3, :], ext[..., 1:-2, :], ext[..., 2:-1, :], ext[..., 3:, :]
 
     def knot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.maximum(np.linalg.norm(b - a, axis=1), 1e-6) ** alpha
+        return np.maximum(np.linalg.norm(b - a, axis=-1), 1e-6) ** alpha
 
-    t0 = np.zeros(len(p1))
+    t0 = np.zeros(p1.shape[:-1])
     t1 = t0 + knot(p0, p1)
     t2 = t1 + knot(p1, p2)
     t3 = t2 + knot(p2, p3)
     u = np.linspace(0.0, 1.0, samples_per_segment, endpoint=False)
-    # t per segment (rows) and sample (columns), between t1 and t2.
-    t = t1[:, None] + (t2 - t1)[:, None] * u[None, :]
+    # t per segment and sample (last axis), between t1 and t2.
+    t = t1[..., None] + (t2 - t1)[..., None] * u
 
-    def lerp(pa, pb, ta, tb):
-        w = ((tb[:, None] - t) / (tb - ta)[:, None])[..., None]
-        return w * pa[:, None, :] + (1 - w) * pb[:, None, :]
+    def w(ta: np.ndarray, tb: np.ndarray) -> np.ndarray:
+        return ((tb[..., None] - t) / (tb - ta)[..., None])[..., None]
 
-    a1 = lerp(p0, p1, t0, t1)
-    a2 = lerp(p1, p2, t1, t2)
-    a3 = lerp(p2, p3, t2, t3)
-    wb1 = ((t2[:, None] - t) / (t2 - t0)[:, None])[..., None]
+    def lerp(pa: np.ndarray, pb: np.ndarray, wa: np.ndarray) -> np.ndarray:
+        return wa * pa[..., None, :] + (1 - wa) * pb[..., None, :]
+
+    a1 = lerp(p0, p1, w(t0, t1))
+    a2 = lerp(p1, p2, w(t1, t2))
+    a3 = lerp(p2, p3, w(t2, t3))
+    wb1 = w(t0, t2)
     b1 = wb1 * a1 + (1 - wb1) * a2
-    wb2 = ((t3[:, None] - t) / (t3 - t1)[:, None])[..., None]
+    wb2 = w(t1, t3)
     b2 = wb2 * a2 + (1 - wb2) * a3
-    wc = ((t2[:, None] - t) / (t2 - t1)[:, None])[..., None]
+    wc = w(t1, t2)
     c = wc * b1 + (1 - wc) * b2
-    return np.vstack([c.reshape(-1, 2), p[-1:]])
+    lead = p.shape[:-2]
+    return np.concatenate([c.reshape(*lead, -1, 2), p[..., -1:, :]], axis=-2)
+
+
+def lip_curves(xy: np.ndarray, rings: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    """The spline of each ring in `rings` (all of the same length), (len(rings), m, 2)."""
+    return catmull_rom(xy[np.array(rings)])
 
 
 def closed_contour(xy: np.ndarray, upper: tuple[int, ...], lower: tuple[int, ...]) -> np.ndarray:
     """(m, 2) closed polygon: the upper curve corner to corner, then the lower one back."""
-    up = catmull_rom(xy[list(upper)])
-    lo = catmull_rom(xy[list(lower)])
+    up, lo = lip_curves(xy, (upper, lower))
     return np.vstack([up, lo[::-1][1:-1]])
 
 
