@@ -215,7 +215,7 @@ def _gloss_map(mf: MouthFrame, xy: np.ndarray, alpha_c: np.ndarray, cw: float) -
         ndh = (nx * np.float32(_HALF[0]) + ny * np.float32(_HALF[1]) + np.float32(_HALF[2])) / norm
         s = _power(np.clip(ndh, 0.0, 1.0), _SHININESS)
         np.copyto(spec, np.maximum(spec, s), where=region > 0)
-    spec = cv2.GaussianBlur(spec, (0, 0), 0.003 * cw)
+    spec = np.asarray(cv2.GaussianBlur(spec, (0, 0), 0.003 * cw), np.float32)
     spec = np.asarray(cv2.resize(spec, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
     spec *= alpha_c
     # The finish's gloss strength is its brightest highlight, whatever the mouth's shape.
