@@ -181,6 +181,13 @@ class Authenticator:
         if self.tokens is None:
             raise Unauthorized("session tokens are not enabled")
         claims = self.tokens.verify(raw)
+        # A token is signed, so it verifies without the database; but revoking the key that
+        # minted it (a leaked kiosk key, the demo key rotated) must end its sessions now, not
+        # at their expiry: one primary-key read, as a raw key costs its own lookup.
+        with self._sessions() as session:
+            issuer = session.get(ApiKey, claims.key_id)
+            if issuer is None or issuer.revoked_at is not None:
+                raise Unauthorized("this session token's API key was revoked; start a new session")
         return Principal(
             key_id=claims.key_id,
             name="session",

@@ -64,6 +64,25 @@ class TestKeys:
         with live_server.client(raw) as c:
             assert c.get("/v1/shades").status_code == 401
 
+    def test_revoking_a_key_ends_the_sessions_it_minted(self, live_server: LiveServer) -> None:
+        created = live_server.create_key(["kiosk"], name="kiosk-leaked")
+        with live_server.client(created["key"]) as c:
+            token = c.post("/v1/sessions").json()["token"]
+        other = live_server.create_key(["kiosk"], name="kiosk-kept")
+        with live_server.client(other["key"]) as c:
+            kept = c.post("/v1/sessions").json()["token"]
+        for t in (token, kept):
+            with live_server.client(t) as c:
+                assert c.get("/v1/shades").status_code == 200
+        with live_server.client(ADMIN_KEY) as c:
+            assert c.delete(f"/v1/keys/{created['id']}").status_code == 200
+        with live_server.client(token) as c:
+            r = c.get("/v1/shades")
+        assert r.status_code == 401
+        assert "revoked" in r.json()["error"]["message"]
+        with live_server.client(kept) as c:  # another key's sessions are untouched
+            assert c.get("/v1/shades").status_code == 200
+
     def test_bad_scope_in_create_is_422(self, live_server: LiveServer) -> None:
         with live_server.client(ADMIN_KEY) as c:
             r = c.post("/v1/keys", json={"name": "x", "scopes": ["root"]})
