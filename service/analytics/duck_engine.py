@@ -9,11 +9,14 @@ the lake changes, the spill folder, and the retry when a compaction moves a file
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -43,6 +46,42 @@ class ReportOverMemory(Unavailable):
     """A DuckDB report ran out of duckdb_memory_limit (after spilling what it could)."""
 
 
+SPILL_PREFIX = "tryon-duckdb-"
+ORPHAN_AGE_S = 600.0  # untouched this long: no spill in progress, even in another pid space
+
+
+def remove_orphaned_spill_folders(root: str | None = None, now: float | None = None) -> list[str]:
+    """Spill folders left by processes that were killed (SIGKILL, OOM killer: no finalizer
+    ran), recognised by the pid in their name no longer running and an old mtime; returns
+    the folders removed. The pid test alone could hit a live process in another pid
+    namespace sharing /tmp, hence the age as well."""
+    root = root or tempfile.gettempdir()
+    now = time.time() if now is None else now
+    removed = []
+    for path in glob.glob(os.path.join(root, f"{SPILL_PREFIX}*-*")):
+        pid = os.path.basename(path)[len(SPILL_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _running(int(pid)):
+            continue
+        try:
+            if now - os.stat(path).st_mtime < ORPHAN_AGE_S:
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 class DuckEngine:
     """One in-process DuckDB database (in memory) per process; a cursor per report."""
 
@@ -50,7 +89,8 @@ class DuckEngine:
         self.lake = lake
         # Where large aggregates spill past memory_limit (analytics intermediates only, this
         # process's own folder, removed on close).
-        self._spill = tempfile.mkdtemp(prefix="tryon-duckdb-")
+        remove_orphaned_spill_folders()
+        self._spill = tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         # Also removed when the engine is collected or the process exits without close().
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._spill, True)
         self._con = duckdb.connect(

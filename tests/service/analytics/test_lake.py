@@ -213,6 +213,47 @@ def test_report_over_memory_limit_retries_then_answers_503(env, tmp_path) -> Non
         tiny.close()
 
 
+def test_spill_folder_of_a_killed_process_is_removed_by_the_next(env, tmp_path) -> None:
+    """SIGKILL runs no finalizer: the next engine on the machine removes the dead process's
+    spill folder (pid gone, untouched for ORPHAN_AGE_S), never a live process's or a fresh one."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    from service.analytics import duck_engine
+
+    root = tempfile.gettempdir()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = tempfile.mkdtemp(prefix=f"{duck_engine.SPILL_PREFIX}{child.pid}-", dir=root)
+    Path(dead, "spill.tmp").write_bytes(b"x" * 1024)
+    live = tempfile.mkdtemp(prefix=f"{duck_engine.SPILL_PREFIX}{os.getpid()}-", dir=root)
+    fresh_child = subprocess.Popen([sys.executable, "-c", "pass"])
+    fresh_child.wait()
+    fresh = tempfile.mkdtemp(prefix=f"{duck_engine.SPILL_PREFIX}{fresh_child.pid}-", dir=root)
+    try:
+        old = os.stat(dead).st_mtime - duck_engine.ORPHAN_AGE_S - 1
+        for path in (dead, live):
+            os.utime(path, (old, old))
+        assert dead not in duck_engine.remove_orphaned_spill_folders(root)  # still running
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        engine = DuckEngine(env[1], memory_limit="64MB", threads=1)  # cleans up as it starts
+        try:
+            assert not os.path.exists(dead)
+            assert os.path.isdir(live) and os.path.isdir(fresh)  # alive / recently touched
+            assert os.path.isdir(engine._spill)
+            assert os.path.basename(engine._spill).startswith(
+                f"{duck_engine.SPILL_PREFIX}{os.getpid()}-")
+        finally:
+            engine.close()
+    finally:
+        for path in (dead, live, fresh):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.parametrize("f", FILTERS)
 @pytest.mark.parametrize("window_hours", [72.0, 1.5, 24.0 * 30])
 @pytest.mark.parametrize("group_by", [(), ("channel",), ("variant", "day")])
