@@ -366,7 +366,7 @@ class TryOnPipeline:
 
                 self._painter = LipstickPainter()
             image = self._painter.apply(frame, faces[0], self._shade, intensity=sel.intensity,
-                                        finish=sel.finish)
+                                        finish=sel.finish, in_place=owned)
             return image, True
         return frame, False
 

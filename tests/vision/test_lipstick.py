@@ -365,6 +365,19 @@ class TestPainter:
             assert not (changed & (alpha == 0) & (rim == 0)).any(), c.name
             assert changed[alpha > 0.5].mean() > 0.9, c.name
 
+    def test_in_place_paints_the_same_pixels_into_the_frame(
+        self, cases: list[LipCase], catalog: ShadeCatalog, painter: LipstickPainter
+    ) -> None:
+        for c in cases:
+            for finish in ("matte", "gloss", "shimmer"):
+                copy = painter.apply(c.image, c.face, catalog.get("classic-red"), 0.8, finish)
+                frame = c.image.copy()
+                out = painter.apply(frame, c.face, catalog.get("classic-red"), 0.8, finish,
+                                    in_place=True)
+                assert out is frame, "in_place must not allocate a new frame"
+                assert np.array_equal(out, copy), (c.name, finish)
+                assert not np.array_equal(frame, c.image), (c.name, finish)
+
     def test_teeth_untouched_when_mouth_open(
         self, cases: list[LipCase], catalog: ShadeCatalog, painter: LipstickPainter
     ) -> None:

@@ -71,15 +71,21 @@ class LipstickPainter:
         shade: Shade,
         intensity: float = 1.0,
         finish: Finish | str | None = None,
+        *,
+        in_place: bool = False,
     ) -> np.ndarray:
-        """A new BGR frame with the shade on the lips; the input is never modified.
+        """A new BGR frame with the shade on the lips; the input is never modified unless
+        in_place (then it is painted and returned: no full-frame copy, for a frame the caller
+        owns, as the glasses renderer's in_place).
 
         intensity in 0..1 blends between the original (0) and the full shade (1).
-        finish overrides the shade's own finish. No face: an unchanged copy.
+        finish overrides the shade's own finish. No face: an unchanged copy (or the frame).
         """
         k = check_intensity(intensity)
         look = LOOKS[Finish.parse(finish) if finish is not None else shade.finish]
-        out = frame_bgr.copy()
+        # paint_into reads every input pixel (mask, crop) before writing the lips' box, so the
+        # frame can be its own output.
+        out = frame_bgr if in_place else frame_bgr.copy()
         if face is None or k == 0.0:
             return out
         self.paint_into(out, frame_bgr, face, shade, k, look)
