@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the types only: this module sits below the features it name
     from service.touchpoints.service import Ingestor
     from service.tryon.catalog import CatalogService
     from service.tryon.pipelines import ImagePipelines, PipelineFactory
+    from service.tryon.stream_leases import StreamLeases
     from service.tryon.workers import StreamRegistry, WorkerPool
     from vision.pipeline import ThreadLocalRenderers
 
@@ -49,7 +50,8 @@ class Runtime:
     renderers: ThreadLocalRenderers
     pipelines: PipelineFactory
     image_pipelines: ImagePipelines
-    streams: StreamRegistry
+    streams: StreamRegistry  # this replica's streams (max_streams)
+    stream_leases: StreamLeases  # each principal's streams, every replica's (shared)
     event_batcher: EventBatcher
     offers: OffersRuntime
     analytics: AnalyticsRuntime  # the event lake and the DuckDB engine of the reports

@@ -93,8 +93,14 @@ class Settings(BaseSettings):
     # A stream with no FRAME for this long is closed with an "idle" error and code 1000
     # (pings and controls do not count), so an idle client cannot hold a slot (seconds).
     stream_idle_timeout_s: float = 20.0
-    # Concurrent streams one key or one session token may hold (counted per replica).
+    # Concurrent streams one key or one session token may hold, on every replica together
+    # (leases in Redis when configured, else the database); 0 = no cap, no lease taken.
     max_streams_per_principal: int = 2
+    # An open stream renews its lease every heartbeat; one not renewed for ttl expires, so a
+    # crashed replica's streams stop counting within ttl. ttl is three heartbeats so that one
+    # slow or failed renewal (a database or Redis hiccup) does not free a live stream's slot.
+    stream_lease_ttl_s: float = 30.0
+    stream_lease_heartbeat_s: float = 10.0
     jpeg_quality: int = 85
     # GLB uploads through POST /v1/products.
     max_glb_bytes: int = 4 * 1024 * 1024

@@ -43,6 +43,7 @@ from service.touchpoints.sink import DatabaseEventSink, EventSink
 from service.touchpoints.spool import EventSpool
 from service.tryon.catalog import CatalogService, glb_limits
 from service.tryon.pipelines import ImagePipelines, PipelineFactory, render_options
+from service.tryon.stream_leases import StreamLeases
 from service.tryon.workers import StreamRegistry, WorkerPool
 from vision.pipeline import ThreadLocalRenderers
 
@@ -105,7 +106,8 @@ def _redis(settings: Settings) -> Redis | None:
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    # Fail fast: a request must not hang on a dead Redis (the limiter falls back to the DB).
+    # Fail fast: a request must not hang on a dead Redis (limits and stream leases fall back
+    # to the DB).
     return redis.Redis.from_url(
         settings.redis_url,
         socket_timeout=1.0,
@@ -193,7 +195,15 @@ def build_runtime(
         renderers=renderers,
         pipelines=factory,
         image_pipelines=ImagePipelines(factory),
-        streams=StreamRegistry(settings.max_streams, settings.max_streams_per_principal),
+        streams=StreamRegistry(settings.max_streams),
+        stream_leases=StreamLeases(
+            engine,
+            redis_client,
+            prefix=settings.redis_prefix,
+            cap=settings.max_streams_per_principal,
+            ttl_s=settings.stream_lease_ttl_s,
+            heartbeat_s=settings.stream_lease_heartbeat_s,
+        ),
         event_batcher=batcher,
         offers=OffersRuntime(
             policy=OfferPolicy(

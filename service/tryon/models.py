@@ -1,11 +1,11 @@
-"""Try-on tables: products uploaded through POST /v1/products (metadata + validated GLB)."""
+"""Try-on tables: uploaded products (metadata + validated GLB) and the streams' shared leases."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import LargeBinary, String
+from sqlalchemy import Double, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base, JSONType, UTCDateTime, utcnow
@@ -28,3 +28,19 @@ class CatalogProduct(Base):
     glb: Mapped[bytes] = mapped_column(LargeBinary)
     glb_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StreamLease(Base):
+    """One open stream's hold on its key's or session token's stream cap (no Redis configured).
+
+    Shared by every replica, so max_streams_per_principal holds across the fleet; the stream
+    renews expires_at while it is open, and a crashed replica's rows simply expire. The
+    principal is Principal.subject ("key:<id>" or "session:<nonce>"), never a shopper id.
+    """
+
+    __tablename__ = "stream_leases"
+
+    lease_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(96), index=True)
+    # Unix seconds: the same clock and scale as the Redis store's scores.
+    expires_at: Mapped[float] = mapped_column(Double)

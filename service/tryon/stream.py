@@ -26,6 +26,7 @@ from service.touchpoints.events import Who
 from service.touchpoints.sink import KEY_ID_FIELD
 from service.tryon.stream_events import TryOnSession
 from service.tryon.stream_frames import Outcome, StreamFrames
+from service.tryon.stream_leases import stream_lease
 from service.tryon.stream_protocol import (
     CHANNELS,
     CLOSE_POLICY,
@@ -145,20 +146,30 @@ async def stream(ws: WebSocket, rt: RuntimeDep) -> None:
     ids = await _identity(ws, principal)
     if ids is None:
         return
-    subject = principal.subject
-    if not rt.streams.acquire(subject):
+    if not rt.streams.acquire():
         rt.metrics.rejected_streams.inc()
-        if rt.streams.principal_full(subject):
-            await ws_too_many(ws, rt.streams.per_principal)
-        else:
-            await ws_busy(ws, rt.streams.limit)
+        await ws_busy(ws, rt.streams.limit)
         return
-    rt.metrics.active_streams.inc()
     try:
-        await StreamConnection(ws, rt, principal, ids).run()
+        await _serve_leased(ws, rt, principal, ids)
     finally:
-        rt.metrics.active_streams.dec()
-        rt.streams.release(subject)
+        rt.streams.release()
+
+
+async def _serve_leased(
+    ws: WebSocket, rt: Runtime, principal: Principal, ids: StreamIdentity
+) -> None:
+    """Serve the stream holding a lease on its key's or token's cap (every replica's)."""
+    async with stream_lease(rt.stream_leases, principal.subject) as held:
+        if not held:
+            rt.metrics.rejected_streams.inc()
+            await ws_too_many(ws, rt.stream_leases.cap)
+            return
+        rt.metrics.active_streams.inc()
+        try:
+            await StreamConnection(ws, rt, principal, ids).run()
+        finally:
+            rt.metrics.active_streams.dec()
 
 
 async def ws_too_many(ws: WebSocket, limit: int) -> None:

@@ -153,42 +153,24 @@ class LatestFrameSlot(Generic[T]):
 
 
 class StreamRegistry:
-    """Counts this replica's open streams against max_streams (CPU is per replica), and each
-    key's or session token's against per_principal (also per replica: a client spreading its
-    streams over N replicas may hold N times as many; the replica-wide cap still holds)."""
+    """Counts this replica's open streams against max_streams, in memory: the CPU they use is
+    this replica's. The per-principal cap (max_streams_per_principal) is not counted here but
+    by every replica together, as leases in Redis or the database (stream_leases.StreamLeases),
+    taken once a stream has a slot here."""
 
-    def __init__(self, limit: int, per_principal: int = 0) -> None:
+    def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.per_principal = per_principal  # 0 = no per-principal cap
         self.active = 0
-        self.by_principal: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, principal: str | None = None) -> bool:
-        """A slot, or False: the replica is full (see principal_full for which cap)."""
+    def acquire(self) -> bool:
+        """A slot, or False: the replica is at max_streams."""
         with self._lock:
             if self.active >= self.limit:
                 return False
-            if principal is not None and self.principal_full_locked(principal):
-                return False
             self.active += 1
-            if principal is not None:
-                self.by_principal[principal] = self.by_principal.get(principal, 0) + 1
             return True
 
-    def principal_full_locked(self, principal: str) -> bool:
-        return 0 < self.per_principal <= self.by_principal.get(principal, 0)
-
-    def principal_full(self, principal: str) -> bool:
-        with self._lock:
-            return self.principal_full_locked(principal)
-
-    def release(self, principal: str | None = None) -> None:
+    def release(self) -> None:
         with self._lock:
             self.active -= 1
-            if principal is not None:
-                left = self.by_principal.get(principal, 0) - 1
-                if left > 0:
-                    self.by_principal[principal] = left
-                else:
-                    self.by_principal.pop(principal, None)
