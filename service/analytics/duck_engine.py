@@ -12,6 +12,7 @@ import contextlib
 import glob
 import hashlib
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -46,6 +47,10 @@ class ReportOverMemory(Unavailable):
     """A DuckDB report ran out of duckdb_memory_limit (after spilling what it could)."""
 
 
+# quantile_cont keeps every value of a group in memory and cannot spill: past the memory
+# limit the dwell percentiles run in up to this many passes over disjoint groups, then (one
+# group alone too large) by sorted windows, which spill.
+MAX_DWELL_PASSES = 16
 SPILL_PREFIX = "tryon-duckdb-"
 ORPHAN_AGE_S = 600.0  # untouched this long: no spill in progress, even in another pid space
 
@@ -111,13 +116,26 @@ class DuckEngine:
         self._con.execute("SET GLOBAL parquet_metadata_cache = true")
         self._lock = threading.Lock()
         self._version = ""
-        self._spill_shapes: set[Any] = set()  # reports that need the spilling form
+        # Per report grouping: the passes its dwell percentiles needed, at how many rows.
+        self._passes: dict[Any, tuple[int, int]] = {}
 
-    def needs_spill(self, shape: Any) -> bool:
-        return shape in self._spill_shapes
+    def dwell_passes(self, grouping: Any, rows: int) -> int:
+        """How many passes a grouping's dwell percentiles should start with over `rows` lake
+        rows: 1 (one query) until that grouping ran out of memory; then what it needed,
+        scaled with the rows (a 30-day range needs fewer passes than the 90-day one that
+        taught it), so the first request after each lake export does not run out again."""
+        learned = self._passes.get(grouping)
+        if learned is None:
+            return 1
+        passes, at_rows = learned
+        if rows * 2 <= at_rows:
+            return 1
+        wanted = math.ceil(passes * rows / max(at_rows, 1))
+        # past MAX_DWELL_PASSES: sorted windows (2 * MAX_DWELL_PASSES)
+        return min(1 << max(wanted - 1, 0).bit_length(), 2 * MAX_DWELL_PASSES)
 
-    def mark_spill(self, shape: Any) -> None:
-        self._spill_shapes.add(shape)
+    def learn_passes(self, grouping: Any, passes: int, rows: int) -> None:
+        self._passes[grouping] = (passes, rows)
 
     def close(self) -> None:
         self._con.close()
@@ -169,7 +187,6 @@ class DuckEngine:
         con.execute("CREATE OR REPLACE TABLE canon AS SELECT * FROM canon_arrow")
         con.unregister("canon_arrow")
         self._version = version
-        self._spill_shapes.clear()  # new data: the fast form may fit again
 
     def query(
         self,

@@ -192,6 +192,39 @@ def test_products_parity_spill_safe_percentiles(env, f, group_by) -> None:
         same(dr.product_summary(f, group_by), queries.product_summary(session, f, group_by))
 
 
+@pytest.mark.parametrize("f", FILTERS[:4])
+@pytest.mark.parametrize("group_by", [(), ("variant",), ("variant", "store", "day")])
+@pytest.mark.parametrize("passes", [2, 4, 32])
+def test_products_parity_dwell_in_passes(env, f, group_by, passes) -> None:
+    """Past the memory limit the dwell percentiles run in passes over disjoint groups (32:
+    sorted windows), joined to the try-on counts in Python: the SQL store's numbers still,
+    groups with only try-ons or only dwell events included."""
+    session, dr = duck_reports(env)
+    dr.duck.learn_passes(tuple(group_by), passes, dr._rows_in_range(f))
+    with session:
+        got = dr.product_summary(f, group_by)
+        same(got, queries.product_summary(session, f, group_by))
+    assert any(r["dwell_events"] == 0 for r in got) or not got  # try-on-only groups kept
+
+
+def test_dwell_passes_scale_with_the_rows_and_reset_for_small_ranges(env) -> None:
+    _, lake, _, _, _ = env
+    duck = DuckEngine(lake, memory_limit="64MB", threads=1)
+    try:
+        g = ("variant", "channel", "store")
+        assert duck.dwell_passes(g, 10**8) == 1  # nothing learned: one query
+        duck.learn_passes(g, 2, 10**8)
+        assert duck.dwell_passes(g, 10**8) == 2
+        assert duck.dwell_passes(g, 3 * 10**8) == 8  # 6 -> the next power of two
+        assert duck.dwell_passes(g, 10**9) == 32  # past 16 passes: sorted windows
+        assert duck.dwell_passes(g, 4 * 10**7) == 1  # under half the rows: try one query
+        assert duck.dwell_passes(("variant",), 10**8) == 1  # per grouping
+        duck.learn_passes(g, 32, 10**8)  # sorted windows were needed
+        assert duck.dwell_passes(g, 10**8) == 32
+    finally:
+        duck.close()
+
+
 def test_report_over_memory_limit_retries_then_answers_503(env, tmp_path) -> None:
     """A DuckDB engine with too little memory: the product report falls back to the
     spilling percentiles; a report that still does not fit raises a 503 ServiceError."""
