@@ -9,13 +9,7 @@ import numpy as np
 
 from vision.landmarks import Face
 from vision.lipstick.color import srgb_to_lab
-from vision.lipstick.contour import (
-    INNER_LOWER,
-    INNER_UPPER,
-    OUTER_LOWER,
-    OUTER_UPPER,
-    lip_curves,
-)
+from vision.lipstick.contour import OUTER_UPPER, LipSplines
 from vision.lipstick.mask import DEFAULT_PARAMS, MaskParams, MouthFrame, lip_layers_canvas
 from vision.lipstick.shades import Finish, Shade, check_intensity
 
@@ -63,6 +57,7 @@ class LipstickPainter:
     def __init__(self, options: PainterOptions | None = None) -> None:
         self.options = options or PainterOptions()
         self._sparkle = _sparkle_texture(self.options)
+        self._sparkle_tiled = np.tile(self._sparkle, (2, 2))
 
     def apply(
         self,
@@ -96,9 +91,10 @@ class LipstickPainter:
         look: FinishLook,
     ) -> None:
         xy = face.xy.astype(np.float64) - 0.5  # pixel centres at integers
-        layers = lip_layers_canvas(frame_bgr, xy, self.options.mask)
+        splines = LipSplines.of(xy)
+        layers = lip_layers_canvas(frame_bgr, xy, self.options.mask, splines=splines)
         alpha_c, mf = layers.alpha, layers.frame
-        light_c = self._light_canvas(mf, xy, alpha_c, look)
+        light_c = self._light_canvas(mf, xy, splines, alpha_c, look)
         x0, y0, x1, y1 = mf.box
         if x1 <= x0 or y1 <= y0:
             return
@@ -127,14 +123,15 @@ class LipstickPainter:
         out[y0:y1, x0:x1] = np.clip(blended * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
     def _light_canvas(
-        self, mf: MouthFrame, xy: np.ndarray, alpha_c: np.ndarray, look: FinishLook
+        self, mf: MouthFrame, xy: np.ndarray, splines: LipSplines, alpha_c: np.ndarray,
+        look: FinishLook,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(gloss, sparkle) maps on the mouth canvas, 0..1, zero where not needed."""
         h, w = alpha_c.shape
         gloss = np.zeros_like(alpha_c)
         sparkle = np.zeros_like(alpha_c)
         if look.gloss > 0:
-            gloss = _gloss_map(mf, xy, alpha_c, self.options.mask.canvas_width)
+            gloss = _gloss_map(mf, xy, splines, alpha_c, self.options.mask.canvas_width)
         if look.sparkle > 0:
             tex = self._sparkle
             # The fixed texture, tiled and anchored at the midpoint of the mouth corners in
@@ -142,9 +139,12 @@ class LipstickPainter:
             # stay on the same spots of the lips as the head moves, instead of flickering.
             mid = mf.to_canvas(0.5 * (xy[61] + xy[291])[None, :])[0]
             oy, ox = np.round(mid[::-1]).astype(int)
-            rows = (np.arange(h) - oy) % tex.shape[0]
-            cols = (np.arange(w) - ox) % tex.shape[1]
-            sparkle = tex[np.ix_(rows, cols)]
+            th, tw = tex.shape
+            r0, c0 = int(-oy) % th, int(-ox) % tw
+            if h <= th and w <= tw:  # a window of the 2x2 tiling: a view, no gather
+                sparkle = self._sparkle_tiled[r0:r0 + h, c0:c0 + w]
+            else:  # a canvas larger than the tile (a face filling the frame)
+                sparkle = tex[np.ix_((np.arange(h) + r0) % th, (np.arange(w) + c0) % tw)]
         return gloss, sparkle
 
 
@@ -157,12 +157,12 @@ _BULGE = 1.6  # the lips' cross-section slope at their borders (normal tilt), ve
 _WRAP = 1.1  # ... and toward the mouth corners (the lips wrap around the teeth arch)
 
 
-def _curve_distance(curve: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Distance in canvas pixels to an open polyline (5x5 chamfer: within 2% of Euclidean,
-    plenty for a blurred shading model, at a fifth of the exact transform's cost)."""
+def _curve_distance(curves: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Distance in canvas pixels to the nearest of (k, m, 2) open polylines (5x5 chamfer:
+    within 2% of Euclidean, plenty for a blurred shading model, a fifth of the exact cost)."""
     img = np.full((size[1], size[0]), 255, np.uint8)
-    cv2.polylines(img, [np.round(curve * 16).astype(np.int32)], False, (0,), 1, cv2.LINE_8,
-                  shift=4)
+    cv2.polylines(img, list(np.round(curves * 16).astype(np.int32)), False, (0,), 1,
+                  cv2.LINE_8, shift=4)
     return cv2.distanceTransform(img, cv2.DIST_L2, cv2.DIST_MASK_5)
 
 
@@ -181,7 +181,9 @@ def _power(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _gloss_map(mf: MouthFrame, xy: np.ndarray, alpha_c: np.ndarray, cw: float) -> np.ndarray:
+def _gloss_map(
+    mf: MouthFrame, xy: np.ndarray, splines: LipSplines, alpha_c: np.ndarray, cw: float
+) -> np.ndarray:
     """Specular term (0..1) of a Blinn-Phong light on a surface normal estimated for each lip.
 
     Each lip is modelled as a swelling between its inner and outer contour: across the lip
@@ -199,28 +201,31 @@ def _gloss_map(mf: MouthFrame, xy: np.ndarray, alpha_c: np.ndarray, cw: float) -
     hh, hw = (h + 1) // 2, (w + 1) // 2
     size = (hw, hh)
     # Full-canvas coordinates to the half canvas, pixel centres aligned as cv2.resize has them.
-    curves = mf.to_canvas(
-        lip_curves(xy, (OUTER_LOWER, INNER_LOWER, OUTER_UPPER, INNER_UPPER)).reshape(-1, 2)
-    ).reshape(4, -1, 2) * 0.5 - 0.25
+    # RINGS order: outer upper, outer lower, inner upper, inner lower.
+    curves = mf.to_canvas(splines.curves.reshape(-1, 2)).reshape(4, -1, 2) * 0.5 - 0.25
     corners = mf.to_canvas(xy[[OUTER_UPPER[0], OUTER_UPPER[-1]]]) * 0.5 - 0.25
     u = (np.arange(hw, dtype=np.float32) - corners[0, 0]) / max(corners[1, 0] - corners[0, 0], 0.5)
     nx = np.broadcast_to(
         (_WRAP * np.sin(np.pi * (np.clip(u, 0.0, 1.0) - 0.5)))[None, :], (hh, hw)
     ).astype(np.float32)
-    spec = np.zeros((hh, hw), np.float32)
-    for out_c, in_c, sign in ((curves[0], curves[1], 1.0), (curves[2], curves[3], -1.0)):
-        region = np.zeros((hh, hw), np.uint8)
+    # Which lip each pixel is (1 lower, 2 upper), and its distances to the inner and outer
+    # borders: the nearer of the two inner (outer) curves is its own lip's, as the other lies
+    # across the opening (or the lip), and they meet at the corners. One pass for both lips.
+    lip = np.zeros((hh, hw), np.uint8)
+    for out_c, in_c, label in ((curves[1], curves[3], 1), (curves[0], curves[2], 2)):
         poly = np.vstack([out_c, in_c[::-1]])
-        cv2.fillPoly(region, [np.round(poly * 16).astype(np.int32)], (1,), cv2.LINE_8, shift=4)
-        d_in, d_out = _curve_distance(in_c, size), _curve_distance(out_c, size)
-        t = d_in / np.maximum(d_in + d_out, 1e-3)
-        # Lower lip: up (+y) at its inner border, toward the camera mid-way, down at the
-        # outer border; the upper lip the other way round.
-        ny = np.float32(sign * _BULGE) * np.cos(np.float32(np.pi) * t)
-        norm = np.sqrt(nx * nx + ny * ny + np.float32(1.0))
-        ndh = (nx * np.float32(_HALF[0]) + ny * np.float32(_HALF[1]) + np.float32(_HALF[2])) / norm
-        s = _power(np.clip(ndh, 0.0, 1.0), _SHININESS)
-        np.copyto(spec, np.maximum(spec, s), where=region > 0)
+        cv2.fillPoly(lip, [np.round(poly * 16).astype(np.int32)], (label,), cv2.LINE_8, shift=4)
+    d_in = _curve_distance(curves[2:], size)
+    d_out = _curve_distance(curves[:2], size)
+    t = d_in / np.maximum(d_in + d_out, 1e-3)
+    # Lower lip: up (+y) at its inner border, toward the camera mid-way, down at the outer
+    # border; the upper lip the other way round.
+    bulge = np.where(lip == 1, np.float32(_BULGE), np.float32(-_BULGE))
+    ny = bulge * np.cos(np.float32(np.pi) * t)
+    norm = np.sqrt(nx * nx + ny * ny + np.float32(1.0))
+    ndh = (nx * np.float32(_HALF[0]) + ny * np.float32(_HALF[1]) + np.float32(_HALF[2])) / norm
+    spec = _power(np.clip(ndh, 0.0, 1.0), _SHININESS)
+    spec[lip == 0] = 0.0
     spec = np.asarray(cv2.GaussianBlur(spec, (0, 0), 0.003 * cw), np.float32)
     spec = np.asarray(cv2.resize(spec, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
     spec *= alpha_c

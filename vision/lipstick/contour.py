@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 # MediaPipe face-mesh lip rings, each from the wearer's right mouth corner (image left when the
@@ -64,20 +66,41 @@ def lip_curves(xy: np.ndarray, rings: tuple[tuple[int, ...], ...]) -> np.ndarray
     return catmull_rom(xy[np.array(rings)])
 
 
-def closed_contour(xy: np.ndarray, upper: tuple[int, ...], lower: tuple[int, ...]) -> np.ndarray:
-    """(m, 2) closed polygon: the upper curve corner to corner, then the lower one back."""
-    up, lo = lip_curves(xy, (upper, lower))
+RINGS = (OUTER_UPPER, OUTER_LOWER, INNER_UPPER, INNER_LOWER)
+
+
+@dataclass(frozen=True)
+class LipSplines:
+    """The four lip rings' splines of one face (RINGS order), computed once per frame: the
+    mask and the gloss shading both draw from them."""
+
+    curves: np.ndarray  # (4, m, 2) pixels
+
+    @classmethod
+    def of(cls, xy: np.ndarray) -> LipSplines:
+        return cls(lip_curves(xy, RINGS))
+
+    def outer(self) -> np.ndarray:
+        """Closed outer border (m, 2): the upper curve corner to corner, the lower one back."""
+        return _closed(self.curves[0], self.curves[1])
+
+    def inner(self) -> np.ndarray:
+        """Closed inner border (the mouth opening), (m, 2)."""
+        return _closed(self.curves[2], self.curves[3])
+
+
+def _closed(up: np.ndarray, lo: np.ndarray) -> np.ndarray:
     return np.vstack([up, lo[::-1][1:-1]])
 
 
 def outer_contour(xy: np.ndarray) -> np.ndarray:
     """Smooth outer lip border, (m, 2) pixels."""
-    return closed_contour(xy, OUTER_UPPER, OUTER_LOWER)
+    return LipSplines.of(xy).outer()
 
 
 def inner_contour(xy: np.ndarray) -> np.ndarray:
     """Smooth inner lip border (the mouth opening), (m, 2) pixels."""
-    return closed_contour(xy, INNER_UPPER, INNER_LOWER)
+    return LipSplines.of(xy).inner()
 
 
 def mouth_width(xy: np.ndarray) -> float:

@@ -13,9 +13,8 @@ from vision.lipstick.contour import (
     INNER_UPPER,
     OUTER_LOWER,
     OUTER_UPPER,
-    inner_contour,
+    LipSplines,
     mouth_width,
-    outer_contour,
 )
 from vision.lipstick.evidence import is_closed, mouth_opening_evidence, refine_outer
 
@@ -160,10 +159,11 @@ def lip_mask_canvas(
 
 def lip_layers_canvas(
     frame_bgr: np.ndarray, xy: np.ndarray, params: MaskParams = DEFAULT_PARAMS,
-    with_rim: bool = True,
+    with_rim: bool = True, splines: LipSplines | None = None,
 ) -> LipLayers:
     """Lip alpha and the rim's lip-tissue share on the mouth canvas (see LipLayers).
-    with_rim=False leaves the rim empty (the mask alone costs less)."""
+    with_rim=False leaves the rim empty (the mask alone costs less); splines: the face's lip
+    splines when the caller has them already (LipSplines.of(xy))."""
     h, w = frame_bgr.shape[:2]
     mf = mouth_frame(xy, (w, h), params)
     outside = mf.box[2] <= mf.box[0] or mf.box[3] <= mf.box[1]
@@ -171,8 +171,9 @@ def lip_layers_canvas(
         empty = np.zeros((mf.size[1], mf.size[0]), np.float32)
         return LipLayers(empty, empty, mf)
     cw = params.canvas_width
-    sd_outer = _signed_distance(mf.to_canvas(outer_contour(xy)), mf.size)
-    sd_inner = _signed_distance(mf.to_canvas(inner_contour(xy)), mf.size, precise=False)
+    splines = splines if splines is not None else LipSplines.of(xy)
+    sd_outer = _signed_distance(mf.to_canvas(splines.outer()), mf.size)
+    sd_inner = _signed_distance(mf.to_canvas(splines.inner()), mf.size, precise=False)
     x0, y0, x1, y1 = mf.box
     crop = frame_bgr[y0:y1, x0:x1]
     canvas = cv2.warpAffine(
