@@ -2,8 +2,9 @@
 
 Each shared video is scaled up (cover + centre crop) to 640x480 and 1280x720 and run through a
 VIDEO-mode FaceTracker; on every frame with a face, the landmark step, the lip mask and the full
-`LipstickPainter.apply` for each finish (in place, as the pipeline paints) are timed with perf_counter, so the ratios to the
-landmark step come from the same frames in the same run. Resizing is not timed.
+`LipstickPainter.apply` for each finish (in place, as the pipeline paints) are timed with
+perf_counter, so the ratios to the landmark step come from the same frames in the same run.
+Resizing is not timed.
 Run: `python -m benchmarks.lipstick [--frames N] [--data DIR]`.
 """
 
