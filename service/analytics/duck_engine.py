@@ -77,6 +77,18 @@ def remove_orphaned_spill_folders(root: str | None = None, now: float | None = N
     return removed
 
 
+_UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+
+
+def _setting_bytes(value: str) -> int:
+    """DuckDB's memory_limit as it reports it ('953.6 MiB') in bytes; 1 GB when unreadable."""
+    number, _, unit = value.partition(" ")
+    try:
+        return int(float(number) * _UNITS[unit])
+    except (KeyError, ValueError):
+        return 10**9
+
+
 def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -114,6 +126,8 @@ class DuckEngine:
         # a rewrite is a new file). GLOBAL: the report cursors are connections of their own,
         # and a plain SET left them re-reading 90 footers per report (+20 ms at 10M events).
         self._con.execute("SET GLOBAL parquet_metadata_cache = true")
+        limit = self._con.execute("SELECT current_setting('memory_limit')").fetchone()
+        self.memory_bytes = _setting_bytes(str(limit[0]) if limit else "")
         self._lock = threading.Lock()
         self._version = ""
         # Per report grouping: the passes its dwell percentiles needed, at how many rows.

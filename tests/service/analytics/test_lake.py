@@ -201,10 +201,52 @@ def test_products_parity_dwell_in_passes(env, f, group_by, passes) -> None:
     groups with only try-ons or only dwell events included."""
     session, dr = duck_reports(env)
     dr.duck.learn_passes(tuple(group_by), passes, dr._rows_in_range(f))
-    with session:
-        got = dr.product_summary(f, group_by)
-        same(got, queries.product_summary(session, f, group_by))
+    try:
+        with session:
+            got = dr.product_summary(f, group_by)
+            same(got, queries.product_summary(session, f, group_by))
+    finally:
+        dr.duck._passes.pop(tuple(group_by), None)  # the engine is shared by the module
     assert any(r["dwell_events"] == 0 for r in got) or not got  # try-on-only groups kept
+
+
+@pytest.mark.parametrize("group_by", [("variant",), ("variant", "store", "day")])
+def test_large_range_runs_counts_and_percentiles_apart(env, monkeypatch, group_by) -> None:
+    """Past the one-query budget (lake rows per GiB of the memory limit) the try-on counts and
+    the dwell percentiles run as separate queries, the percentiles in one pass first (a
+    failure then costs only their own scan), with the SQL store's numbers."""
+    from service.analytics import duck
+
+    session, dr = duck_reports(env)
+    f = Filters()
+    monkeypatch.setattr(duck, "ONE_QUERY_ROWS_PER_GIB", 1.0)
+    asked: list[int] = []
+    real = dr._dwell_in_passes
+
+    def spy(*args, **kw):
+        asked.append(args[6])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(dr, "_dwell_in_passes", spy)
+    try:
+        with session:
+            same(dr.product_summary(f, group_by), queries.product_summary(session, f, group_by))
+    finally:
+        dr.duck._passes.pop(tuple(group_by), None)
+    assert asked == [1]
+
+
+def test_memory_limit_read_back_in_bytes(env) -> None:
+    from service.analytics.duck_engine import _setting_bytes
+
+    assert _setting_bytes("953.6 MiB") == int(953.6 * 2**20)
+    assert _setting_bytes("2.0 GiB") == 2 * 2**30
+    assert _setting_bytes("garbage") == 10**9
+    engine = DuckEngine(env[1], memory_limit="512MB", threads=1)
+    try:
+        assert abs(engine.memory_bytes - 512 * 10**6) < 2**20
+    finally:
+        engine.close()
 
 
 def test_dwell_passes_scale_with_the_rows_and_reset_for_small_ranges(env) -> None:
