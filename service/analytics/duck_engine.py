@@ -126,8 +126,9 @@ class DuckEngine:
         # a rewrite is a new file). GLOBAL: the report cursors are connections of their own,
         # and a plain SET left them re-reading 90 footers per report (+20 ms at 10M events).
         self._con.execute("SET GLOBAL parquet_metadata_cache = true")
-        limit = self._con.execute("SELECT current_setting('memory_limit')").fetchone()
-        self.memory_bytes = _setting_bytes(str(limit[0]) if limit else "")
+        # fetchall: a result left open on the shared connection blocks every later statement.
+        limit = self._con.execute("SELECT current_setting('memory_limit')").fetchall()
+        self.memory_bytes = _setting_bytes(str(limit[0][0]) if limit else "")
         self._lock = threading.Lock()
         self._version = ""
         # Per report grouping: the passes its dwell percentiles needed, at how many rows.
