@@ -228,9 +228,7 @@ class DuckReports:
         # A large range: the counts and the percentiles as separate queries, so percentiles
         # that do not fit fail fast on their own scan (in the combined query the failure
         # came after the spilled try-on aggregation: 37 s lost at 100M events).
-        d_rows, passes = self._dwell_in_passes(
-            keys, names, dwell, where, params, f, passes, grouping
-        )
+        d_rows, passes = self._dwell_in_passes(keys, names, dwell, where, params, f, passes)
         self.duck.learn_passes(grouping, passes, rows_in_range)
         return self._product_rows(_full_join(self._q(tried, params, f), d_rows, len(names)),
                                   names)
@@ -256,7 +254,7 @@ class DuckReports:
 
     def _dwell_in_passes(
         self, keys: str, names: Sequence[str], dwell: str, where: str, params: list[Any],
-        f: Filters, passes: int, grouping: Any,
+        f: Filters, passes: int,
     ) -> tuple[list[tuple[Any, ...]], int]:
         """Dwell percentiles per group when one quantile_cont over every group does not fit
         the memory limit: in `passes` queries over disjoint groups (a hash of the group's
