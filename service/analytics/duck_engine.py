@@ -131,26 +131,66 @@ class DuckEngine:
         self.memory_bytes = _setting_bytes(str(limit[0][0]) if limit else "")
         self._lock = threading.Lock()
         self._version = ""
-        # Per report grouping: the passes its dwell percentiles needed, at how many rows.
-        self._passes: dict[Any, tuple[int, int]] = {}
+        # Per report grouping: the passes its dwell percentiles needed, at how many rows and
+        # how much memory; kept in the lake too (report_hints.json), so other processes and
+        # replicas start from it.
+        self._passes: dict[tuple[str, ...], tuple[int, int, int]] | None = None
 
-    def dwell_passes(self, grouping: Any, rows: int) -> int:
+    def _learned(self) -> dict[tuple[str, ...], tuple[int, int, int]]:
+        if self._passes is None:
+            self._passes = {}
+            for key, value in self.lake.read_hints().get("dwell_passes", {}).items():
+                try:
+                    passes, rows, memory = (int(v) for v in value)
+                except (TypeError, ValueError):
+                    continue  # a malformed hint is ignored, never an error
+                self._passes[tuple(key.split(",")) if key else ()] = (passes, rows, memory)
+        return self._passes
+
+    def dwell_passes(self, grouping: tuple[str, ...], rows: int) -> int:
         """How many passes a grouping's dwell percentiles should start with over `rows` lake
-        rows: 1 (one query) until that grouping ran out of memory; then what it needed,
-        scaled with the rows (a 30-day range needs fewer passes than the 90-day one that
-        taught it), so the first request after each lake export does not run out again."""
-        learned = self._passes.get(grouping)
+        rows: 1 (one query) until that grouping ran out of memory here or in another process
+        on this lake; then what it needed, scaled with the rows and the memory limit (a
+        30-day range needs fewer passes than the 90-day one that taught it), so no later
+        request runs out again."""
+        learned = self._learned().get(grouping)
         if learned is None:
             return 1
-        passes, at_rows = learned
-        if rows * 2 <= at_rows:
+        passes, at_rows, at_memory = learned
+        wanted = math.ceil(passes * rows / max(at_rows, 1) * at_memory / max(self.memory_bytes, 1))
+        if wanted <= 1:
             return 1
-        wanted = math.ceil(passes * rows / max(at_rows, 1))
         # past MAX_DWELL_PASSES: sorted windows (2 * MAX_DWELL_PASSES)
         return min(1 << max(wanted - 1, 0).bit_length(), 2 * MAX_DWELL_PASSES)
 
-    def learn_passes(self, grouping: Any, passes: int, rows: int) -> None:
-        self._passes[grouping] = (passes, rows)
+    def learn_passes(self, grouping: tuple[str, ...], passes: int, rows: int) -> None:
+        """Remember what a grouping needed, here and in the lake's hints."""
+        self._set_hint(grouping, (passes, rows, self.memory_bytes))
+
+    def forget_passes(self, grouping: tuple[str, ...]) -> None:
+        """Start the grouping from one query again (a raised memory limit, tests)."""
+        self._set_hint(grouping, None)
+
+    def _set_hint(self, grouping: tuple[str, ...], value: tuple[int, int, int] | None) -> None:
+        learned = self._learned()
+        if learned.get(grouping) == value:
+            return
+        if value is None:
+            learned.pop(grouping, None)
+        else:
+            learned[grouping] = value
+        hints = self.lake.read_hints()  # merge with what other processes learned meanwhile
+        known = hints.get("dwell_passes")
+        merged = dict(known) if isinstance(known, dict) else {}
+        key = ",".join(grouping)
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = list(value)
+        try:
+            self.lake.write_hints({**hints, "dwell_passes": merged})
+        except OSError as exc:  # read-only lake, object store hiccup: stays in this process
+            log.warning("report hints not written to the lake: %s", exc)
 
     def close(self) -> None:
         self._con.close()

@@ -19,7 +19,9 @@ from sqlalchemy import Connection, text
 #     <lake>/events/date=YYYY-MM-DD/part-<min id>-<max id>-<token>.parquet
 #     <lake>/_tryon/state.json      the manifest: live files, watermark, freshness (as_of)
 #     <lake>/_tryon/writer.lock     SQLite deployments: the one-writer file lock
+#     <lake>/_tryon/report_hints.json  what large reports needed (DuckEngine), for every process
 STATE_FILE = "_tryon/state.json"
+HINTS_FILE = "_tryon/report_hints.json"
 LOCK_FILE = "_tryon/writer.lock"
 EVENTS_DIR = "events"
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from service.analytics.lake_layout import (
     EVENTS_DIR,
+    HINTS_FILE,
     LOCK_FILE,
     SCHEMA,
     SORT_COLUMNS,
@@ -79,10 +80,26 @@ class LakeStore:
         return LakeState(**raw)
 
     def _write_state(self, state: LakeState) -> None:
-        body = json.dumps(state.__dict__, separators=(",", ":")).encode()
+        self._put(STATE_FILE, json.dumps(state.__dict__, separators=(",", ":")).encode())
+
+    def read_hints(self) -> dict[str, Any]:
+        """Report hints every process shares (DuckEngine's dwell passes); {} when none."""
+        try:
+            with self.fs.open_input_stream(self.path(HINTS_FILE)) as f:
+                raw = json.loads(f.read())
+        except (FileNotFoundError, OSError, ValueError):
+            return {}
+        return raw if isinstance(raw, dict) else {}
+
+    def write_hints(self, hints: dict[str, Any]) -> None:
+        """Replace the hints (last writer wins: they are hints, a lost update costs one slow
+        report)."""
+        self._put(HINTS_FILE, json.dumps(hints, separators=(",", ":")).encode())
+
+    def _put(self, rel: str, body: bytes) -> None:
         self.fs.create_dir(self.path("_tryon"), recursive=True)
-        final = self.path(STATE_FILE)
-        if self.local:  # write then rename: a reader sees the old or the new manifest
+        final = self.path(rel)
+        if self.local:  # write then rename: a reader sees the old or the new file
             tmp = f"{final}.{secrets.token_hex(4)}.tmp"
             with self.fs.open_output_stream(tmp) as f:
                 f.write(body)

@@ -206,7 +206,7 @@ def test_products_parity_dwell_in_passes(env, f, group_by, passes) -> None:
             got = dr.product_summary(f, group_by)
             same(got, queries.product_summary(session, f, group_by))
     finally:
-        dr.duck._passes.pop(tuple(group_by), None)  # the engine is shared by the module
+        dr.duck.forget_passes(tuple(group_by))  # the engine and lake serve the module
     assert any(r["dwell_events"] == 0 for r in got) or not got  # try-on-only groups kept
 
 
@@ -232,7 +232,7 @@ def test_large_range_runs_counts_and_percentiles_apart(env, monkeypatch, group_b
         with session:
             same(dr.product_summary(f, group_by), queries.product_summary(session, f, group_by))
     finally:
-        dr.duck._passes.pop(tuple(group_by), None)
+        dr.duck.forget_passes(tuple(group_by))
     assert asked == [1]
 
 
@@ -263,8 +263,24 @@ def test_dwell_passes_scale_with_the_rows_and_reset_for_small_ranges(env) -> Non
         assert duck.dwell_passes(("variant",), 10**8) == 1  # per grouping
         duck.learn_passes(g, 32, 10**8)  # sorted windows were needed
         assert duck.dwell_passes(g, 10**8) == 32
+        # Another process on the same lake starts from it (the lake's report hints), scaled
+        # by its own memory limit: four times the memory, a quarter of the passes.
+        duck.learn_passes(g, 8, 10**8)
+        other = DuckEngine(lake, memory_limit="256MB", threads=1)
+        try:
+            assert other.dwell_passes(g, 10**8) == 2
+            other.forget_passes(g)
+        finally:
+            other.close()
+        third = DuckEngine(lake, memory_limit="64MB", threads=1)
+        try:
+            assert third.dwell_passes(g, 10**8) == 1  # forgotten for everyone after
+        finally:
+            third.close()
     finally:
+        duck.forget_passes(g)
         duck.close()
+    assert "variant,channel,store" not in lake.read_hints().get("dwell_passes", {})
 
 
 def test_report_over_memory_limit_retries_then_answers_503(env, tmp_path) -> None:
