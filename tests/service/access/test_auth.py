@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import create_engine, text
 
-from service.access.keys import SATISFIED_BY, authenticate_key, create_key, hash_key
+from service.access.keys import (
+    SATISFIED_BY,
+    authenticate_key,
+    create_key,
+    hash_key,
+    revoke_key,
+)
 from service.access.limits import RateLimiter
 from service.db.engine import make_engine, make_sessionmaker
 from service.db.migrate import upgrade
@@ -122,6 +129,36 @@ class TestScopesUnit:
         assert SATISFIED_BY["demo"] == {"demo", "kiosk", "admin"}  # who may mint sessions
         assert "demo" not in SATISFIED_BY["analyst"] and "demo" not in SATISFIED_BY["admin"]
         assert "kiosk" not in SATISFIED_BY["analyst"]
+
+    def test_session_key_check_fails_open_only_when_the_database_is_down(self, tmp_path) -> None:
+        """A revoked issuer ends its tokens (database up); a database that cannot be reached
+        does not end every session (the signature is still checked)."""
+        from service.access.keys import Authenticator
+        from service.access.tokens import SessionTokens
+        from service.errors import Unauthorized
+
+        tokens = SessionTokens(b"s" * 32, ttl_s=600)
+        engine = make_engine(f"sqlite:///{tmp_path}/k.sqlite")
+        upgrade(engine)
+        sessions = make_sessionmaker(engine)
+        with sessions.begin() as s:
+            row, _ = create_key(s, "kiosk", ["kiosk"])
+            key_id = row.id
+        token, _ = tokens.mint("shopper-1", key_id)
+        limiter = RateLimiter(engine)
+        auth = Authenticator(sessions, limiter, default_limit=0, demo_limit=0, tokens=tokens)
+        assert auth._session_principal(token).shopper_id == "shopper-1"
+        with sessions.begin() as s:
+            revoke_key(s, key_id)
+        with pytest.raises(Unauthorized, match="revoked"):
+            auth._session_principal(token)
+        # Nothing listens on port 1: the connection is refused, the database "unavailable".
+        down = make_sessionmaker(make_engine("postgresql+psycopg://postgres@127.0.0.1:1/test"))
+        outage = Authenticator(down, limiter, default_limit=0, demo_limit=0, tokens=tokens)
+        assert outage._session_principal(token).shopper_id == "shopper-1"
+        with pytest.raises(Unauthorized):  # a forged token is still refused
+            outage._session_principal(token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
+        engine.dispose()
 
     def test_authenticate_key_on_sqlite(self, tmp_path) -> None:
         engine = make_engine(f"sqlite:///{tmp_path}/k.sqlite")
