@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from service.analytics import shaping
+from service.analytics import duck_dwell, shaping
 from service.analytics.definitions import (
     CART_EVENT,
     DWELL_EVENT,
@@ -33,7 +33,7 @@ from service.analytics.definitions import (
     TRY_ON_EVENTS,
     Filters,
 )
-from service.analytics.duck_engine import MAX_DWELL_PASSES, DuckEngine, ReportOverMemory
+from service.analytics.duck_engine import DuckEngine, ReportOverMemory
 from service.analytics.duck_engine import sql_literal as _lit
 from service.analytics.fitgap import plausible_widths
 from service.analytics.lake_layout import LakeState
@@ -77,63 +77,6 @@ def _where(f: Filters, params: list[Any], alias: str = "e", *, product: bool = T
         conds.append(f"{alias}.store_id = ?")
         params.append(f.store_id)
     return " AND ".join(conds) if conds else "TRUE"
-
-
-def _dwell_percentiles(
-    keys: str, names: Sequence[str], dwell: str, where: str, spill_safe: bool
-) -> str:
-    """Per group: dwell events and [p50, p90] of dwell_ms, as quantile_cont computes them
-    (x[lo] + (pos - lo) * (x[hi] - x[lo]) at pos = (n - 1) * q over the sorted values)."""
-    rows = f"""
-        SELECT {keys}, e.dwell_ms FROM __EVENTS__ e
-        WHERE e.sku IS NOT NULL AND {dwell} AND e.dwell_ms IS NOT NULL AND {where}
-    """
-    g = ", ".join(names)
-    if not spill_safe:
-        return f"""
-            SELECT {g}, count(*) AS dwell_events,
-                quantile_cont(dwell_ms, [0.5, 0.9]) AS qs
-            FROM ({rows}) GROUP BY ALL
-        """
-
-    def at(q: float) -> str:
-        pos = f"((n - 1) * {q})"
-        lo = f"max(CASE WHEN i = floor({pos}) THEN dwell_ms END)"
-        hi = f"max(CASE WHEN i = ceil({pos}) THEN dwell_ms END)"
-        return f"{lo} + (any_value({pos}) - floor(any_value({pos}))) * ({hi} - {lo})"
-
-    picks = " OR ".join(f"i IN (floor((n - 1) * {q}), ceil((n - 1) * {q}))" for q in (0.5, 0.9))
-    return f"""
-        SELECT {g}, any_value(n) AS dwell_events,
-            [CAST({at(0.5)} AS DOUBLE), CAST({at(0.9)} AS DOUBLE)] AS qs
-        FROM (
-            SELECT r.*, row_number() OVER (PARTITION BY {g} ORDER BY dwell_ms) - 1 AS i,
-                count(*) OVER (PARTITION BY {g}) AS n
-            FROM ({rows}) r
-        )
-        WHERE {picks}
-        GROUP BY {g}
-    """
-
-
-# Lake rows in a report's range per GiB of duckdb_memory_limit up to which the product report
-# runs as one query (10M SYNTHETIC events: 0.4 s in 1 GB); past it the try-on counts and the
-# dwell percentiles go separately, the percentiles in passes when they do not fit at once.
-ONE_QUERY_ROWS_PER_GIB = 16_000_000
-
-
-def _full_join(
-    tried: list[tuple[Any, ...]], dwell: list[tuple[Any, ...]], n: int
-) -> list[tuple[Any, ...]]:
-    """The combined query's FULL JOIN of the try-on and dwell rows on their n group keys,
-    done in Python for rows from separate queries: (keys..., try_ons, uniq, dwell_n, qs)."""
-    by_key = {tuple(r[:n]): tuple(r[n:]) for r in dwell}
-    out = []
-    for r in tried:
-        key = tuple(r[:n])
-        out.append((*key, r[n], r[n + 1], *by_key.pop(key, (0, None))))
-    out += [(*key, 0, 0, *d) for key, d in by_key.items()]
-    return out
 
 
 class DuckReports:
@@ -207,7 +150,7 @@ class DuckReports:
         def combined(spill_safe: bool) -> str:
             return f"""
             WITH t AS ({tried}),
-            d AS ({_dwell_percentiles(keys, names, dwell, where, spill_safe)})
+            d AS ({duck_dwell.dwell_percentiles(keys, names, dwell, where, spill_safe)})
             SELECT {out}, coalesce(t.try_ons, 0), coalesce(t.uniq, 0),
                 coalesce(d.dwell_events, 0), d.qs
             FROM t FULL JOIN d ON {on}
@@ -216,7 +159,7 @@ class DuckReports:
         grouping = tuple(dims)
         rows_in_range = self._rows_in_range(f)
         passes = self.duck.dwell_passes(grouping, rows_in_range)
-        budget = self.duck.memory_bytes / 2**30 * ONE_QUERY_ROWS_PER_GIB
+        budget = self.duck.memory_bytes / 2**30 * duck_dwell.ONE_QUERY_ROWS_PER_GIB
         if self.spill_safe:
             return self._product_rows(self._q(combined(True), params + params, f), names)
         if passes == 1 and rows_in_range <= budget:
@@ -228,10 +171,12 @@ class DuckReports:
         # A large range: the counts and the percentiles as separate queries, so percentiles
         # that do not fit fail fast on their own scan (in the combined query the failure
         # came after the spilled try-on aggregation: 37 s lost at 100M events).
-        d_rows, passes = self._dwell_in_passes(keys, names, dwell, where, params, f, passes)
+        d_rows, passes = duck_dwell.dwell_in_passes(
+            lambda sql: self._q(sql, params, f), keys, names, dwell, where, passes
+        )
         self.duck.learn_passes(grouping, passes, rows_in_range)
-        return self._product_rows(_full_join(self._q(tried, params, f), d_rows, len(names)),
-                                  names)
+        tried_rows = self._q(tried, params, f)
+        return self._product_rows(duck_dwell.full_join(tried_rows, d_rows, len(names)), names)
 
     def _product_rows(self, result: list[tuple[Any, ...]], names: list[str]) -> list[Row]:
         """Rows (keys..., try_ons, uniq, dwell_n, [p50, p90]) as the report's dicts."""
@@ -251,32 +196,6 @@ class DuckReports:
                 }
             )
         return shaping.sort_products(rows, names)
-
-    def _dwell_in_passes(
-        self, keys: str, names: Sequence[str], dwell: str, where: str, params: list[Any],
-        f: Filters, passes: int,
-    ) -> tuple[list[tuple[Any, ...]], int]:
-        """Dwell percentiles per group when one quantile_cont over every group does not fit
-        the memory limit: in `passes` queries over disjoint groups (a hash of the group's
-        keys), doubling the passes while one still runs out, and past MAX_DWELL_PASSES (a
-        single group too large) by sorted windows, which spill. At 100M SYNTHETIC events by
-        variant, channel and store: 2 passes, 2.4 s, where sorted windows took ~45 s.
-        Returns the rows and the passes used (MAX_DWELL_PASSES * 2: sorted windows)."""
-        group_keys = ", ".join(k.rsplit(" AS ", 1)[0] for k in keys.split(", "))
-        while passes <= MAX_DWELL_PASSES:
-            try:
-                rows: list[tuple[Any, ...]] = []
-                for b in range(passes):
-                    part = where if passes == 1 else (
-                        f"{where} AND hash({group_keys}) % {passes} = {b}")
-                    sql = _dwell_percentiles(keys, names, dwell, part, False)
-                    rows += self._q(sql, params, f)
-                return rows, passes
-            except ReportOverMemory:
-                log.info("dwell percentiles over the memory limit in %d passes", passes)
-                passes *= 2
-        sql = _dwell_percentiles(keys, names, dwell, where, True)
-        return self._q(sql, params, f), MAX_DWELL_PASSES * 2
 
     def funnel(self, f: Filters, window_hours: float, group_by: Sequence[str] = ()) -> list[Row]:
         dims = shaping.check_dims(group_by)

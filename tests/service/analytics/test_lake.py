@@ -215,19 +215,19 @@ def test_large_range_runs_counts_and_percentiles_apart(env, monkeypatch, group_b
     """Past the one-query budget (lake rows per GiB of the memory limit) the try-on counts and
     the dwell percentiles run as separate queries, the percentiles in one pass first (a
     failure then costs only their own scan), with the SQL store's numbers."""
-    from service.analytics import duck
+    from service.analytics import duck_dwell
 
     session, dr = duck_reports(env)
     f = Filters()
-    monkeypatch.setattr(duck, "ONE_QUERY_ROWS_PER_GIB", 1.0)
+    monkeypatch.setattr(duck_dwell, "ONE_QUERY_ROWS_PER_GIB", 1.0)
     asked: list[int] = []
-    real = dr._dwell_in_passes
+    real = duck_dwell.dwell_in_passes
 
     def spy(*args, **kw):
-        asked.append(args[6])
+        asked.append(args[5])
         return real(*args, **kw)
 
-    monkeypatch.setattr(dr, "_dwell_in_passes", spy)
+    monkeypatch.setattr(duck_dwell, "dwell_in_passes", spy)
     try:
         with session:
             same(dr.product_summary(f, group_by), queries.product_summary(session, f, group_by))
