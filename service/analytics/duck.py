@@ -109,13 +109,7 @@ class DuckReports:
 
     def _rows_in_range(self, f: Filters) -> int:
         """Lake rows in the days of f's range, from the manifest (what a report may scan)."""
-        first, last = self._days(f)
-        return sum(
-            file["rows"]
-            for day, files in self.state.files.items()
-            if (first is None or day >= first) and (last is None or day <= last)
-            for file in files
-        )
+        return self.state.rows(*self._days(f))
 
     def product_summary(self, f: Filters, group_by: Sequence[str] = ("variant",)) -> list[Row]:
         dims = shaping.check_dims(group_by)

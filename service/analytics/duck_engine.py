@@ -276,12 +276,10 @@ class DuckEngine:
         DuckDB then skips row groups by their statistics)."""
         if not self.lake.local:
             return "events"
-        days = [
-            d for d in state.files if (first is None or d >= first) and (last is None or d <= last)
-        ]
+        days = state.days(first, last)
         if len(days) == len(state.files):
             return "events"
         if not days:
             return "(SELECT * FROM events WHERE FALSE)"
-        files = [self.lake.file_path(d, f["name"]) for d in sorted(days) for f in state.files[d]]
+        files = [self.lake.file_path(d, f["name"]) for d in days for f in state.files[d]]
         return "read_parquet([" + ", ".join(sql_literal(p) for p in files) + "])"

@@ -111,8 +111,15 @@ class LakeState:
     def as_of_dt(self) -> datetime | None:
         return datetime.fromisoformat(self.as_of) if self.as_of else None
 
-    def rows(self) -> int:
-        return sum(f["rows"] for fs in self.files.values() for f in fs)
+    def rows(self, first: str | None = None, last: str | None = None) -> int:
+        """Rows in the days [first, last] (ISO; None: open), all days by default."""
+        return sum(f["rows"] for d in self.days(first, last) for f in self.files[d])
+
+    def days(self, first: str | None = None, last: str | None = None) -> list[str]:
+        """The lake's days within [first, last] (ISO dates; None: open), sorted."""
+        return sorted(
+            d for d in self.files if (first is None or d >= first) and (last is None or d <= last)
+        )
 
     def bytes(self) -> int:
         return sum(f.get("bytes", 0) for fs in self.files.values() for f in fs)
