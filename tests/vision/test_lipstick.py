@@ -36,9 +36,9 @@ from vision.lipstick.color import bgr_to_lab, ciede2000, srgb_to_lab
 from vision.lipstick.contour import (
     INNER_LOWER,
     INNER_UPPER,
+    LipSplines,
     catmull_rom,
     mouth_width,
-    outer_contour,
 )
 from vision.lipstick.mask import MaskParams, lip_layers
 
@@ -96,7 +96,7 @@ def _corner_zones(face: Face, shape: tuple[int, int], share: float) -> np.ndarra
     either corner, measured along the corner-to-corner axis."""
     xy = face.xy.astype(np.float64)
     inside = np.zeros(shape, np.uint8)
-    cv2.fillPoly(inside, [np.round((outer_contour(xy - 0.5)) * 16).astype(np.int32)], 1,
+    cv2.fillPoly(inside, [np.round((LipSplines.of(xy - 0.5).outer()) * 16).astype(np.int32)], 1,
                  cv2.LINE_8, shift=4)
     inside = cv2.erode(inside, np.ones((3, 3), np.uint8)) > 0
     ys, xs = np.mgrid[: shape[0], : shape[1]]
@@ -441,7 +441,7 @@ def _lip_line_zone(xy: np.ndarray, shape: tuple[int, int], reach: float) -> np.n
     """Pixels within reach of the inner lip contour (where closed lips meet), inside the outer
     contour less a 2 px rim. xy: landmarks in pixel-index coordinates."""
     inside = np.zeros(shape, np.uint8)
-    cv2.fillPoly(inside, [np.round(outer_contour(xy) * 16).astype(np.int32)], (1,),
+    cv2.fillPoly(inside, [np.round(LipSplines.of(xy).outer() * 16).astype(np.int32)], (1,),
                  cv2.LINE_8, shift=4)
     line = np.full(shape, 255, np.uint8)
     for ring in (INNER_UPPER, INNER_LOWER):

@@ -93,16 +93,6 @@ def _closed(up: np.ndarray, lo: np.ndarray) -> np.ndarray:
     return np.vstack([up, lo[::-1][1:-1]])
 
 
-def outer_contour(xy: np.ndarray) -> np.ndarray:
-    """Smooth outer lip border, (m, 2) pixels."""
-    return LipSplines.of(xy).outer()
-
-
-def inner_contour(xy: np.ndarray) -> np.ndarray:
-    """Smooth inner lip border (the mouth opening), (m, 2) pixels."""
-    return LipSplines.of(xy).inner()
-
-
 def mouth_width(xy: np.ndarray) -> float:
     """Corner-to-corner distance in pixels, the scale every lip tolerance is expressed in."""
     return float(np.linalg.norm(xy[OUTER_UPPER[0]] - xy[OUTER_UPPER[-1]]))

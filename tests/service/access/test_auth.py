@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.access.keys import (
     SATISFIED_BY,
@@ -122,6 +124,17 @@ class TestRateLimit:
             assert c.post("/v1/sessions").status_code == 201
 
 
+def _key_store(tmp_path: Path, name: str) -> tuple[Engine, sessionmaker[Session], int, str]:
+    """A migrated SQLite store holding one kiosk key: (engine, sessions, key id, raw key)."""
+    engine = make_engine(f"sqlite:///{tmp_path}/k.sqlite")
+    upgrade(engine)
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as s:
+        row, raw = create_key(s, name, ["kiosk"])
+        key_id = row.id
+    return engine, sessions, key_id, raw
+
+
 class TestScopesUnit:
     def test_scope_implications(self) -> None:
         assert "demo" not in SATISFIED_BY["kiosk"]  # the demo key only mints sessions
@@ -138,12 +151,7 @@ class TestScopesUnit:
         from service.errors import Unauthorized
 
         tokens = SessionTokens(b"s" * 32, ttl_s=600)
-        engine = make_engine(f"sqlite:///{tmp_path}/k.sqlite")
-        upgrade(engine)
-        sessions = make_sessionmaker(engine)
-        with sessions.begin() as s:
-            row, _ = create_key(s, "kiosk", ["kiosk"])
-            key_id = row.id
+        engine, sessions, key_id, _ = _key_store(tmp_path, "kiosk")
         token, _ = tokens.mint("shopper-1", key_id)
         limiter = RateLimiter(engine)
         auth = Authenticator(sessions, limiter, default_limit=0, demo_limit=0, tokens=tokens)
@@ -161,12 +169,7 @@ class TestScopesUnit:
         engine.dispose()
 
     def test_authenticate_key_on_sqlite(self, tmp_path) -> None:
-        engine = make_engine(f"sqlite:///{tmp_path}/k.sqlite")
-        upgrade(engine)
-        sessions = make_sessionmaker(engine)
-        with sessions.begin() as s:
-            row, raw = create_key(s, "segment source", ["kiosk"])
-            key_id = row.id
+        engine, sessions, key_id, raw = _key_store(tmp_path, "segment source")
         with sessions() as s:
             found = authenticate_key(s, raw)
             assert found is not None and found.id == key_id
