@@ -42,7 +42,6 @@ def sql_literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-
 class ReportOverMemory(Unavailable):
     """A DuckDB report ran out of duckdb_memory_limit (after spilling what it could)."""
 
@@ -242,6 +241,7 @@ class DuckEngine:
         con.execute("CREATE OR REPLACE TABLE canon AS SELECT * FROM canon_arrow")
         con.unregister("canon_arrow")
         self._version = version
+        self._passes = None  # re-read the lake's hints: another process may have learned some
 
     def query(
         self,
