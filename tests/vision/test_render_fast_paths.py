@@ -1,8 +1,10 @@
 """The renderer's per-frame shortcuts change no pixel: culled occluder, cached temple fit,
-closed-form inverses, OpenCV read-back swizzle."""
+closed-form inverses, OpenCV read-back swizzle; a reused overlay is never more than
+reuse_px off the pose it stands for."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -59,7 +61,8 @@ def test_cached_temple_fit_follows_the_face(cases: list[tuple[Face, HeadPose, Ca
     and each frame matches a renderer that draws only that face."""
     product = GlassesCatalog.load().get("REC-M")
     (fa, pa, ca), (fb, pb, cb) = cases[0], cases[1]
-    with GlassesRenderer(RenderOptions()) as r, GlassesRenderer(RenderOptions()) as fresh:
+    opts = RenderOptions(reuse_px=0)  # every call draws: the temple refit is what is tested
+    with GlassesRenderer(opts) as r, GlassesRenderer(opts) as fresh:
         first = r.render_overlay(fa, pa, ca, product)
         other = r.render_overlay(fb, pb, cb, product)
         again = r.render_overlay(fa, pa, ca, product)
@@ -85,3 +88,63 @@ def test_renderer_temples_match_the_cpu_fit(cases: list[tuple[Face, HeadPose, Ca
     parts = fit_parts(mesh_parts(product, rest=True), face_frame_landmarks(pose))
     temples = np.vstack([p.vertices[:, :3] for p in parts if p.temple]).astype(np.float64)
     np.testing.assert_allclose(pts[len(pts) - len(temples):], temples, atol=1e-3)
+
+
+def _shifted(face: Face, dx: float) -> Face:
+    """The same face dx pixels to the right (the glasses follow its bridge landmark)."""
+    moved = face.landmarks.copy()
+    moved[:, 0] += dx
+    return replace(face, landmarks=moved)
+
+
+def test_overlay_is_reused_only_within_reuse_px(cases: list[tuple[Face, HeadPose, Camera]]) -> None:
+    """A still head is drawn once: a shift under reuse_px (0.5 px) hands back the same overlay,
+    a larger one, another variant or another product draws again; reuse_px=0 always draws."""
+    catalog = GlassesCatalog.load()
+    product, other = catalog.get("REC-M"), catalog.get("AVI-55")
+    face, pose, cam = cases[0]
+    with GlassesRenderer(RenderOptions()) as r:
+        first = r.render_overlay(face, pose, cam, product)
+        assert first is not None and not first.premul_bgra.flags.writeable
+        assert r.render_overlay(face, pose, cam, product) is first
+        assert r.render_overlay(_shifted(face, 0.3), pose, cam, product) is first
+        assert (r.draws, r.reuses) == (1, 2)
+        moved = r.render_overlay(_shifted(face, 0.8), pose, cam, product)
+        assert moved is not None and moved is not first and r.draws == 2
+        variant = product.variants[-1].name
+        assert r.render_overlay(face, pose, cam, product, variant) is not first
+        assert r.render_overlay(face, pose, cam, other) is not first
+        # what was drawn stays reusable while a few overlays alternate (faces, streams)
+        assert r.render_overlay(face, pose, cam, product) is first
+        assert r.render_overlay(face, pose, cam, product, occluder=False) is not first
+        metal = replace(product, material="metal")  # same sku and mesh, other pixels
+        assert r.render_overlay(face, pose, cam, metal) is not first
+        assert r.draws == 6
+    with GlassesRenderer(RenderOptions(reuse_px=0)) as r:
+        a = r.render_overlay(face, pose, cam, product)
+        b = r.render_overlay(face, pose, cam, product)
+        assert a is not None and b is not None and a is not b and (r.draws, r.reuses) == (2, 0)
+        np.testing.assert_array_equal(a.premul_bgra, b.premul_bgra)
+
+
+def test_reused_overlay_is_within_a_pixel_of_a_fresh_draw(
+    cases: list[tuple[Face, HeadPose, Camera]],
+) -> None:
+    """What a shopper sees on a reused frame: the overlay drawn for a face 0.35 px away
+    against the one drawn for this pose differs only along edges, by under a pixel's worth."""
+    product = GlassesCatalog.load().get("REC-M")
+    face, pose, cam = cases[1]
+    with GlassesRenderer(RenderOptions()) as r, GlassesRenderer(RenderOptions(reuse_px=0)) as fresh:
+        r.render_overlay(face, pose, cam, product)
+        reused = r.render_overlay(_shifted(face, 0.35), pose, cam, product)
+        exact = fresh.render_overlay(_shifted(face, 0.35), pose, cam, product)
+    assert reused is not None and exact is not None and r.reuses == 1
+    assert abs(reused.x - exact.x) <= 1 and abs(reused.y - exact.y) <= 1
+    h = min(reused.premul_bgra.shape[0], exact.premul_bgra.shape[0])
+    w = min(reused.premul_bgra.shape[1], exact.premul_bgra.shape[1])
+    a = reused.premul_bgra[:h, :w, 3].astype(int)
+    b = exact.premul_bgra[:h, :w, 3].astype(int)
+    if (reused.x, reused.y) == (exact.x, exact.y):
+        diff = np.abs(a - b)
+        assert diff.max() < 255 * 0.6  # an edge pixel's coverage moves by < half a pixel's
+        assert diff.mean() < 255 * 0.05

@@ -36,6 +36,7 @@ from vision.render.temples import (
 BBOX_PAD_PX = 2  # anti-aliased edges spill a pixel past the projected vertices
 MAX_CACHED_PRODUCTS = 64  # GPU meshes kept per renderer (a few hundred KB each)
 EAR_REFIT_MM = 0.2  # temples are refitted when an ear point moves at least this far
+REUSED_OVERLAYS = 4  # drawn overlays kept per renderer for reuse (one per face or stream)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,11 @@ class RenderOptions:
     light_dir: tuple[float, float, float] = (-0.35, 0.6, 0.75)  # camera space, toward the light
     ambient: float = 0.45
     in_place: bool = False  # composite into the caller's frame instead of a copy
+    # A drawn overlay is reused while no vertex of the glasses has moved this many pixels on
+    # screen since it was drawn (0: draw every frame). On a still head the smoothed pose moves
+    # the glasses ~0.15 px a frame; half a pixel is the tolerance the temple refit already
+    # works to (EAR_REFIT_MM), under what an anti-aliased edge shows.
+    reuse_px: float = 0.5
     backend: str = "egl"
     device: RenderDevice = "auto"  # auto/gpu: a GPU when present, else Mesa llvmpipe on the CPU
 
@@ -173,6 +179,10 @@ class GlassesRenderer:
         self._targets: BoxTargets | None = None
         self.aa = AAChoice("none")  # resolved per device when the context is made
         self._products: dict[str, _GpuProduct] = {}
+        # ((product, variant, occluder, frame size), vertices on screen, overlay); newest last
+        self._drawn: list[tuple[tuple[Any, ...], np.ndarray, Overlay | None]] = []
+        self.draws = 0  # overlays drawn (GL) ...
+        self.reuses = 0  # ... and reused unchanged (RenderOptions.reuse_px)
 
     # -- GL resources ---------------------------------------------------------------------
     def _ensure_context(self) -> None:
@@ -256,11 +266,18 @@ class GlassesRenderer:
         if len(pts) == 0:
             return None
         px = camera.project(pts)
+        # The product object itself (held by the entry, so its id is not reused): a copy with
+        # another material or scene is another drawing.
+        key = (product, var.name, self.options.occluder if occluder is None else occluder, w, h)
+        hit = self._reusable(key, px)
+        if hit is not None:
+            return hit[0]
         x0 = max(int(np.floor(px[:, 0].min())) - BBOX_PAD_PX, 0)
         y0 = max(int(np.floor(px[:, 1].min())) - BBOX_PAD_PX, 0)
         x1 = min(int(np.ceil(px[:, 0].max())) + BBOX_PAD_PX, w)
         y1 = min(int(np.ceil(px[:, 1].max())) + BBOX_PAD_PX, h)
         if x1 <= x0 or y1 <= y0:
+            self._remember(key, px, None)
             return None
         box_gl = (x0, h - y1, x1 - x0, y1 - y0)  # GL's origin is the bottom-left corner
         # Make this renderer's context current for the frame (and restore the previous one), so
@@ -277,7 +294,32 @@ class GlassesRenderer:
             self._draw(gp, var, product, model_view, head_to_cam, proj, viewport,
                        self.options.occluder if occluder is None else occluder)
             premul = targets.read(x1 - x0, y1 - y0)
-        return Overlay(premul, x0, y0)
+        premul.flags.writeable = False  # may be handed out again (reuse_px)
+        overlay = Overlay(premul, x0, y0)
+        self._remember(key, px, overlay)
+        return overlay
+
+    def _reusable(self, key: tuple[Any, ...], px: np.ndarray) -> tuple[Overlay | None] | None:
+        """The overlay drawn for this product with every vertex within reuse_px of px on
+        screen, as a 1-tuple (its overlay may be None: nothing in the frame), or None."""
+        tol = self.options.reuse_px
+        if tol <= 0:
+            return None
+        for i in range(len(self._drawn) - 1, -1, -1):
+            k, drawn_px, overlay = self._drawn[i]
+            if (k[0] is key[0] and k[1:] == key[1:] and drawn_px.shape == px.shape
+                    and float(np.abs(drawn_px - px).max()) < tol):
+                self._drawn.append(self._drawn.pop(i))  # most recently used last
+                self.reuses += 1
+                return (overlay,)
+        return None
+
+    def _remember(self, key: tuple[Any, ...], px: np.ndarray, overlay: Overlay | None) -> None:
+        self.draws += 1
+        if self.options.reuse_px <= 0:
+            return
+        self._drawn.append((key, px, overlay))
+        del self._drawn[:-REUSED_OVERLAYS]
 
     def _draw(self, gp: _GpuProduct, var: Variant, product: GlassesProduct,
               model_view: np.ndarray, face_to_cam: np.ndarray, proj: np.ndarray,
@@ -384,6 +426,7 @@ class GlassesRenderer:
                 self._targets.release()
         self._ctx.release()
         self._ctx, self._products, self._targets = None, {}, None
+        self._drawn = []
 
     def __enter__(self) -> GlassesRenderer:
         return self
