@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     # slow or failed renewal (a database or Redis hiccup) does not free a live stream's slot.
     stream_lease_ttl_s: float = 30.0
     stream_lease_heartbeat_s: float = 10.0
+    # An open stream re-checks its key this often: revoking the key (or the key that minted
+    # the stream's session token) closes the stream within this time, on every replica.
+    stream_key_check_s: float = Field(default=10.0, gt=0.0)
     jpeg_quality: int = 85
     # GLB uploads through POST /v1/products.
     max_glb_bytes: int = 4 * 1024 * 1024

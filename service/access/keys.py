@@ -206,6 +206,21 @@ class Authenticator:
             token_id=claims.token_id,
         )
 
+    def revoked(self, principal: Principal) -> bool:
+        """Whether the key behind an authenticated principal (a session token's: the key
+        that minted it) has been revoked or deleted since: one primary-key read, for what
+        outlives one request (an open stream). An unreachable database answers False, as a
+        session token is accepted through an outage."""
+        try:
+            with self._sessions() as session:
+                row = session.get(ApiKey, principal.key_id)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            log.warning("key check of an open stream skipped: %s", exc)
+            return False
+        return row is None or row.revoked_at is not None
+
     def _principal(self, row: ApiKey) -> Principal:
         scopes = row.scope_set
         default = self._default_limit

@@ -213,6 +213,7 @@ class StreamConnection:
             min_dwell_s=rt.settings.min_try_on_dwell_s,
         )
         self.frames = StreamFrames(rt, self.events)
+        self.principal = principal
 
     def _emit(self, events: list[dict[str, Any]]) -> None:
         """The batcher's emit, each event marked with the stream's key (events.key_id)."""
@@ -347,9 +348,22 @@ class StreamConnection:
             elif msg.get("text") is not None and not await self._control(msg["text"]):
                 return True
 
+    async def _key_watch(self) -> None:
+        """Close the stream once its key is revoked (checked every stream_key_check_s): a
+        leaked or abused key must not keep the streams it opened before the revocation."""
+        every = self.rt.settings.stream_key_check_s
+        while True:
+            await asyncio.sleep(every)
+            if await run_in_threadpool(self.rt.auth.revoked, self.principal):
+                log.info("closing a stream of revoked key %s", self.key_id)
+                await _refuse(self.ws, "unauthorized",
+                              "this stream's API key was revoked", CLOSE_POLICY)
+                return
+
     async def run(self) -> None:
         await self.frames.open()
         sender = asyncio.create_task(self._sender())
+        watch = asyncio.create_task(self._key_watch())
         try:
             # pid: the worker process serving this stream (python -m service runs several).
             ready = {"type": "ready", "session_id": self.session_id, "pid": os.getpid()}
@@ -364,9 +378,11 @@ class StreamConnection:
             pass
         finally:
             await self.frames.slot.close()
+            watch.cancel()
             sender.cancel()
-            with contextlib.suppress(BaseException):
-                await sender
+            for task in (watch, sender):
+                with contextlib.suppress(BaseException):
+                    await task
             stats = self.frames.slot.stats
             self.events.end(frames=stats.processed, dropped=stats.dropped)
             self.rt.event_batcher.emit([], flush=True)
