@@ -25,15 +25,18 @@ def lens_outline(style: str, lens_w: float, n: int = SEGMENTS) -> np.ndarray:
     elif style == "rectangular":
         pts = superellipse(a, 0.66 * a, 4.5, n)
     elif style == "cat-eye":
-        # Upswept: the outer (temple) side lifted, the lower line rising toward it, and the
-        # top-outer corner drawn out into a wing; the nasal side lower and rounder.
-        pts = superellipse(a, 0.62 * a, 2.6, n)
+        # Upswept: the lower line rises toward the temple side to meet the top line in a
+        # pointed outer corner drawn up and out (the "wing"); the top line falls toward the
+        # nose. Checked by eye against the rectangular outline: the earlier, milder sweep
+        # (the lower line lifted by 0.18a) read as rectangular on faces at a glance.
+        pts = superellipse(a, 0.62 * a, 2.4, n)
         outer = np.clip(-pts[:, 0] / a, 0.0, 1.0)  # 0 at the centre, 1 at the outer side
+        nasal = np.clip(pts[:, 0] / a, 0.0, 1.0)
         top = np.clip(pts[:, 1] / (0.62 * a), 0.0, 1.0)
         bottom = np.clip(-pts[:, 1] / (0.62 * a), 0.0, 1.0)
-        wing = outer**3 * top
-        pts[:, 1] += 0.18 * a * outer**2 + 0.30 * a * wing
-        pts[:, 0] -= 0.16 * a * wing
+        pts[:, 1] += 0.60 * a * outer**2 * bottom + 0.40 * a * outer**3 * top
+        pts[:, 0] -= 0.30 * a * outer**4 * top
+        pts[:, 1] -= 0.15 * a * nasal * top
         pts[:, 1] -= 0.10 * a * (1 - outer) * bottom * np.clip(pts[:, 0] / a + 0.6, 0, 1)
     elif style == "aviator":
         pts = superellipse(a, 0.76 * a, 2.4, n)
