@@ -184,19 +184,8 @@ class Authenticator:
         # A token is signed, so it verifies without the database; but revoking the key that
         # minted it (a leaked kiosk key, the demo key rotated) must end its sessions now, not
         # at their expiry: one primary-key read, as a raw key costs its own lookup.
-        try:
-            with self._sessions() as session:
-                issuer = session.get(ApiKey, claims.key_id)
-        except Exception as exc:
-            if not database_unavailable(exc):
-                raise
-            # The signature and expiry hold without the database: a try-on keeps working
-            # through an outage as before (budgets then count in Redis when configured); the
-            # revocation takes effect once the database answers again.
-            log.warning("session token accepted without its key check: %s", exc)
-        else:
-            if issuer is None or issuer.revoked_at is not None:
-                raise Unauthorized("this session token's API key was revoked; start a new session")
+        if self._key_revoked(claims.key_id, "session token accepted"):
+            raise Unauthorized("this session token's API key was revoked; start a new session")
         return Principal(
             key_id=claims.key_id,
             name="session",
@@ -208,16 +197,22 @@ class Authenticator:
 
     def revoked(self, principal: Principal) -> bool:
         """Whether the key behind an authenticated principal (a session token's: the key
-        that minted it) has been revoked or deleted since: one primary-key read, for what
-        outlives one request (an open stream). An unreachable database answers False, as a
-        session token is accepted through an outage."""
+        that minted it) has been revoked or deleted since, for what outlives one request
+        (an open stream)."""
+        return self._key_revoked(principal.key_id, "open stream kept")
+
+    def _key_revoked(self, key_id: int, when_unknown: str) -> bool:
+        """One primary-key read: the key is revoked or gone. A database that cannot be
+        reached answers False (logged with `when_unknown`): the signature and expiry of a
+        token hold without it, so a try-on keeps working through an outage (budgets then
+        count in Redis when configured) and a revocation takes effect once it answers."""
         try:
             with self._sessions() as session:
-                row = session.get(ApiKey, principal.key_id)
+                row = session.get(ApiKey, key_id)
         except Exception as exc:
             if not database_unavailable(exc):
                 raise
-            log.warning("key check of an open stream skipped: %s", exc)
+            log.warning("%s without its key check: %s", when_unknown, exc)
             return False
         return row is None or row.revoked_at is not None
 
