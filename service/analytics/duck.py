@@ -164,12 +164,15 @@ class DuckReports:
                 passes = 2
         # A large range: the counts and the percentiles as separate queries, so percentiles
         # that do not fit fail fast on their own scan (in the combined query the failure
-        # came after the spilled try-on aggregation: 37 s lost at 100M events).
+        # came after the spilled try-on aggregation: 37 s lost at 100M events). The counts go
+        # first: their groups, with the range's rows, size the percentiles' first attempt.
+        tried_rows = self._q(tried, params, f)
+        passes = max(passes, duck_dwell.first_passes(rows_in_range, len(tried_rows),
+                                                     self.duck.memory_bytes))
         d_rows, passes = duck_dwell.dwell_in_passes(
             lambda sql: self._q(sql, params, f), keys, names, dwell, where, passes
         )
         self.duck.learn_passes(grouping, passes, rows_in_range)
-        tried_rows = self._q(tried, params, f)
         return self._product_rows(duck_dwell.full_join(tried_rows, d_rows, len(names)), names)
 
     def _product_rows(self, result: list[tuple[Any, ...]], names: list[str]) -> list[Row]:

@@ -236,6 +236,47 @@ def test_large_range_runs_counts_and_percentiles_apart(env, monkeypatch, group_b
     assert asked == [1]
 
 
+def test_first_passes_grow_with_rows_times_groups() -> None:
+    from service.analytics.duck_dwell import MAX_DWELL_PASSES, first_passes
+
+    gib = 2**30
+    # the 100M SYNTHETIC calibration: 120 groups fit one pass, 12,000 start with two
+    assert first_passes(10**8, 120, gib) == 1
+    assert first_passes(10**8, 12_000, gib) == 2
+    assert first_passes(10**8, 12_000, 4 * gib) == 1  # more memory, fewer passes
+    assert first_passes(10**9, 12_000, gib) == 8
+    assert first_passes(10**12, 10**6, gib) == MAX_DWELL_PASSES  # then the doubling decides
+    assert first_passes(0, 0, gib) == 1
+
+
+@pytest.mark.parametrize("group_by", [("variant", "store", "day")])
+def test_large_range_starts_in_passes_when_groups_times_rows_say_so(
+    env, monkeypatch, group_by
+) -> None:
+    """Nothing learned yet, but many groups over many rows: the first attempt already runs in
+    passes (no failed one-pass attempt first), and the numbers are the SQL store's."""
+    from service.analytics import duck_dwell
+
+    session, dr = duck_reports(env)
+    f = Filters()
+    monkeypatch.setattr(duck_dwell, "ONE_QUERY_ROWS_PER_GIB", 1.0)
+    monkeypatch.setattr(duck_dwell, "FIRST_PASS_ROWS_X_GROUPS_PER_GIB", 1.0)
+    asked: list[int] = []
+    real = duck_dwell.dwell_in_passes
+
+    def spy(*args, **kw):
+        asked.append(args[5])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(duck_dwell, "dwell_in_passes", spy)
+    try:
+        with session:
+            same(dr.product_summary(f, group_by), queries.product_summary(session, f, group_by))
+    finally:
+        dr.duck.forget_passes(tuple(group_by))
+    assert len(asked) == 1 and asked[0] > 1
+
+
 def test_memory_limit_read_back_in_bytes(env) -> None:
     from service.analytics.duck_engine import _setting_bytes
 
