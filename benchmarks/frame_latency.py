@@ -5,9 +5,10 @@ q85 beforehand (not timed). For every frame, in rotating order so machine load h
 the floor (FaceTracker.process alone on the decoded frame), ours (TryOnPipeline.process_bytes:
 decode, landmarks, smoothing, pose, measure, glasses with occluder and the device's
 anti-aliasing, encode; the drawn glasses reused while they move under RenderOptions.reuse_px),
-"ours, drawn every frame" (the same with reuse_px=0) and the reference (benchmarks.reference:
-imdecode, FaceMesh, solvePnP, pyrender, full-frame float composite, imencode). Each keeps its
-own VIDEO-mode tracker.
+"ours, drawn every frame" (the same with reuse_px=0), "ours, region reply" (the same as ours,
+encoding only the box the glasses changed: the stream's ?reply=region) and the reference
+(benchmarks.reference: imdecode, FaceMesh, solvePnP, pyrender, full-frame float composite,
+imencode). Each keeps its own VIDEO-mode tracker.
 Run: `python -m benchmarks.frame_latency [--frames N] [--sku SKU]`.
 """
 
@@ -51,7 +52,8 @@ def run(size: tuple[int, int], n: int, sku: str, data: Path) -> dict[str, Any]:
     decoded = [cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR) for b in jpegs]
     catalog = GlassesCatalog.load()
     product = catalog.get(sku)
-    series: dict[str, list[float]] = {"floor": [], "ours": [], "every": [], "reference": []}
+    series: dict[str, list[float]] = {"floor": [], "ours": [], "every": [], "region": [],
+                                      "reference": []}
     stages: dict[str, list[float]] = {k: [] for k in STAGES}
     ref_stages: dict[str, list[float]] = {}
     tracker = FaceTracker(FaceTrackerOptions(running_mode=RunningMode.VIDEO))
@@ -63,6 +65,11 @@ def run(size: tuple[int, int], n: int, sku: str, data: Path) -> dict[str, Any]:
                           renderers=ThreadLocalRenderers(RenderOptions(in_place=True,
                                                                        reuse_px=0)))
     every.select_glasses(sku)
+    region = TryOnPipeline(PipelineOptions(jpeg_quality=QUALITY), catalog, load_shades(),
+                           renderers=ThreadLocalRenderers())
+    region.select_glasses(sku)
+    region_bytes: list[int] = []
+    whole_bytes: list[int] = []
     reused_at_warmup = 0
     ref = ReferencePipeline(product, QUALITY)
     applied = 0
@@ -71,7 +78,7 @@ def run(size: tuple[int, int], n: int, sku: str, data: Path) -> dict[str, Any]:
             t_s = i / 25.0
             sample: dict[str, float] = {}
             # Rotate who goes first so cache warmth and load spikes do not favour one series.
-            for name in np.roll(["floor", "ours", "every", "reference"], i % 4):
+            for name in np.roll(["floor", "ours", "every", "region", "reference"], i % 5):
                 t0 = time.perf_counter()
                 if name == "floor":
                     tracker.process(frame)
@@ -79,6 +86,8 @@ def run(size: tuple[int, int], n: int, sku: str, data: Path) -> dict[str, Any]:
                     res = pipe.process_bytes(data_i, t_s)
                 elif name == "every":
                     every.process_bytes(data_i, t_s)
+                elif name == "region":
+                    part = region.process_bytes(data_i, t_s, region=True)
                 else:
                     _, rt = ref.process_bytes(data_i)
                 sample[name] = (time.perf_counter() - t0) * 1e3
@@ -86,6 +95,8 @@ def run(size: tuple[int, int], n: int, sku: str, data: Path) -> dict[str, Any]:
                 reused_at_warmup = renderers().reuses
                 continue
             applied += res.applied
+            whole_bytes.append(len(res.jpeg or b""))
+            region_bytes.append(len(part.jpeg or b""))
             for k, v in sample.items():
                 series[k].append(v)
             for k in STAGES:
@@ -97,9 +108,12 @@ def run(size: tuple[int, int], n: int, sku: str, data: Path) -> dict[str, Any]:
         tracker.close()
         pipe.close()
         every.close()
+        region.close()
         ref.close()
     return {"series": series, "stages": stages, "ref_stages": ref_stages,
-            "applied": applied / max(len(series["ours"]), 1), "reused": reused}
+            "applied": applied / max(len(series["ours"]), 1), "reused": reused,
+            "bytes": {"whole": float(np.median(whole_bytes)),
+                      "region": float(np.median(region_bytes))}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
             "reference / ours (p50)": st["reference"].p50_ms / st["ours"].p50_ms,
             "every frame / floor (p50)": st["every"].p50_ms / st["floor"].p50_ms,
             "reference / every frame (p50)": st["reference"].p50_ms / st["every"].p50_ms,
+            "region reply p50": st["region"].p50_ms, "region reply p95": st["region"].p95_ms,
+            "region / floor (p50)": st["region"].p50_ms / st["floor"].p50_ms,
+            "reference / region (p50)": st["reference"].p50_ms / st["region"].p50_ms,
+            "reply KB whole / region (p50)":
+                f"{r['bytes']['whole'] / 1024:.1f} / {r['bytes']['region'] / 1024:.1f}",
         })
         for k in STAGES:
             stage_rows.append({"resolution": res, "pipeline": "ours", "stage": k,
@@ -137,12 +156,14 @@ def main(argv: list[str] | None = None) -> int:
                                    "p50_ms": float(np.median(v)),
                                    "p95_ms": float(np.percentile(v, 95))})
     notes = (f"{args.frames} timed frames of {VIDEO} per resolution (after {WARMUP} warm-up), "
-             f"JPEG q{QUALITY} in and out, product {args.sku}; all four series interleaved per "
+             f"JPEG q{QUALITY} in and out, product {args.sku}; all five series interleaved per "
              "frame in one process. ms. floor = MediaPipe face mesh alone (FaceTracker.process "
              "on the decoded frame). ours reuses the drawn glasses while no vertex moved "
              "reuse_px (0.5 px) since they were drawn ('overlay reused %' of the timed frames: "
              "the clip's still stretches); 'drawn every frame' is the same pipeline with "
-             "reuse_px=0, its own tracker.\n\nStage medians:\n\n" + markdown_table(stage_rows))
+             "reuse_px=0, its own tracker; 'region reply' is ours encoding only the box the "
+             "glasses changed (the stream's ?reply=region; the client draws it over the frame "
+             "it sent), its own tracker.\n\nStage medians:\n\n" + markdown_table(stage_rows))
     write_results("frame_latency", rows, title="End-to-end frame latency: ours, floor, "
                   "reference", notes=notes, extra={"stages": stage_rows, "samples": samples})
     print(markdown_table(rows))

@@ -42,8 +42,10 @@ def stage_latency(results_dir: Path = RESULTS) -> Path | None:
         ax.set_title(f"{size}: our stages (ms)")
         ax.tick_params(axis="x", rotation=30)
         ax = axes[1][col]
-        names = [k for k in ("floor", "ours", "every", "reference") if k in s["series"]]
-        labels = ["drawn every frame" if k == "every" else k for k in names]
+        names = [k for k in ("floor", "ours", "every", "region", "reference")
+                 if k in s["series"]]
+        label = {"every": "drawn every frame", "region": "region reply"}
+        labels = [label.get(k, k) for k in names]
         ax.boxplot([s["series"][k] for k in names], tick_labels=labels, showfliers=False)
         ax.set_yscale("log")
         ax.set_title(f"{size}: end to end (ms, log)")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from vision.errors import PoseError, SelectionError
+from vision.frame_header import read_header
 from vision.frames import FrameLimits, decode, encode_jpeg, to_bgr
 from vision.geometry import Camera, CanonicalFace, HeadPose, estimate_pose
 from vision.landmarks import Face, FaceTracker, FaceTrackerOptions, RunningMode
@@ -154,6 +155,11 @@ class TryOnResult:
     jpeg: bytes | None = None
     product: GlassesProduct | Shade | None = None
     fit: FitAdvice | None = None
+    # The box of the frame the overlay changed, (x0, y0, x1, y1), or None (nothing drawn).
+    changed: tuple[int, int, int, int] | None = None
+    # A region reply (process_bytes(region=True)): (x, y, w, h) of the frame `jpeg` covers,
+    # (0, 0, 0, 0) with an empty jpeg when nothing changed; None: jpeg is the whole frame.
+    region: tuple[int, int, int, int] | None = None
 
     def _measurements_dict(self) -> dict[str, Any] | None:
         """A stream's pooled estimate (values, uncertainty, `reliable`, flags); a photo's
@@ -264,17 +270,32 @@ class TryOnPipeline:
 
     # -- processing ----------------------------------------------------------------------
     def process_bytes(
-        self, data: bytes, t_s: float | None = None, *, encode: bool = True
+        self, data: bytes, t_s: float | None = None, *, encode: bool = True,
+        region: bool = False,
     ) -> TryOnResult:
-        """Decode JPEG/PNG bytes, process, and (when encode) JPEG-encode the composited frame."""
+        """Decode JPEG/PNG bytes, process, and (when encode) JPEG-encode the composited frame.
+
+        region: encode only the box the overlay changed (result.region says where), for a
+        client that keeps the frame it sent and draws the box over it; the whole frame when
+        it was scaled down while decoding (its pixels are not the client's then)."""
         t = time.perf_counter()
         frame = decode(data, self.options.limits, max_side=self.options.max_side)
         decode_ms = (time.perf_counter() - t) * 1000.0
+        if region:
+            header = read_header(data)
+            region = sorted(frame.shape[:2]) == sorted((header.height, header.width))
         result = self.process(frame, t_s, _owned=True)
         result.timings_ms["decode"] = decode_ms
         if encode:
             t = time.perf_counter()
-            result.jpeg = encode_jpeg(result.image, self.options.jpeg_quality)
+            if not region:
+                result.jpeg = encode_jpeg(result.image, self.options.jpeg_quality)
+            elif result.changed is None:
+                result.jpeg, result.region = b"", (0, 0, 0, 0)
+            else:
+                x0, y0, x1, y1 = result.changed
+                result.jpeg = encode_jpeg(result.image[y0:y1, x0:x1], self.options.jpeg_quality)
+                result.region = (x0, y0, x1 - x0, y1 - y0)
             result.timings_ms["encode"] = (time.perf_counter() - t) * 1000.0
         result.timings_ms["total"] = sum(result.timings_ms[k] for k in STAGES if k in
                                          result.timings_ms)
@@ -336,30 +357,32 @@ class TryOnPipeline:
                 self._meter.reset()  # the shopper left: the next face is measured anew
 
         t = time.perf_counter()
-        image, applied = self._overlay(frame, faces, pose, camera, owned=_owned)
+        image, applied, changed = self._overlay(frame, faces, pose, camera, owned=_owned)
         timings["render"] = (time.perf_counter() - t) * 1000.0
         timings["total"] = sum(timings.values())
         glasses = self._glasses if self.selection.kind == "glasses" else None
         return TryOnResult(
             image=image, faces=faces, pose=pose, measurements=measurements, timings_ms=timings,
             selection=self.selection, applied=applied, frame_index=self._frames,
-            product=self.product,
+            product=self.product, changed=changed,
             fit=fit_advice(measurements, glasses.frame_width_mm if glasses is not None else None),
         )
 
     def _overlay(
         self, frame: np.ndarray, faces: list[Face], pose: HeadPose | None, camera: Camera,
         *, owned: bool,
-    ) -> tuple[np.ndarray, bool]:
+    ) -> tuple[np.ndarray, bool, tuple[int, int, int, int] | None]:
+        """The composited frame, whether the selection was applied, and the box (x0, y0, x1,
+        y1) whose pixels changed (None: none did)."""
         sel = self.selection
         if not faces or pose is None:
-            return frame, False
+            return frame, False, None
         if sel.kind == "glasses" and self._glasses is not None:
             # The renderer may composite in place; never touch the caller's array.
             target = frame if owned else frame.copy()
             res = self._renderers().render(target, faces[0], pose, camera, self._glasses,
                                            sel.variant)
-            return res.image, res.bbox is not None
+            return res.image, res.bbox is not None, res.bbox
         if sel.kind == "shade" and self._shade is not None:
             if self._painter is None:
                 from vision.lipstick import LipstickPainter
@@ -367,8 +390,8 @@ class TryOnPipeline:
                 self._painter = LipstickPainter()
             image = self._painter.apply(frame, faces[0], self._shade, intensity=sel.intensity,
                                         finish=sel.finish, in_place=owned)
-            return image, True
-        return frame, False
+            return image, True, self._painter.last_box
+        return frame, False, None
 
     @property
     def product(self) -> GlassesProduct | Shade | None:

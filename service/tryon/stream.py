@@ -43,6 +43,7 @@ router = APIRouter(tags=["try-on"])
 log = logging.getLogger(__name__)
 
 AUTH_TIMEOUT_S = 10.0
+REPLIES = ("frame", "region")  # ?reply=: whole composited frames (default) or the changed box
 END_FLUSH_TIMEOUT_S = 10.0  # after "end", how long the last results may take to go out
 # The client is gone: the first send or receive to notice raises WebSocketDisconnect, any
 # later one (the other task: sender or loop) WebSocketDisconnected.
@@ -146,6 +147,10 @@ async def stream(ws: WebSocket, rt: RuntimeDep) -> None:
     ids = await _identity(ws, principal)
     if ids is None:
         return
+    if ws.query_params.get("reply", "frame") not in REPLIES:
+        msg = "reply must be 'frame' (whole composited frames) or 'region' (the changed box)"
+        await _refuse(ws, "bad_reply", msg, CLOSE_POLICY)
+        return
     if not rt.streams.acquire():
         rt.metrics.rejected_streams.inc()
         await ws_busy(ws, rt.streams.limit)
@@ -212,7 +217,7 @@ class StreamConnection:
             consent=q.get("consent", "").lower() in ("1", "true", "yes"),
             min_dwell_s=rt.settings.min_try_on_dwell_s,
         )
-        self.frames = StreamFrames(rt, self.events)
+        self.frames = StreamFrames(rt, self.events, region=q.get("reply") == "region")
         self.principal = principal
 
     def _emit(self, events: list[dict[str, Any]]) -> None:

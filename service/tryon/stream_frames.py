@@ -31,9 +31,10 @@ class StreamFrames:
     slowly than frames are processed, only the newest two results are kept.
     """
 
-    def __init__(self, rt: Runtime, events: TryOnSession) -> None:
+    def __init__(self, rt: Runtime, events: TryOnSession, *, region: bool = False) -> None:
         self.rt = rt
         self.events = events
+        self.region = region  # reply with the changed box only (?reply=region)
         self.pipe: TryOnPipeline | None = None
         self._lock = threading.Lock()  # selection changes never interleave with a frame
         self.results: asyncio.Queue[tuple[int, Outcome]] = asyncio.Queue()
@@ -79,7 +80,7 @@ class StreamFrames:
         data, t_recv = item
         assert self.pipe is not None
         with self._lock:
-            return self.pipe.process_bytes(data, t_s=t_recv)
+            return self.pipe.process_bytes(data, t_s=t_recv, region=self.region)
 
     def apply(self, msg: Selecting) -> dict[str, Any]:
         """Change the selection (blocking: run on a thread); returns the new selection."""
@@ -127,6 +128,9 @@ class StreamFrames:
             "fit": s.get("fit"),
             "dropped": self.slot.stats.dropped + self.results_dropped,
             "bytes": len(result.jpeg or b""),
+            # ?reply=region: where the JPEG goes on the frame the client sent ([x, y, w, h];
+            # w = 0: nothing changed, show that frame as it is); absent: a whole frame.
+            **({"region": list(result.region)} if result.region is not None else {}),
         }
 
     def summary(self) -> dict[str, Any]:

@@ -58,6 +58,8 @@ class LipstickPainter:
         self.options = options or PainterOptions()
         self._sparkle = _sparkle_texture(self.options)
         self._sparkle_tiled = np.tile(self._sparkle, (2, 2))
+        # The box (x0, y0, x1, y1) the last apply() wrote, None when it changed nothing.
+        self.last_box: tuple[int, int, int, int] | None = None
 
     def apply(
         self,
@@ -78,6 +80,7 @@ class LipstickPainter:
         """
         k = check_intensity(intensity)
         look = LOOKS[Finish.parse(finish) if finish is not None else shade.finish]
+        self.last_box = None
         # paint_into reads every input pixel (mask, crop) before writing the lips' box, so the
         # frame can be its own output.
         out = frame_bgr if in_place else frame_bgr.copy()
@@ -121,6 +124,7 @@ class LipstickPainter:
             win = np.s_[box[0]:box[1], box[2]:box[3]]
             blended[win] += (tinted - crop[win]) * r[win][..., None]
         out[y0:y1, x0:x1] = np.clip(blended * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        self.last_box = (int(x0), int(y0), int(x1), int(y1))
 
     def _light_canvas(
         self, mf: MouthFrame, xy: np.ndarray, splines: LipSplines, alpha_c: np.ndarray,

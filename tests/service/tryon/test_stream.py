@@ -312,6 +312,41 @@ class TestLimitsAndErrors:
         with _open(live_server, query) as ws:
             assert _recv_json(ws, "ready")["session_id"]  # empty = not given
 
+    def test_region_replies_compose_to_the_whole_frame(
+        self, live_server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
+    ) -> None:
+        """?reply=region: each frame's JPEG is only the box the glasses changed, with where it
+        goes; drawn over the frame the client sent it shows what a whole-frame reply shows,
+        in a fraction of the bytes."""
+        sku = catalog["skus"][0]
+        whole_bytes = part_bytes = 0
+        with _open(live_server, f"{live_server.ticket()}&sku={sku}") as full, \
+                _open(live_server, f"{live_server.ticket()}&sku={sku}&reply=region") as part:
+            for ws in (full, part):
+                _recv_json(ws, "selected")
+            for data in frames[:12]:
+                meta_w, image_w = _frame(full, data)
+                meta_r, image_r = _frame(part, data)
+                assert "region" not in meta_w and len(meta_r["region"]) == 4
+                whole_bytes += len(image_w)
+                part_bytes += len(image_r)
+                x, y, w, h = meta_r["region"]
+                shown = decode(data).astype(int)
+                if w == 0:
+                    assert image_r == b"" and not meta_r["applied"]
+                    continue
+                assert min(x, y) >= 0 and x + w <= 640 and y + h <= 480
+                shown[y:y + h, x:x + w] = decode(image_r)
+                # the same pixels as the whole reply, up to what JPEG q85 re-encoding moves
+                assert np.abs(shown - decode(image_w).astype(int)).mean() < 3.0
+        assert part_bytes < whole_bytes / 3
+        with _open(live_server, f"{live_server.ticket()}&reply=diff") as ws:
+            err = _recv_json(ws, "error")
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=10)
+        assert err["code"] == "bad_reply" and closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1008
+
     def test_malformed_control_and_bad_frames_do_not_kill_the_stream(
         self, live_server: LiveServer, frames: list[bytes], catalog: dict[str, Any]
     ) -> None:
