@@ -210,16 +210,29 @@ def test_products_parity_dwell_in_passes(env, f, group_by, passes) -> None:
     assert any(r["dwell_events"] == 0 for r in got) or not got  # try-on-only groups kept
 
 
-@pytest.mark.parametrize("group_by", [("variant",), ("variant", "store", "day")])
-def test_large_range_runs_counts_and_percentiles_apart(env, monkeypatch, group_by) -> None:
+@pytest.mark.parametrize(
+    ("group_by", "first_budget", "first"),
+    [
+        (("variant",), None, [1]),
+        (("variant", "store", "day"), None, [1]),
+        # many groups over many rows, nothing learned yet: passes from the first attempt
+        (("variant", "store", "day"), 1.0, [16]),
+    ],
+)
+def test_large_range_runs_counts_and_percentiles_apart(
+    env, monkeypatch, group_by, first_budget, first
+) -> None:
     """Past the one-query budget (lake rows per GiB of the memory limit) the try-on counts and
-    the dwell percentiles run as separate queries, the percentiles in one pass first (a
-    failure then costs only their own scan), with the SQL store's numbers."""
+    the dwell percentiles run as separate queries, the percentiles in as many passes as the
+    range's rows times the count's groups call for (one on these fixtures; a failure then
+    costs only their own scan), with the SQL store's numbers."""
     from service.analytics import duck_dwell
 
     session, dr = duck_reports(env)
     f = Filters()
     monkeypatch.setattr(duck_dwell, "ONE_QUERY_ROWS_PER_GIB", 1.0)
+    if first_budget is not None:
+        monkeypatch.setattr(duck_dwell, "FIRST_PASS_ROWS_X_GROUPS_PER_GIB", first_budget)
     asked: list[int] = []
     real = duck_dwell.dwell_in_passes
 
@@ -233,7 +246,7 @@ def test_large_range_runs_counts_and_percentiles_apart(env, monkeypatch, group_b
             same(dr.product_summary(f, group_by), queries.product_summary(session, f, group_by))
     finally:
         dr.duck.forget_passes(tuple(group_by))
-    assert asked == [1]
+    assert asked == first
 
 
 def test_first_passes_grow_with_rows_times_groups() -> None:
@@ -247,34 +260,6 @@ def test_first_passes_grow_with_rows_times_groups() -> None:
     assert first_passes(10**9, 12_000, gib) == 8
     assert first_passes(10**12, 10**6, gib) == MAX_DWELL_PASSES  # then the doubling decides
     assert first_passes(0, 0, gib) == 1
-
-
-@pytest.mark.parametrize("group_by", [("variant", "store", "day")])
-def test_large_range_starts_in_passes_when_groups_times_rows_say_so(
-    env, monkeypatch, group_by
-) -> None:
-    """Nothing learned yet, but many groups over many rows: the first attempt already runs in
-    passes (no failed one-pass attempt first), and the numbers are the SQL store's."""
-    from service.analytics import duck_dwell
-
-    session, dr = duck_reports(env)
-    f = Filters()
-    monkeypatch.setattr(duck_dwell, "ONE_QUERY_ROWS_PER_GIB", 1.0)
-    monkeypatch.setattr(duck_dwell, "FIRST_PASS_ROWS_X_GROUPS_PER_GIB", 1.0)
-    asked: list[int] = []
-    real = duck_dwell.dwell_in_passes
-
-    def spy(*args, **kw):
-        asked.append(args[5])
-        return real(*args, **kw)
-
-    monkeypatch.setattr(duck_dwell, "dwell_in_passes", spy)
-    try:
-        with session:
-            same(dr.product_summary(f, group_by), queries.product_summary(session, f, group_by))
-    finally:
-        dr.duck.forget_passes(tuple(group_by))
-    assert len(asked) == 1 and asked[0] > 1
 
 
 def test_memory_limit_read_back_in_bytes(env) -> None:
