@@ -96,3 +96,32 @@ def test_a_downscaled_frame_comes_back_whole(photo: bytes) -> None:
     finally:
         pipe.close()
     assert res.region is None and max(_decoded(res.jpeg or b"").shape[:2]) == 200
+
+
+def test_region_of_a_phone_jpeg_is_in_its_upright_frame(pipes, shared_data: Path) -> None:
+    """A JPEG stored sideways with an EXIF orientation: the box is where the glasses are in
+    the upright frame (what a browser shows for that JPEG), not in the stored pixels."""
+    import io
+
+    from PIL import Image
+
+    from vision.frames import decode
+
+    _, region = pipes
+    region.select_glasses("REC-M")
+    upright = cv2.imread(str(shared_data / "faces" / "photos" / "obama.jpg"), cv2.IMREAD_COLOR)
+    sideways = Image.fromarray(cv2.cvtColor(upright, cv2.COLOR_BGR2RGB)).transpose(
+        Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 clockwise to show
+    buf = io.BytesIO()
+    sideways.save(buf, format="JPEG", exif=exif, quality=95)
+    res = region.process_bytes(buf.getvalue(), region=True)
+    assert res.region is not None and res.applied
+    x, y, w, h = res.region
+    shown = decode(buf.getvalue())
+    assert shown.shape == upright.shape and x + w <= shown.shape[1] and y + h <= shown.shape[0]
+    eyes = res.faces[0].xy[[468, 473]]  # the irises, in the upright frame
+    assert ((eyes[:, 0] > x) & (eyes[:, 0] < x + w) & (eyes[:, 1] > y)
+            & (eyes[:, 1] < y + h)).all()
+    assert w > h  # glasses lie across an upright face
