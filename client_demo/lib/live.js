@@ -24,6 +24,7 @@ export async function startCamera() {
   try {
     url = await state.api.streamUrl({
       ...sessionFields(),
+      reply: 'region', // the changed box only, drawn over the frame sent (stream.js)
       // Opted in: the stream's own events (Try-On Started, Frame Applied, dwell, snapshot)
       // then carry PD, face width and size band; without it the parameter is left out.
       ...(state.consent.measurements ? { consent: '1' } : {}),

@@ -169,6 +169,14 @@ class TestLiveStream:
         # The frame is drawn over the eyes; the lips are left alone (JPEG noise only).
         assert eye_diff > 12, f"eye region barely changed ({eye_diff:.1f})"
         assert eye_diff > 3 * lip_diff, (eye_diff, lip_diff)
+        # The page asked for region replies: the server sent the glasses' box only (a
+        # fraction of a frame's bytes), which the page drew over the frame it had sent.
+        assert stream_query(studio)["reply"] == ["region"]
+        x, y, w, h = pair["meta"]["region"]
+        assert w > 0 and h > 0 and w * h < 0.25 * sent.shape[0] * sent.shape[1]
+        ey, ex = eyes
+        assert x <= ex.start and ex.stop <= x + w + 2 and y <= ey.stop and ey.start <= y + h
+        assert got.shape == sent.shape
         studio.screenshot(path=str(screenshots / "demo-glasses.png"))
 
         # Control: with no product the same measure stays at re-encoding noise.
