@@ -20,7 +20,6 @@ from service.db.base import utcnow
 from service.errors import Forbidden, ServiceError, Unauthorized, database_unavailable
 
 log = logging.getLogger(__name__)
-REDIS_RETRY_S = 10.0
 
 Scope = Literal["kiosk", "analyst", "admin", "demo"]
 SCOPES: tuple[str, ...] = ("kiosk", "analyst", "admin", "demo")

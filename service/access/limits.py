@@ -12,12 +12,12 @@ from service.access.models import RateCounter
 from service.db.dml import table_of
 from service.db.upsert import insert_for
 from service.errors import RateLimited
+from service.redis_fallback import RedisFallback
 
 if TYPE_CHECKING:
     from service.access.keys import Principal
 
 log = logging.getLogger(__name__)
-REDIS_RETRY_S = 10.0
 
 
 class RateLimiter:
@@ -34,14 +34,14 @@ class RateLimiter:
         self.redis = redis
         self.prefix = prefix
         self.window_s = window_s
-        self._redis_retry_at = 0.0  # after a Redis failure, skip it until then
+        self._fallback = RedisFallback(redis, log, "rate limiter", "counting in the database")
 
     def hit(self, bucket: str, now: float | None = None) -> tuple[int, int]:
         """Count one request; returns (count in this window, seconds until it resets)."""
         now = time.time() if now is None else now
         window = int(now // self.window_s) * self.window_s
         reset = window + self.window_s - int(now)
-        if self.redis is not None and time.monotonic() >= self._redis_retry_at:
+        if self._fallback.up():
             key = f"{self.prefix}rl:{bucket}:{window}"
             try:
                 pipe = self.redis.pipeline()
@@ -50,12 +50,7 @@ class RateLimiter:
                 count, _ = pipe.execute()
                 return int(count), reset
             except Exception as exc:  # Redis down: keep limiting through the shared DB
-                log.warning(
-                    "rate limiter: Redis failed (%s); counting in the database for %.0f s",
-                    exc,
-                    REDIS_RETRY_S,
-                )
-                self._redis_retry_at = time.monotonic() + REDIS_RETRY_S
+                self._fallback.failed(exc)
         return self._hit_db(bucket, window), reset
 
     def _hit_db(self, bucket: str, window: int) -> int:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, func, select, text
 
 from service.db.dml import table_of
 from service.db.upsert import insert_for
+from service.redis_fallback import RedisFallback
 from service.tryon.models import StreamLease
 
 if TYPE_CHECKING:  # Redis is optional
@@ -26,8 +27,6 @@ if TYPE_CHECKING:  # Redis is optional
 
 log = logging.getLogger(__name__)
 
-# After a Redis failure, leases go to the database this long (as the rate limiter's counters).
-REDIS_RETRY_S = 10.0
 # Expired rows of principals that never come back (a crashed replica's session tokens) are
 # deleted at most this often; a returning principal's own expired rows go at once.
 SWEEP_EVERY_S = 60.0
@@ -89,9 +88,9 @@ class StreamLeases:
     crashed replica's streams stop counting by themselves. Leases live in Redis when a client
     is given (a sorted set per principal, scored by expiry, changed atomically by a script),
     else in the database's stream_leases (the principal's rows counted under a per-principal
-    lock). While Redis fails, leases are taken and renewed in the database for
-    REDIS_RETRY_S at a time; the two stores are not summed, so around an outage a principal
-    may briefly hold up to twice the cap, until renewals have moved the open streams over.
+    lock). While Redis fails, leases are taken and renewed in the database for REDIS_RETRY_S
+    (service.redis_fallback) at a time; the two stores are not summed, so around an outage a
+    principal may briefly hold up to twice the cap, until renewals have moved the open streams over.
     The principal is Principal.subject ("key:<id>" or "session:<nonce>"): no shopper id.
     All methods block (network and database): call them from a thread.
     """
@@ -112,7 +111,7 @@ class StreamLeases:
         self.ttl_s = ttl_s
         self.heartbeat_s = heartbeat_s
         self._acquire_script = redis.register_script(ACQUIRE_LUA) if redis is not None else None
-        self._redis_retry_at = 0.0  # after a Redis failure, skip it until then
+        self._fallback = RedisFallback(redis, log, "stream leases", "leasing in the database")
         self._sweep_at = 0.0
 
     # -- the API -------------------------------------------------------------------------
@@ -120,12 +119,12 @@ class StreamLeases:
         """A new lease, or None when the principal already holds `cap` live ones."""
         now = time.time() if now is None else now
         lease = Lease(principal, uuid.uuid4().hex)
-        if self._redis_up():
+        if self._fallback.up():
             try:
                 lease.in_redis = self._acquire_redis(lease, now)
                 return lease if lease.in_redis else None
             except Exception as exc:  # Redis down: keep the cap through the shared DB
-                self._redis_failed(exc)
+                self._fallback.failed(exc)
         self._sweep(now)
         lease.in_db = self._acquire_db(lease, now)
         return lease if lease.in_db else None
@@ -147,12 +146,12 @@ class StreamLeases:
         """Give the slot back (every copy); a copy that cannot be deleted expires by itself."""
         with lease.lock:
             lease.released = True
-            if lease.in_redis and self._redis_up():
+            if lease.in_redis and self._fallback.up():
                 try:
                     assert self.redis is not None
                     self.redis.zrem(self._key(lease.principal), lease.lease_id)
                 except Exception as exc:
-                    self._redis_failed(exc)
+                    self._fallback.failed(exc)
             if lease.in_db:
                 try:
                     self._release_db(lease)
@@ -162,7 +161,7 @@ class StreamLeases:
     def held(self, principal: str, now: float | None = None) -> int:
         """The principal's live leases in the store in use now (Redis, else the database)."""
         now = time.time() if now is None else now
-        if self._redis_up():
+        if self._fallback.up():
             assert self.redis is not None
             return int(self.redis.zcount(self._key(principal), f"({now}", "+inf"))
         t = table_of(StreamLease)
@@ -171,17 +170,6 @@ class StreamLeases:
             return int(conn.execute(stmt).scalar_one())
 
     # -- Redis ---------------------------------------------------------------------------
-    def _redis_up(self) -> bool:
-        return self.redis is not None and time.monotonic() >= self._redis_retry_at
-
-    def _redis_failed(self, exc: Exception) -> None:
-        log.warning(
-            "stream leases: Redis failed (%s); leasing in the database for %.0f s",
-            exc,
-            REDIS_RETRY_S,
-        )
-        self._redis_retry_at = time.monotonic() + REDIS_RETRY_S
-
     def _key(self, principal: str) -> str:
         return f"{self.prefix}streams:{principal}"
 
@@ -204,13 +192,13 @@ class StreamLeases:
         pipe.execute()
 
     def _renew(self, lease: Lease, now: float) -> None:
-        if self._redis_up():
+        if self._fallback.up():
             try:
                 self._renew_redis(lease, now)
                 lease.in_redis = True
                 return
             except Exception as exc:
-                self._redis_failed(exc)
+                self._fallback.failed(exc)
         self._renew_db(lease, now)
         lease.in_db = True
 
