@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -15,9 +15,10 @@ from vision.frame_header import read_header
 from vision.frames import FrameLimits, decode, encode_jpeg, to_bgr
 from vision.geometry import Camera, CanonicalFace, HeadPose, estimate_pose
 from vision.landmarks import Face, FaceTracker, FaceTrackerOptions, RunningMode
-from vision.measure import FaceMeasurements, FitAdvice, fit_advice, measure_face
+from vision.measure import FaceMeasurements, fit_advice, measure_face
 from vision.meter import FaceMeter
 from vision.smoothing import LandmarkSmoother, SmoothingOptions
+from vision.tryon_result import Selection, TryOnResult
 
 if TYPE_CHECKING:
     from vision.catalog import GlassesProduct
@@ -111,85 +112,6 @@ def default_renderers() -> ThreadLocalRenderers:
         return _default_renderers
 
 
-@dataclass(frozen=True)
-class Selection:
-    """What is being tried on: nothing, one glasses product (+variant) or one shade."""
-
-    kind: Literal["none", "glasses", "shade"] = "none"
-    sku: str | None = None
-    variant: str | None = None
-    shade: str | None = None
-    intensity: float = 1.0
-    finish: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        if self.kind == "glasses":
-            return {"kind": "glasses", "sku": self.sku, "variant": self.variant}
-        if self.kind == "shade":
-            return {
-                "kind": "shade", "shade": self.shade, "sku": self.sku or self.shade,
-                "intensity": self.intensity, "finish": self.finish,
-            }
-        return {"kind": "none"}
-
-
-@dataclass
-class TryOnResult:
-    """One processed frame. image: the composited BGR frame; jpeg when encoded.
-
-    timings_ms has one entry per stage in STAGES that ran plus "total".
-    applied: whether the selected overlay was drawn (False when no face, a face whose pose
-    cannot be solved, or nothing selected). product: the GlassesProduct or Shade this frame
-    was processed with, so callers never look it up again (the selection may change since).
-    fit: frame-size advice from the measurements, with a verdict on the selected glasses.
-    """
-
-    image: np.ndarray
-    faces: list[Face]
-    pose: HeadPose | None
-    measurements: FaceMeasurements | None
-    timings_ms: dict[str, float]
-    selection: Selection = field(default_factory=Selection)
-    applied: bool = False
-    frame_index: int = 0
-    jpeg: bytes | None = None
-    product: GlassesProduct | Shade | None = None
-    fit: FitAdvice | None = None
-    # The box of the frame the overlay changed, (x0, y0, x1, y1), or None (nothing drawn).
-    changed: tuple[int, int, int, int] | None = None
-    # A region reply (process_bytes(region=True)): (x, y, w, h) of the frame `jpeg` covers,
-    # (0, 0, 0, 0) with an empty jpeg when nothing changed; None: jpeg is the whole frame.
-    region: tuple[int, int, int, int] | None = None
-
-    def _measurements_dict(self) -> dict[str, Any] | None:
-        """A stream's pooled estimate (values, uncertainty, `reliable`, flags); a photo's
-        measurement only when reliable, else only why not (quality_flags)."""
-        m = self.measurements
-        if m is None:
-            return None
-        if not m.reliable and m.converged and m.pooled_frames == 0:  # IMAGE mode: alone
-            return m.withheld_dict()
-        return m.to_dict()
-
-    def summary(self, include_landmarks: bool = False) -> dict[str, Any]:
-        """JSON-ready description (no image)."""
-        out: dict[str, Any] = {
-            "frame_index": self.frame_index,
-            "faces": len(self.faces),
-            "applied": self.applied,
-            "selection": self.selection.to_dict(),
-            "pose": self.pose.to_dict() if self.pose is not None else None,
-            "measurements": self._measurements_dict(),
-            "fit": self.fit.to_dict() if self.fit is not None else None,
-            "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
-        }
-        if include_landmarks and self.faces:
-            f = self.faces[0]
-            out["landmarks"] = np.round(f.landmarks, 2).tolist()
-            out["bbox"] = np.round(f.bbox, 1).tolist()
-        return out
-
-
 class TryOnPipeline:
     """Owns one stream's state: tracker, landmark filter, camera model and the selection.
 
@@ -281,14 +203,12 @@ class TryOnPipeline:
         t = time.perf_counter()
         frame = decode(data, self.options.limits, max_side=self.options.max_side)
         decode_ms = (time.perf_counter() - t) * 1000.0
-        if region:
-            header = read_header(data)
-            region = sorted(frame.shape[:2]) == sorted((header.height, header.width))
+        whole = not region or self._downscaled(data, frame)
         result = self.process(frame, t_s, _owned=True)
         result.timings_ms["decode"] = decode_ms
         if encode:
             t = time.perf_counter()
-            if not region:
+            if whole:
                 result.jpeg = encode_jpeg(result.image, self.options.jpeg_quality)
             elif result.changed is None:
                 result.jpeg, result.region = b"", (0, 0, 0, 0)
@@ -300,6 +220,14 @@ class TryOnPipeline:
         result.timings_ms["total"] = sum(result.timings_ms[k] for k in STAGES if k in
                                          result.timings_ms)
         return result
+
+    def _downscaled(self, data: bytes, frame: np.ndarray) -> bool:
+        """Whether decoding scaled the frame down to max_side (then its pixels are not the
+        client's). Without max_side none is, so the header is read again only with it."""
+        if not self.options.max_side:
+            return False
+        header = read_header(data)
+        return sorted(frame.shape[:2]) != sorted((header.height, header.width))
 
     def process(
         self, frame_bgr: np.ndarray, t_s: float | None = None, *, _owned: bool = False

@@ -18,7 +18,7 @@ from service.runtime import Runtime
 from service.tryon.frame_input import IMAGE_BODY, TryOnQuery, read_image, select
 from vision.errors import VisionError
 from vision.measure import FitAdvice, fit_advice, fit_verdict
-from vision.pipeline import TryOnResult
+from vision.tryon_result import TryOnResult
 
 router = APIRouter(
     prefix="/v1/tryon",
@@ -51,7 +51,7 @@ class FitOut(BaseModel):
 
 
 class FrameSummaryOut(BaseModel):
-    """What one processed frame showed (vision.pipeline.TryOnResult.summary())."""
+    """What one processed frame showed (vision.tryon_result.TryOnResult.summary())."""
 
     frame_index: int
     faces: int

@@ -13,7 +13,8 @@ from service.tryon.stream_events import TryOnSession
 from service.tryon.stream_protocol import SelectGlasses, Selecting, SelectShade, SetIntensity
 from service.tryon.workers import LatestFrameSlot
 from vision.landmarks import RunningMode
-from vision.pipeline import TryOnPipeline, TryOnResult
+from vision.pipeline import TryOnPipeline
+from vision.tryon_result import TryOnResult
 
 Outcome = TryOnResult | BaseException
 

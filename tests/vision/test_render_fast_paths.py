@@ -75,14 +75,14 @@ def test_cached_temple_fit_follows_the_face(cases: list[tuple[Face, HeadPose, Ca
 
 def test_renderer_temples_match_the_cpu_fit(cases: list[tuple[Face, HeadPose, Camera]]) -> None:
     """The renderer's in-place point buffer holds fit_parts' temples for that face."""
-    from vision.render.renderer import _GpuProduct
+    from vision.render.gpu_product import GpuProduct
 
     product = GlassesCatalog.load().get("REC-M")
     face, pose, cam = cases[2]
     with GlassesRenderer(RenderOptions()) as r:
         r.render_overlay(face, pose, cam, product)
         gp = next(iter(r._products.values()))
-        assert isinstance(gp, _GpuProduct)
+        assert isinstance(gp, GpuProduct)
         with r._ctx:
             pts = gp.fit(pose)
     parts = fit_parts(mesh_parts(product, rest=True), face_frame_landmarks(pose))

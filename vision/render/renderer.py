@@ -17,7 +17,8 @@ from vision.landmarks import Face
 from vision.render import shaders
 from vision.render.composite import composite_premultiplied
 from vision.render.device import ContextChoice, RenderDevice, create_context
-from vision.render.materials import LENS, MeshPart, mesh_parts, part_color, shading
+from vision.render.gpu_product import GpuProduct
+from vision.render.materials import LENS, part_color, shading
 from vision.render.placement import (
     CANONICAL_BRIDGE_ID,
     anchored_glasses_to_camera,
@@ -25,17 +26,11 @@ from vision.render.placement import (
     head_proxy,
     inverse_3x3,
 )
+from vision.render.reuse import DrawnOverlays
 from vision.render.targets import AAChoice, Antialias, BoxTargets, choose_aa, crop_projection
-from vision.render.temples import (
-    TempleRig,
-    ear_points_mm,
-    face_frame_landmarks,
-    fitted_vertices,
-)
 
 BBOX_PAD_PX = 2  # anti-aliased edges spill a pixel past the projected vertices
 MAX_CACHED_PRODUCTS = 64  # GPU meshes kept per renderer (a few hundred KB each)
-EAR_REFIT_MM = 0.2  # temples are refitted when an ear point moves at least this far
 REUSED_OVERLAYS = 4  # drawn overlays kept per renderer for reuse (one per face or stream)
 
 
@@ -62,7 +57,7 @@ class RenderOptions:
     # A drawn overlay is reused while no vertex of the glasses has moved this many pixels on
     # screen since it was drawn (0: draw every frame). On a still head the smoothed pose moves
     # the glasses ~0.15 px a frame; half a pixel is the tolerance the temple refit already
-    # works to (EAR_REFIT_MM), under what an anti-aliased edge shows.
+    # works to (gpu_product.EAR_REFIT_MM), under what an anti-aliased edge shows.
     reuse_px: float = 0.5
     backend: str = "egl"
     device: RenderDevice = "auto"  # auto/gpu: a GPU when present, else Mesa llvmpipe on the CPU
@@ -101,59 +96,6 @@ class RenderResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-class _GpuProduct:
-    """A product's meshes on the GPU. Temple arms (temples.TEMPLE_NODES) are re-fitted to each
-    face on the CPU and their small vertex buffers rewritten per frame."""
-
-    def __init__(self, ctx: Any, prog: Any, product: GlassesProduct) -> None:
-        self.parts = []
-        self.temples: list[tuple[TempleRig, MeshPart, Any]] = []
-        rigid = []
-        for part in mesh_parts(product, rest=True):
-            vbo = ctx.buffer(part.vertices.tobytes(), dynamic=bool(part.temple))
-            ibo = ctx.buffer(part.indices.tobytes())
-            vao = ctx.vertex_array(prog, [(vbo, "3f 3f", "in_pos", "in_normal")],
-                                   index_buffer=ibo, index_element_size=4)
-            self.parts.append((part, vao, (vbo, ibo)))
-            if part.temple:
-                self.temples.append((TempleRig.from_vertices(part.temple, part.vertices[:, :3]),
-                                     part, vbo))
-            else:
-                rigid.append(part.vertices[:, :3])
-        self.points = np.vstack(rigid).astype(np.float64)
-        # Rigid points, then each temple's fitted points (rewritten in place by fit()).
-        self._all = np.vstack([self.points] + [p.vertices[:, :3] for _, p, _ in self.temples]
-                              ).astype(np.float64)
-        self._ears: np.ndarray | None = None  # the ear points the temple buffers hold
-
-    def fit(self, pose: HeadPose | None) -> np.ndarray:
-        """Fit the temples to this face, None: the canonical head (rewriting their buffers);
-        (n, 3) all points, GLB mm (read-only: shared across frames).
-
-        Ears within EAR_REFIT_MM of those the buffers were fitted to keep that fit (no refit,
-        no upload): landmark noise moves them ~0.05 mm a frame, and 0.2 mm at the ear moves
-        the arm by under half a pixel at 1280x720."""
-        if not self.temples:
-            return self.points
-        ears = ear_points_mm(None if pose is None else face_frame_landmarks(pose))
-        if self._ears is not None and float(np.abs(ears - self._ears).max()) < EAR_REFIT_MM:
-            return self._all
-        start = len(self.points)
-        for rig, part, vbo in self.temples:
-            fitted = fitted_vertices(rig, part.vertices, ears)
-            vbo.write(fitted.tobytes())
-            self._all[start:start + len(fitted)] = fitted[:, :3]
-            start += len(fitted)
-        self._ears = ears
-        return self._all
-
-    def release(self) -> None:
-        for _, vao, bufs in self.parts:
-            vao.release()
-            for b in bufs:
-                b.release()
-
-
 @lru_cache(maxsize=1)
 def _face_to_glasses() -> np.ndarray:
     return np.linalg.inv(glasses_to_face())
@@ -178,11 +120,9 @@ class GlassesRenderer:
         self._thread: int | None = None
         self._targets: BoxTargets | None = None
         self.aa = AAChoice("none")  # resolved per device when the context is made
-        self._products: dict[str, _GpuProduct] = {}
-        # ((product, variant, occluder, frame size), vertices on screen, overlay); newest last
-        self._drawn: list[tuple[tuple[Any, ...], np.ndarray, Overlay | None]] = []
-        self.draws = 0  # overlays drawn (GL) ...
-        self.reuses = 0  # ... and reused unchanged (RenderOptions.reuse_px)
+        self._products: dict[str, GpuProduct] = {}
+        self._drawn: DrawnOverlays[Overlay] = DrawnOverlays(self.options.reuse_px,
+                                                            REUSED_OVERLAYS)
 
     # -- GL resources ---------------------------------------------------------------------
     def _ensure_context(self) -> None:
@@ -223,7 +163,7 @@ class GlassesRenderer:
         with self._ctx:
             return str(self._ctx.info["GL_RENDERER"])
 
-    def _gpu_product(self, product: GlassesProduct) -> _GpuProduct:
+    def _gpu_product(self, product: GlassesProduct) -> GpuProduct:
         # Keyed by the loaded scene too, so a product re-uploaded under the same SKU is redrawn.
         key = f"{product.sku}:{id(product.scene)}"
         gp = self._products.get(key)
@@ -232,7 +172,7 @@ class GlassesRenderer:
                 for old in self._products.values():
                     old.release()
                 self._products.clear()
-            gp = self._products[key] = _GpuProduct(self._ctx, self._prog, product)
+            gp = self._products[key] = GpuProduct(self._ctx, self._prog, product)
         return gp
 
     # -- drawing --------------------------------------------------------------------------
@@ -269,15 +209,15 @@ class GlassesRenderer:
         # The product object itself (held by the entry, so its id is not reused): a copy with
         # another material or scene is another drawing.
         key = (product, var.name, self.options.occluder if occluder is None else occluder, w, h)
-        hit = self._reusable(key, px)
+        hit = self._drawn.find(key, px)
         if hit is not None:
-            return hit[0]
+            return hit.overlay
         x0 = max(int(np.floor(px[:, 0].min())) - BBOX_PAD_PX, 0)
         y0 = max(int(np.floor(px[:, 1].min())) - BBOX_PAD_PX, 0)
         x1 = min(int(np.ceil(px[:, 0].max())) + BBOX_PAD_PX, w)
         y1 = min(int(np.ceil(px[:, 1].max())) + BBOX_PAD_PX, h)
         if x1 <= x0 or y1 <= y0:
-            self._remember(key, px, None)
+            self._drawn.add(key, px, None)
             return None
         box_gl = (x0, h - y1, x1 - x0, y1 - y0)  # GL's origin is the bottom-left corner
         # Make this renderer's context current for the frame (and restore the previous one), so
@@ -296,32 +236,20 @@ class GlassesRenderer:
             premul = targets.read(x1 - x0, y1 - y0)
         premul.flags.writeable = False  # may be handed out again (reuse_px)
         overlay = Overlay(premul, x0, y0)
-        self._remember(key, px, overlay)
+        self._drawn.add(key, px, overlay)
         return overlay
 
-    def _reusable(self, key: tuple[Any, ...], px: np.ndarray) -> tuple[Overlay | None] | None:
-        """The overlay drawn for this product with every vertex within reuse_px of px on
-        screen, as a 1-tuple (its overlay may be None: nothing in the frame), or None."""
-        tol = self.options.reuse_px
-        if tol <= 0:
-            return None
-        for i in range(len(self._drawn) - 1, -1, -1):
-            k, drawn_px, overlay = self._drawn[i]
-            if (k[0] is key[0] and k[1:] == key[1:] and drawn_px.shape == px.shape
-                    and float(np.abs(drawn_px - px).max()) < tol):
-                self._drawn.append(self._drawn.pop(i))  # most recently used last
-                self.reuses += 1
-                return (overlay,)
-        return None
+    @property
+    def draws(self) -> int:
+        """Overlays drawn (GL) ..."""
+        return self._drawn.draws
 
-    def _remember(self, key: tuple[Any, ...], px: np.ndarray, overlay: Overlay | None) -> None:
-        self.draws += 1
-        if self.options.reuse_px <= 0:
-            return
-        self._drawn.append((key, px, overlay))
-        del self._drawn[:-REUSED_OVERLAYS]
+    @property
+    def reuses(self) -> int:
+        """... and reused unchanged (RenderOptions.reuse_px)."""
+        return self._drawn.reuses
 
-    def _draw(self, gp: _GpuProduct, var: Variant, product: GlassesProduct,
+    def _draw(self, gp: GpuProduct, var: Variant, product: GlassesProduct,
               model_view: np.ndarray, face_to_cam: np.ndarray, proj: np.ndarray,
               viewport: tuple[int, int, int, int], occluder: bool) -> None:
         """Draw into the box-sized target; proj is already narrowed to the box."""
@@ -426,7 +354,7 @@ class GlassesRenderer:
                 self._targets.release()
         self._ctx.release()
         self._ctx, self._products, self._targets = None, {}, None
-        self._drawn = []
+        self._drawn.clear()
 
     def __enter__(self) -> GlassesRenderer:
         return self
