@@ -57,17 +57,16 @@ def run(size: tuple[int, int], n: int, sku: str, data: Path) -> dict[str, Any]:
     stages: dict[str, list[float]] = {k: [] for k in STAGES}
     ref_stages: dict[str, list[float]] = {}
     tracker = FaceTracker(FaceTrackerOptions(running_mode=RunningMode.VIDEO))
+    def pipeline(renderers: ThreadLocalRenderers) -> TryOnPipeline:
+        made = TryOnPipeline(PipelineOptions(jpeg_quality=QUALITY), catalog, load_shades(),
+                             renderers=renderers)
+        made.select_glasses(sku)
+        return made
+
     renderers = ThreadLocalRenderers()
-    pipe = TryOnPipeline(PipelineOptions(jpeg_quality=QUALITY), catalog, load_shades(),
-                         renderers=renderers)
-    pipe.select_glasses(sku)
-    every = TryOnPipeline(PipelineOptions(jpeg_quality=QUALITY), catalog, load_shades(),
-                          renderers=ThreadLocalRenderers(RenderOptions(in_place=True,
-                                                                       reuse_px=0)))
-    every.select_glasses(sku)
-    region = TryOnPipeline(PipelineOptions(jpeg_quality=QUALITY), catalog, load_shades(),
-                           renderers=ThreadLocalRenderers())
-    region.select_glasses(sku)
+    pipe = pipeline(renderers)
+    every = pipeline(ThreadLocalRenderers(RenderOptions(in_place=True, reuse_px=0)))
+    region = pipeline(ThreadLocalRenderers())
     region_bytes: list[int] = []
     whole_bytes: list[int] = []
     reused_at_warmup = 0

@@ -198,7 +198,7 @@ class StreamConnection:
     ) -> None:
         self.ws = ws
         self.rt = rt
-        self.key_id = principal.key_id
+        self.principal = principal
         q = ws.query_params
         channel = q.get("channel") or ""
         if channel not in CHANNELS:  # an unknown channel would get every event rejected
@@ -218,11 +218,10 @@ class StreamConnection:
             min_dwell_s=rt.settings.min_try_on_dwell_s,
         )
         self.frames = StreamFrames(rt, self.events, region=q.get("reply") == "region")
-        self.principal = principal
 
     def _emit(self, events: list[dict[str, Any]]) -> None:
         """The batcher's emit, each event marked with the stream's key (events.key_id)."""
-        self.rt.event_batcher.emit([{**ev, KEY_ID_FIELD: self.key_id} for ev in events])
+        self.rt.event_batcher.emit([{**ev, KEY_ID_FIELD: self.principal.key_id} for ev in events])
 
     async def _sender(self) -> None:
         while True:
@@ -360,7 +359,7 @@ class StreamConnection:
         while True:
             await asyncio.sleep(every)
             if await run_in_threadpool(self.rt.auth.revoked, self.principal):
-                log.info("closing a stream of revoked key %s", self.key_id)
+                log.info("closing a stream of revoked key %s", self.principal.key_id)
                 await _refuse(self.ws, "unauthorized",
                               "this stream's API key was revoked", CLOSE_POLICY)
                 return
