@@ -89,8 +89,9 @@ def _try_on_counts(keys: str, names: Sequence[str], scope: str, hashed: bool) ->
     keyed on one 64-bit hash of the group's values instead of the values, which join back
     from the groups' names (a second, cheap scan): by variant, channel and store (12,000
     groups; 30M pairs at 100M SYNTHETIC events) the counts took 8.9 s on the values and 5.2 s
-    so, 810 -> 581 ms at 10M; by variant alone 4-6 % less. Two groups sharing a hash (odds
-    about 1e-11 for 12,000 groups) come back as one g named twice (_hash_shared).
+    so, 810 -> 581 ms at 10M; on small ranges the second scan costs more than it saves
+    (DuckReports.hashed_from_rows). Two groups sharing a hash (odds about 1e-11 for 12,000
+    groups) come back as one g named twice (_hash_shared).
     """
     gnames = ", ".join(names)
     shopper = "coalesce(c.canonical, e.shopper_key)"
@@ -128,6 +129,12 @@ class DuckReports:
 
     engine = "duckdb"
     spill_safe = False  # True: percentiles by sorted windows from the start (tests)
+    # Lake rows in a report's range from which the product counts key their (group, shopper)
+    # pairs on a hash of the group's values (_try_on_counts). Measured on the SYNTHETIC
+    # lakes, hashed vs on the values, same process: 1M rows by variant 120 vs 98 ms, by day
+    # 138 vs 116, by variant, channel and store 152 vs 154; 10M by variant 533 vs 527, by
+    # variant, channel and store 816 vs 963; 100M by variant, channel and store 7.7 vs 12.4 s.
+    hashed_from_rows = 5_000_000
 
     def __init__(self, duck: DuckEngine, session: Session, state: LakeState) -> None:
         self.duck = duck
@@ -159,8 +166,9 @@ class DuckReports:
         dims = shaping.check_dims(group_by)
         names = ["sku", *shaping.key_names(dims)]
         keys = ", ".join(["e.sku AS sku", *[DIM_SQL[d] for d in dims]])
-        rows = self._products(f, dims, names, keys, hashed=True)
-        if _hash_shared(rows):
+        hashed = self._rows_in_range(f) >= self.hashed_from_rows
+        rows = self._products(f, dims, names, keys, hashed=hashed)
+        if hashed and _hash_shared(rows):
             log.warning("two product groups share a 64-bit hash; counting on their values")
             rows = self._products(f, dims, names, keys, hashed=False)
         return self._product_rows(rows, names)

@@ -175,8 +175,12 @@ GROUPINGS = [(), ("variant",), ("channel",), ("store",), ("day",), ("variant", "
 
 @pytest.mark.parametrize("f", FILTERS)
 @pytest.mark.parametrize("group_by", GROUPINGS)
-def test_products_parity(env, f, group_by) -> None:
+@pytest.mark.parametrize("hashed", [False, True])
+def test_products_parity(env, f, group_by, hashed) -> None:
+    """The SQL store's numbers, with the (group, shopper) pairs keyed on the group's values
+    (small ranges) or on their hash (large ranges: DuckReports.hashed_from_rows)."""
     session, dr = duck_reports(env)
+    dr.hashed_from_rows = 0 if hashed else 10**12
     with session:
         ref = queries.product_summary(session, f, group_by)
         assert ref
@@ -197,11 +201,13 @@ def test_products_parity_spill_safe_percentiles(env, f, group_by) -> None:
 @pytest.mark.parametrize("f", FILTERS[:4])
 @pytest.mark.parametrize("group_by", [(), ("variant",), ("variant", "store", "day")])
 @pytest.mark.parametrize("passes", [2, 4, 32])
-def test_products_parity_dwell_in_passes(env, f, group_by, passes) -> None:
+@pytest.mark.parametrize("hashed", [False, True])
+def test_products_parity_dwell_in_passes(env, f, group_by, passes, hashed) -> None:
     """Past the memory limit the dwell percentiles run in passes over disjoint groups (32:
     sorted windows), joined to the try-on counts in Python: the SQL store's numbers still,
     groups with only try-ons or only dwell events included."""
     session, dr = duck_reports(env)
+    dr.hashed_from_rows = 0 if hashed else 10**12
     dr.duck.learn_passes(tuple(group_by), passes, dr._rows_in_range(f))
     try:
         with session:
@@ -222,6 +228,7 @@ def test_products_on_group_values_when_two_groups_share_a_hash(
     share one, the report is counted again on the values themselves: the SQL store's numbers
     either way (the collision is forced here; its odds are about 1e-11)."""
     session, dr = duck_reports(env)
+    dr.hashed_from_rows = 0
     calls: list[bool] = []
     real = duck_module._hash_shared
 
