@@ -24,6 +24,7 @@ SECTIONS = {
     "analytics_lake": "Event lake + DuckDB vs the SQL store at 1M SYNTHETIC events",
     "analytics_lake_10m": "Event lake + DuckDB vs the SQL store at 10M SYNTHETIC events",
     "analytics_lake_100m": "Event lake + DuckDB alone at 100M SYNTHETIC events",
+    "analytics_bounds_1m": "Lower bounds of the slow lake reports at 1M SYNTHETIC events",
     "analytics_bounds_10m": "Lower bounds of the slow lake reports at 10M SYNTHETIC events",
     "analytics_bounds_100m": "Lower bounds of the slow lake reports at 100M SYNTHETIC events",
     "offers_quality": "Offer ranking quality on SYNTHETIC shoppers",
@@ -32,6 +33,7 @@ SECTIONS = {
 COMMANDS = {
     "analytics_lake_10m": "python -m benchmarks.analytics_lake --events 10000000",
     "analytics_lake_100m": "python -m benchmarks.analytics_lake --events 100000000 --backend none",
+    "analytics_bounds_1m": "python -m benchmarks.analytics_bounds --events 1000000",
     "analytics_bounds_10m": "python -m benchmarks.analytics_bounds --events 10000000",
     "analytics_bounds_100m": "python -m benchmarks.analytics_bounds --events 100000000 --runs 3",
 }
