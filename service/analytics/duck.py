@@ -105,7 +105,7 @@ def _try_on_counts(keys: str, names: Sequence[str], scope: str, hashed: bool) ->
             )
             GROUP BY ALL
         """, 1
-    g = "hash(" + ", ".join(k.rsplit(" AS ", 1)[0] for k in keys.split(", ")) + ")"
+    g = f"hash({duck_dwell.key_exprs(keys)})"
     return f"""
         WITH pairs AS (
             SELECT {g} AS g, {shopper} AS shopper, count(*) AS n
@@ -222,12 +222,7 @@ class DuckReports:
             lambda sql: self._q(sql, params, f), keys, names, dwell, where, passes
         )
         self.duck.learn_passes(grouping, passes, rows_in_range)
-        n = len(names)
-        hashes = {tuple(r[:n]): r[-1] for r in tried_rows}
-        return [
-            (*r, hashes.get(tuple(r[:n])))
-            for r in duck_dwell.full_join([r[:-1] for r in tried_rows], d_rows, n)
-        ]
+        return duck_dwell.full_join(tried_rows, d_rows, len(names))
 
     def _product_rows(self, result: list[tuple[Any, ...]], names: list[str]) -> list[Row]:
         """Rows (keys..., try_ons, uniq, dwell_n, [p50, p90], g) as the report's dicts."""

@@ -83,15 +83,23 @@ def first_passes(rows: int, groups: int, memory_bytes: int) -> int:
 def full_join(
     tried: list[tuple[Any, ...]], dwell: list[tuple[Any, ...]], n: int
 ) -> list[tuple[Any, ...]]:
-    """The combined query's FULL JOIN of the try-on and dwell rows on their n group keys,
-    done in Python for rows from separate queries: (keys..., try_ons, uniq, dwell_n, qs)."""
+    """The combined query's FULL JOIN of the try-on rows (keys..., try_ons, uniq, g) and the
+    dwell rows (keys..., dwell_n, qs) on their n group keys, done in Python for rows from
+    separate queries: (keys..., try_ons, uniq, dwell_n, qs, g)."""
     by_key = {tuple(r[:n]): tuple(r[n:]) for r in dwell}
     out = []
     for r in tried:
         key = tuple(r[:n])
-        out.append((*key, r[n], r[n + 1], *by_key.pop(key, (0, None))))
-    out += [(*key, 0, 0, *d) for key, d in by_key.items()]
+        try_ons, uniq, g = r[n:]
+        out.append((*key, try_ons, uniq, *by_key.pop(key, (0, None)), g))
+    out += [(*key, 0, 0, *d, None) for key, d in by_key.items()]
     return out
+
+
+def key_exprs(keys: str) -> str:
+    """The expressions of a select list of keys ("e.sku AS sku, ..." -> "e.sku, ..."), to
+    hash a group by."""
+    return ", ".join(k.rsplit(" AS ", 1)[0] for k in keys.split(", "))
 
 
 def dwell_in_passes(
@@ -104,7 +112,7 @@ def dwell_in_passes(
     single group too large) by sorted windows, which spill. At 100M SYNTHETIC events by
     variant, channel and store: 2 passes, 2.4 s, where sorted windows took ~45 s.
     Returns the rows and the passes used (MAX_DWELL_PASSES * 2: sorted windows)."""
-    group_keys = ", ".join(k.rsplit(" AS ", 1)[0] for k in keys.split(", "))
+    group_keys = key_exprs(keys)
     while passes <= MAX_DWELL_PASSES:
         try:
             rows: Rows = []
