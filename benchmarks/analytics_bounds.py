@@ -20,21 +20,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from benchmarks.analytics_lake import TARGET_P95_MS, link_pairs
+from benchmarks.analytics_lake import TARGET_P95_MS, open_lake, timed
 from benchmarks.analytics_load import DAYS, END
 from benchmarks.common import machine_info, markdown_table, write_report
-from benchmarks.synthetic_lake import write_lake
 from service.analytics.definitions import (
     CART_EVENT,
     DWELL_EVENT,
@@ -43,10 +38,7 @@ from service.analytics.definitions import (
     Filters,
 )
 from service.analytics.duck_engine import MAX_DWELL_PASSES, ReportOverMemory, sql_literal
-from service.analytics.engines import AnalyticsRuntime, build_analytics
-from service.db.engine import make_engine, make_sessionmaker
-from service.db.migrate import upgrade
-from service.settings import Settings
+from service.analytics.engines import AnalyticsRuntime
 
 TRY_ONS = (
     "e.sku IS NOT NULL AND e.event IN ("
@@ -182,51 +174,18 @@ CASES: dict[str, tuple[Report, dict[str, Core], str | None]] = {
 }
 
 
-def timed(fn: Callable[[], Any], runs: int) -> dict[str, float]:
-    fn()  # warm-up: plans, page cache
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t0) * 1000.0)
-    return {"p50_ms": statistics.median(ts), "p95_ms": float(np.percentile(ts, 95))}
-
-
-def open_lake(
-    root: Path, events: int, *, links: bool = True
-) -> tuple[AnalyticsRuntime, Any, float | None]:
-    """The runtime over the lake in root, written first when root holds none (seconds);
-    links: the SYNTHETIC identity links of the lake benchmark (benchmarks.analytics_lake)."""
-    url = f"sqlite:///{root}/links.sqlite"
-    written = None
-    if not (root / "lake").exists():
-        root.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        if links:
-            link_pairs(url)
-    settings = Settings(database_url=url, lake_dir=str(root / "lake"),
-                        lake_max_staleness_s=10**9)
-    engine = make_engine(url)
-    rt = build_analytics(settings, engine)
-    if rt.lake.read_state().rows(None, None) == 0:
-        t0 = time.perf_counter()
-        write_lake(rt.lake, events, start=END - timedelta(days=DAYS), days=DAYS)
-        written = time.perf_counter() - t0
-    return rt, make_sessionmaker(engine), written
-
-
 def _served(call: Report, rt: AnalyticsRuntime, s: Any, f: Filters) -> Callable[[], Any]:
     return lambda: call(rt.source(s), f)
 
 
-def _timed_or_over(fn: Callable[[], Any], runs: int) -> dict[str, Any]:
-    """timed(fn), or NaN times with over_memory when it needs more than the memory limit."""
+def _timed_or_over(fn: Callable[[], Any], runs: int) -> tuple[dict[str, Any], Any]:
+    """timed(fn) and fn's result, or NaN times with over_memory (and None) when it needs
+    more than the memory limit."""
     try:
-        return {**timed(fn, runs), "over_memory": False}
+        t, out = timed(fn, runs)
     except ReportOverMemory:
-        return {"p50_ms": math.nan, "p95_ms": math.nan, "over_memory": True}
+        return {"p50_ms": math.nan, "p95_ms": math.nan, "over_memory": True}, None
+    return {**t, "over_memory": False}, out
 
 
 def bench(rt: AnalyticsRuntime, sessions: Any, runs: int) -> list[dict[str, Any]]:
@@ -239,19 +198,18 @@ def bench(rt: AnalyticsRuntime, sessions: Any, runs: int) -> list[dict[str, Any]
             return rt.duck.query(s, state, sql, [])
 
         for report, (call, cores, naive) in CASES.items():
-            served = _timed_or_over(_served(call, rt, s, f90), runs)
+            served, _ = _timed_or_over(_served(call, rt, s, f90), runs)
             bound = {"p50_ms": 0.0, "p95_ms": 0.0}
             for label, core in cores.items():
-                t = _timed_or_over(partial(core, run), runs)
-                n = None if t["over_memory"] else core(run)
+                t, n = _timed_or_over(partial(core, run), runs)
                 rows.append({"report": report, "what": f"core: {label}{core.label()}",
                              "groups": n, **t})
                 bound = {k: bound[k] + t[k] for k in bound}
             rows.append({"report": report, "what": "lower bound (sum of the cores)",
                          "groups": None, **bound, "over_memory": False})
             if naive is not None:
-                t = _timed_or_over(partial(run, naive), runs)
-                n = None if t["over_memory"] else int(run(naive)[0][0])
+                t, out = _timed_or_over(partial(run, naive), runs)
+                n = None if out is None else int(out[0][0])
                 rows.append({"report": report, "what": "naive one query", "groups": n, **t})
             rows.append({"report": report, "what": "as served", "groups": None, **served})
             print(f"  {report}: served {served['p50_ms']:.0f} ms, bound "

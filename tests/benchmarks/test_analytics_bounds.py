@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from benchmarks import analytics_bounds as bounds
+from benchmarks.analytics_lake import open_lake
 from benchmarks.analytics_load import DAYS, END
 from service.analytics.definitions import Filters
 from service.analytics.engines import AnalyticsRuntime
@@ -26,7 +27,7 @@ EVENTS = 30_000  # SYNTHETIC
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AnalyticsRuntime, Any]]:
     root: Path = tmp_path_factory.mktemp("bounds")
-    rt, sessions, written = bounds.open_lake(root, EVENTS, links=False)
+    rt, sessions, written = open_lake(root, EVENTS, links=False)
     assert written is not None and rt.lake.read_state().rows() == EVENTS
     try:
         yield rt, sessions
